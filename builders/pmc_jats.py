@@ -1,0 +1,498 @@
+"""PubMed Central full text in JATS / NLM XML (`.nxml`, `.xml`, optionally `.gz`) → MedC-K rows.
+
+Text: title, abstract(s) and body sections with their headings (Markdown `#` levels),
+paragraphs, lists, figure and table captions (table cells per the `tables` option),
+formulas (TeX kept, MathML linearised, graphic-only as a placeholder). Never in the text:
+the reference list, in-text citation markers, authors, affiliations, acknowledgements,
+footnotes, supplementary-material boilerplate. Handles JATS 1.x, NLM 2.3 and the
+`<pmc-articleset>` wrapper (one row per article).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from medc.builder import Builder, FileReport
+from medc.licenses import normalize_license
+from medc.text import collapse_spaces, normalize_text
+from medc.xmlsafe import parse_xml, read_bytes
+
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+
+# Elements whose content is never article prose.
+SKIP_BLOCKS = frozenset(
+    {
+        "ref-list", "fn-group", "ack", "contrib-group", "aff", "author-notes", "glossary",
+        "supplementary-material", "notes", "sig-block", "permissions", "alt-text",
+        "long-desc", "object-id", "graphic", "media", "inline-graphic", "table-wrap-foot",
+        "attrib", "counts", "custom-meta-group", "kwd-group", "funding-group",
+    }
+)
+# Elements laid out as separate blocks when they appear inside a paragraph.
+BLOCK_IN_P = frozenset(
+    {"list", "fig", "fig-group", "table-wrap", "table-wrap-group", "boxed-text", "disp-quote",
+     "def-list", "statement", "speech", "verse-group", "code", "preformat"}
+)
+INLINE_SKIP = frozenset({"inline-graphic", "fn", "alt-text", "object-id", "graphic", "media"})
+ABSTRACT_TYPES_KEPT = {None, "", "summary", "author-summary", "executive-summary", "structured", "short"}
+# Back-matter and administrative sections that are not knowledge (matched on title or sec-type).
+BOILERPLATE_SECTION = re.compile(
+    r"^\W*(competing interests?|conflicts? of interests?|declaration of (competing )?interests?|"
+    r"disclosures?|funding( information| sources?)?|financial (support|disclosure)|"
+    r"acknowledge?ments?|author'?s'? contributions?|contributors?|authors' information|"
+    r"supplementary (material|data|information)|supporting information|additional files?|"
+    r"electronic supplementary material|pre-?publication history|data availability( statement)?|"
+    r"availability of data( and materials?)?|ethics (approval|statement)( and consent to participate)?|"
+    r"consent for publication|abbreviations|list of abbreviations|footnotes|notes)\W*$",
+    re.IGNORECASE,
+)
+BOILERPLATE_SEC_TYPES = frozenset(
+    {"supplementary-material", "coi-statement", "funding", "funding-information", "data-availability",
+     "ethics-statement", "author-contributions", "acknowledgment", "acknowledgement", "abbreviations"}
+)
+RETRACTION_TYPES = {"retraction", "correction", "expression-of-concern", "addendum", "removal"}
+
+_CITE_OPEN, _CITE_CLOSE = "\ue001", "\ue002"
+_CITE = f"{_CITE_OPEN}[^{_CITE_OPEN}{_CITE_CLOSE}]*{_CITE_CLOSE}"
+_SEP = r"\s*(?:[,;\u2013\u2014\-]|and|&)?\s*"
+_CITE_GROUP = re.compile(rf"\s*[\[(]\s*{_CITE}(?:{_SEP}{_CITE})*\s*[\])]")
+_NUM_CITE = f"{_CITE_OPEN}[^{_CITE_OPEN}{_CITE_CLOSE}A-Za-z]*{_CITE_CLOSE}"
+_NUM_CITE_RUN = re.compile(rf"\s*{_NUM_CITE}(?:{_SEP}{_NUM_CITE})*")
+_CITE_MARKS = re.compile(f"[{_CITE_OPEN}{_CITE_CLOSE}]")
+_EMPTY_BRACKETS = re.compile(r"\s*(?:\[\s*\]|\(\s*\))")
+
+
+def localname(el: etree._Element) -> str:
+    tag = el.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag.split(":")[-1]
+
+
+def strip_citations(text: str) -> str:
+    """Remove citation markers (marked during rendering) without leaving "[, ]" debris.
+
+    Bracketed groups made only of citations go, numeric citation runs go (superscript
+    style), and narrative author-year citations ("as Smith et al. (2001) showed") keep
+    their words.
+    """
+    if _CITE_OPEN not in text:
+        return text
+    text = _CITE_GROUP.sub("", text)
+    text = _NUM_CITE_RUN.sub("", text)
+    return _EMPTY_BRACKETS.sub("", _CITE_MARKS.sub("", text))
+
+
+# ---------------------------------------------------------------------------- MathML
+_MATH_GROUPS = {"mrow", "mstyle", "mpadded", "mphantom", "menclose", "semantics", "math", "mtd"}
+
+
+def linearize_mathml(el: etree._Element) -> str:
+    """Readable one-line text of a MathML tree: a/b, x^2, x_i, sqrt(x)."""
+    name = localname(el)
+    kids = [k for k in el if isinstance(k.tag, str) and localname(k) not in ("annotation", "annotation-xml")]
+    if name in ("mi", "mn", "mo", "mtext", "ms"):
+        return collapse_spaces("".join(el.itertext()))
+    if name == "mspace":
+        return " "
+    parts = [linearize_mathml(k) for k in kids]
+
+    def group(s: str) -> str:
+        return s if len(s) <= 1 or re.fullmatch(r"\w+", s) else f"({s})"
+
+    if name == "mfrac" and len(parts) == 2:
+        return f"{group(parts[0])}/{group(parts[1])}"
+    if name == "msup" and len(parts) == 2:
+        return f"{parts[0]}^{group(parts[1])}"
+    if name == "msub" and len(parts) == 2:
+        return f"{parts[0]}_{group(parts[1])}"
+    if name == "msubsup" and len(parts) == 3:
+        return f"{parts[0]}_{group(parts[1])}^{group(parts[2])}"
+    if name in ("munder", "munderover", "mover"):
+        return " ".join(parts)
+    if name == "msqrt":
+        return f"sqrt({''.join(parts)})"
+    if name == "mroot" and len(parts) == 2:
+        return f"root{group(parts[1])}({parts[0]})"
+    if name == "mfenced":
+        return f"{el.get('open', '(')}{', '.join(parts)}{el.get('close', ')')}"
+    if name == "mtr":
+        return " ".join(parts)
+    if name == "mtable":
+        return "; ".join(parts)
+    return "".join(parts) if name in _MATH_GROUPS else " ".join(parts)
+
+
+def render_formula(el: etree._Element) -> str:
+    """TeX kept as TeX, MathML linearised, graphic-only formulas as a placeholder."""
+    tex = next((d for d in el.iter() if localname(d) == "tex-math"), None)
+    if tex is not None:
+        body = collapse_spaces("".join(tex.itertext()))
+        body = re.sub(r"^\\documentclass.*?\\begin\{document\}|\\end\{document\}$", "", body, flags=re.S).strip()
+        return body
+    math = next((d for d in el.iter() if localname(d) == "math"), None)
+    if math is not None:
+        return collapse_spaces(linearize_mathml(math))
+    return "[formula]"
+
+
+# ---------------------------------------------------------------------------- inline text
+def inline_text(el: etree._Element, *, with_tail: bool = False) -> str:
+    """The text of an element with inline markup flattened; citations marked for removal."""
+    out: list[str] = []
+    _inline(el, out)
+    if with_tail and el.tail:
+        out.append(el.tail)
+    return "".join(out)
+
+
+def _inline(el: etree._Element, out: list[str]) -> None:
+    name = localname(el)
+    if name in INLINE_SKIP:
+        return
+    if name in ("inline-formula", "disp-formula"):
+        out.append(f" {render_formula(el)} ")
+        return
+    if name == "math" or name == "tex-math":
+        out.append(f" {render_formula(el.getparent() if name == 'tex-math' else el)} ")
+        return
+    if name == "xref" and el.get("ref-type") == "bibr":
+        out.append(_CITE_OPEN + collapse_spaces("".join(el.itertext())) + _CITE_CLOSE)
+        return
+    if name in ("break", "hr"):
+        out.append(" ")
+        return
+    if el.text:
+        out.append(el.text)
+    for child in el:
+        _inline(child, out)
+        if child.tail:
+            out.append(child.tail)
+
+
+def clean_inline(text: str) -> str:
+    return collapse_spaces(strip_citations(text))
+
+
+def consistent_heading(title: str) -> str:
+    """"INTRODUCTION" and "introduction" both become "Introduction"; mixed case is kept."""
+    letters = [c for c in title if c.isalpha()]
+    if len(letters) > 3 and (title.isupper() or title.islower()):
+        return title[:1].upper() + title[1:].lower()
+    return title
+
+
+# ---------------------------------------------------------------------------- blocks
+class Renderer:
+    """Walks article blocks and collects text lines (headings, paragraphs, captions)."""
+
+    def __init__(self, tables: str):
+        self.tables = tables
+        self.blocks: list[str] = []
+        self.sections: list[str] = []
+
+    def add(self, text: str) -> None:
+        text = clean_inline(text)
+        if text:
+            self.blocks.append(text)
+
+    def heading(self, title: str, level: int) -> None:
+        title = consistent_heading(clean_inline(title))
+        if title:
+            self.blocks.append(f"{'#' * min(level, 6)} {title}")
+
+    def walk(self, el: etree._Element, level: int) -> None:
+        for child in el:
+            self.block(child, level)
+
+    def block(self, el: etree._Element, level: int) -> None:
+        name = localname(el)
+        if not name or name in SKIP_BLOCKS:
+            return
+        if name in ("sec", "app", "boxed-text", "ack-sec"):
+            title = el.find("title") if el.find("title") is not None else el.find("caption/title")
+            if (el.get("sec-type") or "").lower() in BOILERPLATE_SEC_TYPES or (
+                title is not None and BOILERPLATE_SECTION.match(clean_inline(inline_text(title)))
+            ):
+                return
+            label = el.find("label")
+            if title is not None:
+                text = inline_text(title)
+                if label is not None and name == "app":
+                    text = f"{inline_text(label)} {text}"
+                self.heading(text, level)
+                if level == 2 and clean_inline(text):
+                    self.sections.append(consistent_heading(clean_inline(text)))
+            self.walk(el, level + 1)
+        elif name in ("title", "label", "sec-meta", "caption") and localname(el.getparent()) in (
+            "sec", "app", "boxed-text", "abstract", "trans-abstract", "body", "app-group",
+        ):
+            return  # rendered as the heading above
+        elif name == "p":
+            self.paragraph(el, level)
+        elif name == "list":
+            self.list(el, level, depth=0)
+        elif name == "def-list":
+            for item in el.iter("def-item"):
+                term = item.find("term")
+                definition = item.find("def")
+                t = inline_text(term) if term is not None else ""
+                d = " ".join(inline_text(p) for p in definition) if definition is not None else ""
+                self.add(f"{t}: {d}" if t and d else t or d)
+        elif name in ("fig", "fig-group"):
+            if name == "fig-group":
+                self.walk(el, level)
+            else:
+                self.caption(el, "Figure")
+        elif name in ("table-wrap", "table-wrap-group"):
+            if name == "table-wrap-group":
+                self.walk(el, level)
+            else:
+                self.table(el)
+        elif name == "disp-formula":
+            self.add(render_formula(el))
+        elif name in ("disp-quote", "statement", "speech", "verse-group", "question", "answer"):
+            self.walk(el, level)
+        elif name in ("code", "preformat"):
+            text = "".join(el.itertext()).strip()
+            if text:
+                self.blocks.append(text)
+        else:
+            # Unknown wrapper: recurse if it holds blocks, else treat as a paragraph.
+            if any(localname(k) in ("p", "sec", "list", "fig", "table-wrap") for k in el):
+                self.walk(el, level)
+            else:
+                self.add(inline_text(el))
+
+    def paragraph(self, p: etree._Element, level: int) -> None:
+        """A paragraph; block elements nested in it (lists, figures, tables) become own blocks."""
+        parts: list[str] = [p.text or ""]
+        for child in p:
+            if localname(child) in BLOCK_IN_P:
+                self.add("".join(parts))
+                parts = []
+                self.block(child, level)
+                parts.append(child.tail or "")
+            else:
+                parts.append(inline_text(child, with_tail=True))
+        self.add("".join(parts))
+
+    def list(self, el: etree._Element, level: int, depth: int) -> None:
+        ordered = el.get("list-type") in ("order", "arabic", "alpha-lower", "alpha-upper", "roman-lower", "roman-upper")
+        n = 0
+        for item in el:
+            if localname(item) != "list-item":
+                continue
+            n += 1
+            texts: list[str] = []
+            for sub in item:
+                if localname(sub) == "list":
+                    if texts:
+                        self._list_line(texts, ordered, n, depth)
+                        texts = []
+                    self.list(sub, level, depth + 1)
+                elif localname(sub) == "label":
+                    continue
+                else:
+                    texts.append(inline_text(sub))
+            if item.text and item.text.strip():
+                texts.insert(0, item.text)
+            if texts:
+                self._list_line(texts, ordered, n, depth)
+
+    def _list_line(self, texts: list[str], ordered: bool, n: int, depth: int) -> None:
+        body = clean_inline(" ".join(texts))
+        if body:
+            marker = f"{n}." if ordered else "-"
+            self.blocks.append(f"{'  ' * depth}{marker} {body}")
+
+    def caption(self, el: etree._Element, kind: str) -> str:
+        label = el.find("label")
+        cap = el.find("caption")
+        label_text = clean_inline(inline_text(label)) if label is not None else kind
+        cap_text = ""
+        if cap is not None:
+            cap_text = " ".join(clean_inline(inline_text(c)) for c in cap if localname(c) in ("title", "p"))
+        sep = " " if label_text.endswith((".", ":")) else ": "
+        text = f"{label_text}{sep}{cap_text}".strip() if cap_text else ""
+        if text:
+            self.blocks.append(collapse_spaces(text))
+        return text
+
+    def table(self, el: etree._Element) -> None:
+        if self.tables == "drop":
+            return
+        self.caption(el, "Table")
+        if self.tables != "full":
+            return
+        rows = []
+        for row in el.iter("tr"):
+            cells = [clean_inline(inline_text(c)) for c in row if localname(c) in ("td", "th")]
+            cells = [c for c in cells if c]
+            if cells:
+                rows.append(" | ".join(cells))
+        if rows:
+            self.blocks.append("\n".join(rows))
+
+
+# ---------------------------------------------------------------------------- metadata
+def _text(el: etree._Element | None) -> str:
+    return clean_inline(inline_text(el)) if el is not None else ""
+
+
+def article_ids(meta: etree._Element) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for aid in meta.findall("article-id"):
+        kind = (aid.get("pub-id-type") or "").lower()
+        value = collapse_spaces("".join(aid.itertext()))
+        if not value:
+            continue
+        if kind in ("pmc", "pmcid"):
+            ids["pmcid"] = value if value.upper().startswith("PMC") else f"PMC{value}"
+        elif kind == "pmid":
+            ids["pmid"] = value
+        elif kind == "doi":
+            ids["doi"] = value.lower()
+    return ids
+
+
+def publication_year(meta: etree._Element) -> int | None:
+    dates = {(d.get("pub-type") or d.get("date-type") or ""): d for d in meta.findall("pub-date")}
+    for kind in ("epub", "ppub", "collection", "pmc-release", "epub-ppub", "pub", ""):
+        date = dates.get(kind)
+        if date is not None and (year := date.findtext("year")):
+            if year.strip().isdigit():
+                return int(year.strip())
+    for date in meta.findall("pub-date"):
+        if (year := date.findtext("year")) and year.strip().isdigit():
+            return int(year.strip())
+    return None
+
+
+def article_license(meta: etree._Element) -> str:
+    perms = meta.find("permissions")
+    if perms is None:
+        return "unknown"
+    statements: list[str | None] = []
+    for lic in perms.findall("license"):
+        statements.extend([lic.get(XLINK_HREF), lic.get("license-type")])
+        for ref in lic.iter():
+            if localname(ref) in ("ali:license_ref", "license_ref"):
+                statements.insert(0, "".join(ref.itertext()))
+            if ref.get(XLINK_HREF):
+                statements.append(ref.get(XLINK_HREF))
+        statements.append(" ".join(lic.itertext()))
+    statements.append(perms.findtext("copyright-statement"))
+    # license-type="open-access" says nothing about the licence itself
+    return normalize_license(*[s for s in statements if s and s.strip().lower() not in ("open-access", "open access")])
+
+
+class PMCJatsBuilder(Builder):
+    kind = "knowledge"
+    patterns = ("**/*.nxml", "**/*.xml", "**/*.nxml.gz", "**/*.xml.gz")
+    defaults: dict[str, Any] = {
+        "tables": "full",  # drop | caption | full
+        "skip_retractions": True,  # article-type retraction/correction/... are skipped (counted)
+        "min_chars": 1,  # articles whose text is shorter are reported as records without text
+    }
+
+    def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
+        super().__init__(source, options, sources_root)
+        if self.options["tables"] not in ("drop", "caption", "full"):
+            from medc.errors import UserError
+
+            raise UserError(f"source {source!r}: option 'tables' must be drop, caption or full, not {self.options['tables']!r}")
+
+    def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        root = parse_xml(read_bytes(path))
+        name = localname(root)
+        if name == "article":
+            articles = [root]
+        elif name in ("pmc-articleset", "articles", "article-set"):
+            articles = [a for a in root.iter() if localname(a) == "article"]
+        else:
+            raise ValueError(f"root element <{name}> is not a JATS <article> or <pmc-articleset>")
+        for i, article in enumerate(articles):
+            report.records += 1
+            key = f"article {i + 1}" if len(articles) > 1 else "article"
+            try:
+                row = self.article_row(article, report)
+            except ValueError as exc:
+                report.error(str(exc), key)
+                continue
+            if row is not None:
+                yield row
+
+    def article_row(self, article: etree._Element, report: FileReport) -> dict[str, Any] | None:
+        meta = article.find("front/article-meta")
+        if meta is None:
+            raise ValueError("no front/article-meta")
+        ids = article_ids(meta)
+        article_type = article.get("article-type") or ""
+        if article_type in RETRACTION_TYPES and self.options["skip_retractions"]:
+            report.skip(f"article-type {article_type}")
+            return None
+        title = _text(meta.find("title-group/article-title"))
+        journal_meta = article.find("front/journal-meta")
+        journal = ""
+        if journal_meta is not None:
+            journal = _text(journal_meta.find("journal-title-group/journal-title")) or _text(
+                journal_meta.find("journal-title")
+            )
+
+        r = Renderer(self.options["tables"])
+        if title:
+            r.blocks.append(f"# {title}")
+        for abstract in meta.findall("abstract"):
+            if abstract.get("abstract-type") not in ABSTRACT_TYPES_KEPT:
+                continue
+            heading = _text(abstract.find("title")) or (
+                "Author Summary" if abstract.get("abstract-type") in ("summary", "author-summary") else "Abstract"
+            )
+            r.heading(heading, 2)
+            r.walk(abstract, 3)
+        body = article.find("body")
+        if body is not None:
+            r.walk(body, 2)
+        back = article.find("back")
+        if back is not None:
+            for group in back:
+                if localname(group) in ("app-group", "app", "sec"):
+                    r.block(group, 2) if localname(group) != "app-group" else r.walk(group, 2)
+        text = normalize_text("\n\n".join(r.blocks))
+        has_content = body is not None or meta.find("abstract") is not None
+        if not has_content or len(text) - len(title) - 2 < self.options["min_chars"]:
+            raise ValueError("article has neither abstract nor body text")
+
+        row_id = (
+            f"pmc:{ids['pmcid']}" if "pmcid" in ids else f"pmid:{ids['pmid']}" if "pmid" in ids
+            else f"doi:{ids['doi']}" if "doi" in ids else None
+        )
+        if row_id is None:
+            from medc.schema import stable_id
+
+            row_id = stable_id("jats", title, text[:2000])
+        subjects = [
+            _text(s) for s in meta.findall("article-categories/subj-group/subject")
+        ]
+        return {
+            "id": row_id,
+            "source": self.source,
+            "title": title or None,
+            "text": text,
+            "license": article_license(meta),
+            "meta": {
+                **ids,
+                "journal": journal,
+                "year": publication_year(meta),
+                "article_type": article_type,
+                "subjects": subjects,
+                "sections": r.sections,
+                "retracted": article_type in RETRACTION_TYPES or None,
+            },
+        }

@@ -1,0 +1,128 @@
+"""PubMedQA `ori_pqal.json` / `ori_pqaa.json` (object keyed by PMID) → MedC-I `rationale_qa` rows.
+
+Input: the question with the abstract's labelled contexts; output: the `LONG_ANSWER` as the
+rationale, then the final yes/no/maybe decision. PMIDs listed in the benchmark's
+`test_ground_truth.json` (the 500 PQA-L test questions) never become rows: they are counted
+as excluded, because the test set is the evaluation and decontamination reference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from medc.builder import Builder, FileReport
+from medc.errors import UserError
+from medc.text import normalize_text
+
+INSTRUCTION = (
+    "Answer the biomedical research question using the abstract below. "
+    "Explain your reasoning first, then give the final answer: yes, no or maybe."
+)
+DECISIONS = ("yes", "no", "maybe")
+TEST_SET_REASON = "benchmark test set (PubMedQA PQA-L test)"
+
+
+def load_test_pmids(path: Path) -> frozenset[str]:
+    """PMIDs of the PubMedQA test split: `test_ground_truth.json` ({PMID: label}) or a list."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the PubMedQA test PMIDs ({exc})") from None
+    if isinstance(data, dict):
+        return frozenset(str(k) for k in data)
+    if isinstance(data, list):
+        return frozenset(str(k) for k in data)
+    raise UserError(f"{path}: expected an object {{PMID: label}} or a list of PMIDs")
+
+
+class PubMedQABuilder(Builder):
+    kind = "instruction"
+    patterns = ("ori_pqal.json", "ori_pqaa.json")
+    defaults: dict[str, Any] = {
+        # Relative to the sources root. The build refuses to run without it: PQA-L holds the test set.
+        "test_pmids": "pubmedqa/test_ground_truth.json",
+    }
+
+    def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
+        super().__init__(source, options, sources_root)
+        self._test_pmids: frozenset[str] | None = None
+
+    @property
+    def test_pmids(self) -> frozenset[str]:
+        if self._test_pmids is None:
+            rel = self.options["test_pmids"]
+            path = self.sources_root / rel
+            if not path.is_file():
+                raise ValueError(
+                    f"the PubMedQA test-set file {rel} is missing under the sources root; "
+                    "without it the 500 test questions would leak into MedC-I"
+                )
+            self._test_pmids = load_test_pmids(path)
+        return self._test_pmids
+
+    def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        test_pmids = self.test_pmids
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(f"malformed JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object keyed by PMID")
+        subset = "pqaa" if "pqaa" in path.name else "pqal"
+        for pmid, rec in data.items():
+            report.records += 1
+            if str(pmid) in test_pmids:
+                report.skip(TEST_SET_REASON)
+                continue
+            try:
+                yield self.row(str(pmid), rec, subset)
+            except ValueError as exc:
+                report.error(str(exc), f"PMID {pmid}")
+
+    def row(self, pmid: str, rec: Any, subset: str) -> dict[str, Any]:
+        if not isinstance(rec, dict):
+            raise ValueError("record is not an object")
+        question = normalize_text(rec.get("QUESTION") or "")
+        contexts = rec.get("CONTEXTS") or []
+        labels = rec.get("LABELS") or []
+        long_answer = normalize_text(rec.get("LONG_ANSWER") or "")
+        decision = (rec.get("final_decision") or "").strip().lower()
+        missing = [k for k, v in (("QUESTION", question), ("CONTEXTS", contexts), ("LONG_ANSWER", long_answer)) if not v]
+        if missing:
+            raise ValueError(f"missing required field(s) {', '.join(missing)}")
+        if decision not in DECISIONS:
+            raise ValueError(f"final_decision {decision!r} is not yes/no/maybe")
+        if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
+            raise ValueError("CONTEXTS is not a list of strings")
+        parts = []
+        for i, ctx in enumerate(contexts):
+            label = labels[i] if i < len(labels) and isinstance(labels[i], str) else ""
+            ctx = normalize_text(ctx)
+            parts.append(f"{label.strip().upper()}: {ctx}" if label.strip() else ctx)
+        context = "\n".join(parts)
+        input_text = f"Abstract:\n{context}\n\nQuestion: {question}"
+        output = f"{long_answer}\n\nFinal answer: {decision}"
+        return {
+            "id": f"pubmedqa:{subset}:{pmid}",
+            "source": self.source,
+            "task": "rationale_qa",
+            "instruction": INSTRUCTION,
+            "input": input_text,
+            "output": output,
+            "messages": [
+                {"role": "user", "content": f"{INSTRUCTION}\n\n{input_text}"},
+                {"role": "assistant", "content": output},
+            ],
+            "license": "mit",
+            "meta": {
+                "pmid": pmid,
+                "subset": subset,
+                "year": rec.get("YEAR"),
+                "meshes": rec.get("MESHES") or [],
+                "answer": decision,
+                "split": "train",
+            },
+        }

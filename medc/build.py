@@ -1,0 +1,116 @@
+"""`python -m medc.build all | medc-k | medc-i`: build the dataset repos from raw sources.
+
+Reads the recipe(s) in `pipelines/`, parses the sources under `--sources` (default: the
+bundled `samples/`), and writes Hugging Face dataset repos under `--out` (default: the
+working directory). Exit status: 0 on success, 1 when the error budget is exceeded,
+2 on a usage error (bad path, recipe key, option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from medc.errors import UserError
+from medc.executor import default_workers
+from medc.pipeline import BuildResult, build_dataset
+from medc.progress import Progress
+from medc.recipe import SAMPLES_DIR, default_recipe_path, load_recipe
+
+TARGETS = {"all": ("medc-k", "medc-i"), "medc-k": ("medc-k",), "medc-i": ("medc-i",)}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m medc.build",
+        description="Build the MedC-K / MedC-I Hugging Face dataset repos from raw sources.",
+    )
+    p.add_argument("target", choices=sorted(TARGETS), help="which dataset(s) to build")
+    p.add_argument(
+        "--sources", type=Path, default=None,
+        help="root folder of the raw sources, laid out like samples/ (pmc_jats/, pubmedqa/, ...); default: the bundled samples/",
+    )
+    p.add_argument("--out", type=Path, default=Path("."), help="where the repos (medc-k/, medc-i/) are written (default: .)")
+    p.add_argument("--workers", type=int, default=None, help=f"worker processes (default: all cores, here {default_workers()})")
+    p.add_argument(
+        "--recipe", type=Path, action="append", default=None,
+        help="recipe TOML to use instead of pipelines/<dataset>.toml (repeat for 'all': matched by dataset name)",
+    )
+    p.add_argument("--error-budget", type=float, default=None, help="fraction of bad inputs (files + records) tolerated before exit 1; default: the recipe's")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def summary_table(result: BuildResult) -> str:
+    m = result.manifest
+    lines = [f"{m['dataset']}  ->  {result.repo}"]
+    header = f"  {'source':<18}{'files':>7}{'records':>9}{'built':>8}{'out':>8}{'errors':>8}  dropped / skipped"
+    lines.append(header)
+    for name, s in m["sources"].items():
+        if s["status"] != "ok":
+            lines.append(f"  {name:<18}{'-':>7}{'-':>9}{'-':>8}{'-':>8}{'-':>8}  not built: {'folder absent' if s['status'] == 'absent' else 'no matching files'}")
+            continue
+        why = dict(s["skipped"])
+        for st in s["steps"]:
+            for reason, n in st["dropped"].items():
+                why[f"{st['step']}: {reason}"] = n
+        why_text = ", ".join(f"{k}={v}" for k, v in why.items()) or "-"
+        lines.append(
+            f"  {name:<18}{s['files']:>7}{s['records']:>9}{s['rows_built']:>8}{s['rows']:>8}"
+            f"{s['failed_files'] + s['record_errors']:>8}  {why_text}"
+        )
+    t = m["totals"]
+    lines.append(f"  {'total':<18}{t['files']:>7}{t['records']:>9}{t['rows_built']:>8}{t['rows']:>8}{t['failed_files'] + t['record_errors']:>8}")
+    for e in m["errors"][:20]:
+        rec = f" [{e['record']}]" if e["record"] else ""
+        lines.append(f"  error: {e['source']}: {e['file']}{rec}: {e['reason']}")
+    if len(m["errors"]) > 20:
+        lines.append(f"  ... {len(m['errors']) - 20} more errors in {result.repo / 'build_manifest.json'}")
+    b = m["error_budget"]
+    state = "EXCEEDED" if b["exceeded"] else "ok"
+    lines.append(f"  error rate {b['error_rate']:.2%} (budget {b['budget']:.2%}): {state}; {m['timings']['total_seconds']:.1f}s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        datasets = TARGETS[args.target]
+        recipes = {}
+        for path in args.recipe or []:
+            r = load_recipe(path)
+            if r.name not in datasets:
+                raise UserError(f"recipe {path} builds {r.name!r}, which is not part of target {args.target!r}")
+            recipes[r.name] = r
+        for name in datasets:
+            recipes.setdefault(name, None)
+        sources = args.sources if args.sources is not None else SAMPLES_DIR
+        if not sources.is_dir():
+            raise UserError(f"--sources {sources}: no such folder")
+        if args.workers is not None and args.workers < 1:
+            raise UserError("--workers must be at least 1")
+        if args.error_budget is not None and not 0 <= args.error_budget <= 1:
+            raise UserError("--error-budget is a fraction between 0 and 1")
+        label = "bundled samples/" if args.sources is None else "user-supplied (--sources)"
+        progress = Progress(enabled=not args.quiet)
+        exceeded = False
+        for name in datasets:
+            recipe = recipes[name] or load_recipe(default_recipe_path(name))
+            result = build_dataset(
+                recipe, sources.resolve(), args.out.resolve(), workers=args.workers,
+                error_budget=args.error_budget, progress=progress, sources_label=label,
+            )
+            print(summary_table(result))
+            exceeded |= result.budget_exceeded
+        return 1 if exceeded else 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: completed shards are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

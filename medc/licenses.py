@@ -1,0 +1,84 @@
+"""Normalise licence statements (URLs or free text) to short SPDX-like ids.
+
+Ids: `cc0-1.0`, `public-domain`, `cc-by-4.0`, `cc-by-nc-3.0`, `cc-by-nc-sa-4.0`, … (a Creative
+Commons licence without a stated version is `cc-by`, `cc-by-nc`, …), `mit`, `odc-by`, and
+`unknown` when nothing can be read. `allows_commercial_use` tells which of them allow it.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CC_URL = re.compile(
+    r"creativecommons\.org/licen[cs]es/(?P<kind>by(?:-nc)?(?:-nd|-sa)?)(?:/(?P<ver>\d(?:\.\d)?))?",
+    re.IGNORECASE,
+)
+_CC_ZERO = re.compile(r"creativecommons\.org/publicdomain/zero/(?P<ver>\d\.\d)|\bCC0\b", re.IGNORECASE)
+_PD = re.compile(
+    r"creativecommons\.org/publicdomain/mark|\bpublic[ -]domain\b|without copyright", re.IGNORECASE
+)
+_CC_ID = re.compile(r"\bcc[- ](?P<kind>by(?:[- ]nc)?(?:[- ]nd|[- ]sa)?)(?:[- ](?P<ver>\d\.\d))?\b", re.IGNORECASE)
+
+# Free-text names of Creative Commons licences, most specific first.
+_CC_TEXT = [
+    (re.compile(r"attribution[- ]non[- ]?commercial[- ]no[- ]?deriv", re.I), "by-nc-nd"),
+    (re.compile(r"attribution[- ]non[- ]?commercial[- ]share[- ]?alike", re.I), "by-nc-sa"),
+    (re.compile(r"attribution[- ]non[- ]?commercial", re.I), "by-nc"),
+    (re.compile(r"attribution[- ]no[- ]?deriv", re.I), "by-nd"),
+    (re.compile(r"attribution[- ]share[- ]?alike", re.I), "by-sa"),
+    (re.compile(r"creative commons attribution", re.I), "by"),
+]
+_VERSION_NEAR = re.compile(r"\b(\d\.\d)\b")
+
+_NAMED = {
+    "mit": "mit",
+    "apache-2.0": "apache-2.0",
+    "odc-by": "odc-by",
+    "odc-by-1.0": "odc-by",
+    "odbl": "odbl",
+    "cc0": "cc0-1.0",
+    "cc0-1.0": "cc0-1.0",
+    "public-domain": "public-domain",
+    "pd": "public-domain",
+}
+
+COMMERCIAL_OK_PREFIXES = ("cc0", "public-domain", "mit", "apache-2.0", "odc-by")
+
+
+def normalize_license(*statements: str | None) -> str:
+    """Return the normalised id of the first statement that names a licence."""
+    for raw in statements:
+        if not raw:
+            continue
+        text = " ".join(raw.split())
+        lowered = text.lower().strip()
+        if lowered in _NAMED:
+            return _NAMED[lowered]
+        if m := _CC_ZERO.search(text):
+            return "cc0-1.0"
+        if m := _CC_URL.search(text):
+            return _cc_id(m.group("kind"), m.group("ver"))
+        if _PD.search(text):
+            return "public-domain"
+        if m := _CC_ID.search(text):
+            return _cc_id(m.group("kind"), m.group("ver"))
+        for pattern, kind in _CC_TEXT:
+            if m := pattern.search(text):
+                tail = text[m.end() : m.end() + 60]
+                ver = _VERSION_NEAR.search(tail)
+                return _cc_id(kind, ver.group(1) if ver else None)
+    return "unknown"
+
+
+def _cc_id(kind: str, version: str | None) -> str:
+    kind = re.sub(r"[ -]+", "-", kind.lower())
+    if version and "." not in version:
+        version = f"{version}.0"
+    return f"cc-{kind}-{version}" if version else f"cc-{kind}"
+
+
+def allows_commercial_use(license_id: str) -> bool:
+    """True for licences that allow commercial reuse (CC0, CC BY, CC BY-SA/ND, public domain, MIT …)."""
+    if license_id.startswith("cc-by"):
+        return "-nc" not in license_id
+    return license_id.startswith(COMMERCIAL_OK_PREFIXES)

@@ -1,0 +1,529 @@
+"""One dataset build: plan shards, run the map stage, the global steps, and write the repo.
+
+Stages and where their state lives (`<out>/.medc-cache/<dataset>/`):
+
+1. map (parallel, per shard of input files): builder → rows → map steps → signature
+   columns of the global steps; written as `<source>/shard-NNNNN.parquet` plus a
+   `.json` report (the completion marker, written last, holding the shard's fingerprint).
+   A rerun skips every shard whose marker matches: a killed build resumes.
+2. global (driver): unique ids, then each global step decides from the signature columns
+   of all shards which row keys to drop.
+3. write: shards are streamed in order into `data/<source>/train-NNNNN-of-NNNNN.parquet`
+   with fixed-size row groups, so the bytes depend on the rows only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from medc import __version__
+from medc.builder import FileReport
+from medc.errors import UserError
+from medc.executor import LocalExecutor
+from medc.progress import Progress
+from medc.recipe import Recipe, SourceSpec
+from medc.schema import RecordError, schema_for, validate_row
+from medc.steps import GlobalStep, MapStep, make_step
+
+CACHE_DIR = ".medc-cache"
+SHARD_BITS = 24  # _key = source << 48 | shard << 24 | row
+MAX_ROWS_PER_SHARD = (1 << SHARD_BITS) - 1
+
+
+# ---------------------------------------------------------------------------- planning
+@dataclass(frozen=True)
+class ShardTask:
+    kind: str
+    source: SourceSpec
+    source_index: int
+    shard_index: int
+    files: tuple[str, ...]  # paths relative to the sources root (posix)
+    sources_root: str
+    steps: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+    cache_dir: str
+    fingerprint: str
+
+    @property
+    def stem(self) -> str:
+        return str(Path(self.cache_dir) / self.source.name / f"shard-{self.shard_index:05d}")
+
+
+@dataclass
+class SourcePlan:
+    spec: SourceSpec
+    index: int
+    folder: Path
+    files: list[str] = field(default_factory=list)
+    status: str = "ok"  # ok | absent | empty
+    tasks: list[ShardTask] = field(default_factory=list)
+
+
+def _frozen(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in params.items()))
+
+
+def _thaw(params: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return {k: json.loads(v) for k, v in params}
+
+
+def find_files(folder: Path, patterns: tuple[str, ...], root: Path) -> list[str]:
+    """Files under `folder` matching any glob, as sorted posix paths relative to `root`."""
+    found: set[str] = set()
+    for pattern in patterns:
+        for p in folder.glob(pattern):
+            if p.is_file():
+                found.add(p.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def plan(recipe: Recipe, sources_root: Path, cache_dir: Path) -> list[SourcePlan]:
+    from medc.registry import builder_class
+
+    steps = tuple((s.step, _frozen(s.params)) for s in recipe.steps)
+    plans: list[SourcePlan] = []
+    for index, spec in enumerate(recipe.sources):
+        folder = sources_root / spec.dir
+        sp = SourcePlan(spec, index, folder)
+        plans.append(sp)
+        if not folder.is_dir():
+            sp.status = "absent"
+            continue
+        patterns = spec.patterns or builder_class(spec.builder).patterns
+        # Paths stay relative to the sources root, so a manifest never names this machine.
+        sp.files = find_files(folder, patterns, sources_root)
+        if not sp.files:
+            sp.status = "empty"
+            continue
+        for shard, start in enumerate(range(0, len(sp.files), recipe.files_per_shard)):
+            files = tuple(sp.files[start : start + recipe.files_per_shard])
+            fp = fingerprint(recipe.kind, spec, steps, [sources_root / f for f in files], files)
+            sp.tasks.append(
+                ShardTask(
+                    kind=recipe.kind,
+                    source=spec,
+                    source_index=index,
+                    shard_index=shard,
+                    files=files,
+                    sources_root=str(sources_root),
+                    steps=steps,
+                    cache_dir=str(cache_dir),
+                    fingerprint=fp,
+                )
+            )
+    return plans
+
+
+def fingerprint(kind: str, spec: SourceSpec, steps: Any, paths: list[Path], rel: tuple[str, ...]) -> str:
+    """What a shard's output depends on: code version, source spec, steps, and its files' stat."""
+    h = hashlib.sha256()
+    stats = []
+    for p, r in zip(paths, rel):
+        st = p.stat()
+        stats.append([r, st.st_size, st.st_mtime_ns])
+    payload = {
+        "version": __version__,
+        "kind": kind,
+        "source": [spec.name, spec.builder, spec.dir, spec.patterns, json.dumps(spec.options, sort_keys=True)],
+        "steps": steps,
+        "files": stats,
+    }
+    h.update(json.dumps(payload, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def shard_is_complete(task: ShardTask) -> bool:
+    marker = Path(task.stem + ".json")
+    if not marker.is_file() or not Path(task.stem + ".parquet").is_file():
+        return False
+    try:
+        return json.loads(marker.read_text())["fingerprint"] == task.fingerprint
+    except (ValueError, KeyError, OSError):
+        return False
+
+
+# ---------------------------------------------------------------------------- map stage
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_parquet(table: pa.Table, path: Path, **kwargs: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, **kwargs)
+    os.replace(tmp, path)
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def run_shard(task: ShardTask) -> dict[str, Any]:
+    """Map stage of one shard (runs in a worker process). Returns the shard's report."""
+    from medc.registry import builder_class
+
+    started = time.perf_counter()
+    root = Path(task.sources_root)
+    builder = builder_class(task.source.builder)(task.source.name, task.source.options, root)
+    rows: list[dict[str, Any]] = []
+    reports: list[FileReport] = []
+    for rel in task.files:
+        path = root / rel
+        report = FileReport(rel)
+        reports.append(report)
+        file_rows: list[dict[str, Any]] = []
+        try:
+            report.bytes = path.stat().st_size
+            report.sha256 = sha256_file(path)
+            for raw in builder.parse(path, report):
+                try:
+                    file_rows.append(validate_row(raw, task.kind))
+                except RecordError as exc:
+                    report.error(str(exc), str(raw.get("id") or f"record {report.records}"))
+        except Exception as exc:  # a bad file never stops the build: it is reported
+            report.failed = True
+            reason = str(exc) if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: {exc}"
+            report.error(reason or type(exc).__name__)
+            continue
+        report.rows = len(file_rows)
+        rows.extend(file_rows)
+    if len(rows) > MAX_ROWS_PER_SHARD:
+        raise UserError(f"source {task.source.name!r}: a shard has more than {MAX_ROWS_PER_SHARD} rows; lower files_per_shard")
+
+    schema = schema_for(task.kind)
+    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    base = (task.source_index << 48) | (task.shard_index << SHARD_BITS)
+    df = df.with_columns((pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"))
+
+    step_stats: list[dict[str, Any]] = []
+    for name, params in task.steps:
+        step = make_step(name, _thaw(params), task.kind)
+        if isinstance(step, MapStep):
+            n_in = df.height
+            df, dropped = step.apply(df)
+            step_stats.append({"step": name, "in": n_in, "out": df.height, "dropped": dict(dropped)})
+        elif isinstance(step, GlobalStep):
+            df = step.signature(df)
+
+    stem = Path(task.stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_parquet(df.to_arrow(), stem.with_suffix(".parquet"), compression="zstd")
+    result = {
+        "source": task.source.name,
+        "shard": task.shard_index,
+        "fingerprint": task.fingerprint,
+        "files": [r.to_json() for r in reports],
+        "rows_built": len(rows),
+        "rows": df.height,
+        "steps": step_stats,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    atomic_write_bytes(stem.with_suffix(".json"), json.dumps(result, sort_keys=True).encode())
+    return result
+
+
+# ---------------------------------------------------------------------------- global stage
+def global_decisions(recipe: Recipe, shard_files: list[Path]) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """Row keys to drop (`_key, reason`) after unique-id enforcement and every global step."""
+    empty = pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
+    if not shard_files:
+        return empty, []
+    steps = [make_step(s.step, s.params, recipe.kind) for s in recipe.steps]
+    global_steps = [s for s in steps if isinstance(s, GlobalStep)]
+    cols = ["_key", "id", "source"] + [c for s in global_steps for c in s.signature_columns()]
+    frame = pl.scan_parquet([str(p) for p in shard_files]).select(cols).collect()
+
+    decisions: list[pl.DataFrame] = []
+    reports: list[dict[str, Any]] = []
+
+    def record(name: str, drop: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+        drop = drop.with_columns(pl.col("_key").cast(pl.UInt64))
+        joined = frame.join(drop, on="_key", how="inner")
+        by_source = joined.group_by("source", "reason").len().sort("source", "reason")
+        report: dict[str, Any] = {"step": name, "in": frame.height, "out": frame.height - drop.height, "dropped": {}}
+        for src, reason, n in by_source.iter_rows():
+            report["dropped"].setdefault(src, {})[reason] = n
+        reports.append(report)
+        decisions.append(drop)
+        return frame.join(drop, on="_key", how="anti")
+
+    first = pl.col("_key").min().over("id")
+    dup_ids = frame.filter(pl.col("_key") != first).select("_key", pl.lit("duplicate id").alias("reason"))
+    frame = record("unique_ids", dup_ids, frame)
+    for step in global_steps:
+        frame = record(step.name, step.decide(frame.lazy()), frame)
+    return (pl.concat(decisions) if decisions else empty), reports
+
+
+# ---------------------------------------------------------------------------- write stage
+class ShardedParquetWriter:
+    """Writes rows into `train-NNNNN-of-NNNNN.parquet` files with fixed-size row groups."""
+
+    def __init__(self, folder: Path, schema: pa.Schema, total_rows: int, rows_per_file: int, row_group_size: int):
+        self.folder = folder
+        self.schema = schema
+        self.rows_per_file = rows_per_file
+        self.row_group_size = row_group_size
+        self.n_files = max(1, -(-total_rows // rows_per_file))
+        self.file_index = 0
+        self.rows_in_file = 0
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+        self.writer: pq.ParquetWriter | None = None
+        self.tmp: Path | None = None
+        self.written: list[dict[str, Any]] = []
+
+    def name(self, i: int) -> str:
+        return f"train-{i:05d}-of-{self.n_files:05d}.parquet"
+
+    def write(self, table: pa.Table) -> None:
+        offset = 0
+        while offset < table.num_rows:
+            room = min(self.rows_per_file - self.rows_in_file, self.row_group_size - self.buffered)
+            piece = table.slice(offset, room)
+            offset += piece.num_rows
+            self.buffer.append(piece)
+            self.buffered += piece.num_rows
+            self.rows_in_file += piece.num_rows
+            if self.buffered == self.row_group_size or self.rows_in_file == self.rows_per_file:
+                self._flush()
+            if self.rows_in_file == self.rows_per_file:
+                self._close()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        if self.writer is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.folder / f".{self.name(self.file_index)}.tmp"
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", write_statistics=True)
+        group = pa.concat_tables(self.buffer).combine_chunks()
+        self.writer.write_table(group, row_group_size=self.row_group_size)
+        self.buffer, self.buffered = [], 0
+
+    def _close(self) -> None:
+        self._flush()
+        if self.writer is None:
+            return
+        self.writer.close()
+        final = self.folder / self.name(self.file_index)
+        assert self.tmp is not None
+        os.replace(self.tmp, final)
+        self.written.append({"file": final.name, "rows": self.rows_in_file})
+        self.writer, self.tmp = None, None
+        self.file_index += 1
+        self.rows_in_file = 0
+
+    def close(self) -> list[dict[str, Any]]:
+        self._close()
+        if not self.written:  # a config with no rows still gets one valid, empty file
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_parquet(self.schema.empty_table(), self.folder / self.name(0), compression="zstd")
+            self.written.append({"file": self.name(0), "rows": 0})
+        return self.written
+
+
+def to_schema(df: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    table = df.select(schema.names).to_arrow()
+    arrays = [table.column(f.name).cast(f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_source(
+    source: str,
+    shard_files: list[Path],
+    drops: pl.DataFrame,
+    out_folder: Path,
+    recipe: Recipe,
+) -> list[dict[str, Any]]:
+    schema = schema_for(recipe.kind)
+    drop_keys = drops.lazy().select("_key")
+    total = sum(
+        pl.scan_parquet(path).select("_key").join(drop_keys, on="_key", how="anti").select(pl.len()).collect().item()
+        for path in shard_files
+    )
+    # Remove stale files of an earlier build of this config before writing the new set.
+    if out_folder.is_dir():
+        for old in out_folder.glob("*.parquet"):
+            old.unlink()
+    writer = ShardedParquetWriter(out_folder, schema, total, recipe.rows_per_file, recipe.row_group_size)
+    for path in shard_files:
+        df = pl.read_parquet(path).join(drops, on="_key", how="anti").sort("_key")
+        if df.height:
+            writer.write(to_schema(df, schema))
+    return writer.close()
+
+
+# ---------------------------------------------------------------------------- the build
+@dataclass
+class BuildResult:
+    recipe: Recipe
+    repo: Path
+    manifest: dict[str, Any]
+    error_rate: float
+    budget_exceeded: bool
+
+
+def build_dataset(
+    recipe: Recipe,
+    sources_root: Path,
+    out_dir: Path,
+    workers: int | None = None,
+    error_budget: float | None = None,
+    progress: Progress | None = None,
+    sources_label: str = "",
+) -> BuildResult:
+    from medc.repo import write_repo
+
+    progress = progress or Progress(enabled=False)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    cache_dir = out_dir / CACHE_DIR / recipe.name
+    plans = plan(recipe, sources_root, cache_dir)
+    active = [p for p in plans if p.status == "ok"]
+    for p in plans:
+        if p.status == "absent":
+            progress.notice(f"{recipe.name}: source {p.spec.name!r} skipped: folder {p.spec.dir}/ not found under the sources root")
+        elif p.status == "empty":
+            progress.notice(f"{recipe.name}: source {p.spec.name!r}: folder {p.spec.dir}/ holds no file matching {', '.join(p.spec.patterns or ())or 'the builder patterns'}")
+    if not active:
+        raise UserError(
+            f"{recipe.name}: none of the sources ({', '.join(s.name for s in recipe.sources)}) has input files under "
+            f"{sources_root}; see the README for the expected layout"
+        )
+
+    tasks = [t for p in active for t in p.tasks]
+    todo = [t for t in tasks if not shard_is_complete(t)]
+    n_files = sum(len(t.files) for t in todo)
+    with progress.bar(f"{recipe.name}: parse+map", total=len(todo), files=n_files) as bar:
+        for result in LocalExecutor(workers).map_unordered(run_shard, todo):
+            bar.advance(files=len(result["files"]), records=sum(f["records"] for f in result["files"]))
+    timings["map_seconds"] = round(time.perf_counter() - t0, 3)
+
+    shard_reports = {
+        (t.source.name, t.shard_index): json.loads(Path(t.stem + ".json").read_text()) for t in tasks
+    }
+    shard_files = [Path(t.stem + ".parquet") for t in tasks]
+    t1 = time.perf_counter()
+    drops, global_reports = global_decisions(recipe, shard_files)
+    timings["global_seconds"] = round(time.perf_counter() - t1, 3)
+
+    t2 = time.perf_counter()
+    repo = out_dir / recipe.name
+    outputs: dict[str, list[dict[str, Any]]] = {}
+    for p in active:
+        files = [Path(t.stem + ".parquet") for t in p.tasks]
+        outputs[p.spec.name] = write_source(p.spec.name, files, drops, repo / "data" / p.spec.name, recipe)
+    # Configs of sources that are not part of this build must not linger in the repo.
+    data_dir = repo / "data"
+    for stale in sorted(data_dir.iterdir()) if data_dir.is_dir() else []:
+        if stale.is_dir() and stale.name not in outputs:
+            for f in stale.glob("*"):
+                f.unlink()
+            stale.rmdir()
+    timings["write_seconds"] = round(time.perf_counter() - t2, 3)
+    timings["total_seconds"] = round(time.perf_counter() - t0, 3)
+
+    manifest = make_manifest(recipe, plans, shard_reports, global_reports, outputs, repo, timings, sources_label)
+    budget = recipe.error_budget if error_budget is None else error_budget
+    totals = manifest["totals"]
+    inputs = totals["files"] + totals["records"]
+    error_rate = (totals["failed_files"] + totals["record_errors"]) / inputs if inputs else 0.0
+    manifest["error_budget"] = {"budget": budget, "error_rate": round(error_rate, 6), "exceeded": error_rate > budget}
+    write_repo(recipe, repo, manifest)
+    return BuildResult(recipe, repo, manifest, error_rate, error_rate > budget)
+
+
+def make_manifest(
+    recipe: Recipe,
+    plans: list[SourcePlan],
+    shard_reports: dict[tuple[str, int], dict[str, Any]],
+    global_reports: list[dict[str, Any]],
+    outputs: dict[str, list[dict[str, Any]]],
+    repo: Path,
+    timings: dict[str, float],
+    sources_label: str,
+) -> dict[str, Any]:
+    inputs: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    sources: dict[str, Any] = {}
+    totals = Counter()
+    for p in plans:
+        entry: dict[str, Any] = {"builder": p.spec.builder, "dir": p.spec.dir, "status": p.status}
+        sources[p.spec.name] = entry
+        if p.status != "ok":
+            continue
+        reports = [shard_reports[(p.spec.name, t.shard_index)] for t in p.tasks]
+        files = [f for r in reports for f in r["files"]]
+        skipped: Counter[str] = Counter()
+        for f in files:
+            inputs.append({"source": p.spec.name, **{k: f[k] for k in ("path", "sha256", "bytes", "records", "rows")}, "skipped": f["skipped"], "failed": f["failed"]})
+            skipped.update(f["skipped"])
+            errors.extend({"source": p.spec.name, **e} for e in f["errors"])
+        steps: list[dict[str, Any]] = []
+        for r in reports:
+            for i, s in enumerate(r["steps"]):
+                if len(steps) <= i:
+                    steps.append({"step": s["step"], "in": 0, "out": 0, "dropped": Counter()})
+                steps[i]["in"] += s["in"]
+                steps[i]["out"] += s["out"]
+                steps[i]["dropped"].update(s["dropped"])
+        rows_after_map = sum(r["rows"] for r in reports)
+        g_steps = []
+        remaining = rows_after_map
+        for g in global_reports:
+            dropped = g["dropped"].get(p.spec.name, {})
+            n = sum(dropped.values())
+            g_steps.append({"step": g["step"], "in": remaining, "out": remaining - n, "dropped": dropped})
+            remaining -= n
+        out_files = outputs.get(p.spec.name, [])
+        for o in out_files:
+            path = repo / "data" / p.spec.name / o["file"]
+            o["path"] = f"data/{p.spec.name}/{o['file']}"
+            o["sha256"] = sha256_file(path)
+            o["bytes"] = path.stat().st_size
+        entry.update(
+            {
+                "files": len(files),
+                "failed_files": sum(f["failed"] for f in files),
+                "records": sum(f["records"] for f in files),
+                "record_errors": sum(len(f["errors"]) for f in files if not f["failed"]),
+                "skipped": dict(sorted(skipped.items())),
+                "rows_built": sum(r["rows_built"] for r in reports),
+                "steps": [{**s, "dropped": dict(sorted(s["dropped"].items()))} for s in steps] + g_steps,
+                "rows": sum(o["rows"] for o in out_files),
+                "outputs": [{k: o[k] for k in ("path", "rows", "bytes", "sha256")} for o in out_files],
+            }
+        )
+        for k in ("files", "failed_files", "records", "record_errors", "rows_built", "rows"):
+            totals[k] += entry[k]
+    return {
+        "dataset": recipe.name,
+        "kind": recipe.kind,
+        "medc_version": __version__,
+        "recipe": {"file": recipe.path.name, "sha256": recipe.sha256, "content": recipe.raw},
+        "sources_root": sources_label,
+        "sources": sources,
+        "global_steps": global_reports,
+        "totals": {k: totals[k] for k in ("files", "failed_files", "records", "record_errors", "rows_built", "rows")},
+        "inputs": inputs,
+        "errors": errors,
+        "timings": timings,
+    }

@@ -1,0 +1,182 @@
+"""Recipes: the TOML files in `pipelines/` that say which sources, which steps, which outputs.
+
+A recipe is validated when it is loaded: an unknown key, builder or step is a one-line
+`UserError` naming it (and the recipe file), before any work starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medc.errors import UserError
+from medc.schema import SCHEMAS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PIPELINES_DIR = REPO_ROOT / "pipelines"
+SAMPLES_DIR = REPO_ROOT / "samples"
+CARDS_DIR = REPO_ROOT / "cards"
+
+DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags"}
+BUILD_KEYS = {"files_per_shard", "rows_per_file", "row_group_size", "error_budget"}
+SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation"}
+TOP_KEYS = {"dataset", "build", "sources", "steps"}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str  # also the config name in the released repo
+    builder: str
+    dir: str  # folder under the sources root
+    patterns: tuple[str, ...] | None  # None: the builder's defaults
+    options: dict[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    step: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path
+    name: str
+    kind: str
+    pretty_name: str
+    summary: str
+    card: str
+    language: tuple[str, ...]
+    task_categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    files_per_shard: int
+    rows_per_file: int
+    row_group_size: int
+    error_budget: float
+    sources: tuple[SourceSpec, ...]
+    steps: tuple[StepSpec, ...]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the recipe's content (canonical JSON), recorded in the manifest."""
+        canonical = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _check_keys(where: str, table: Any, allowed: set[str], recipe: Path) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise UserError(f"recipe {recipe}: {where} must be a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise UserError(
+            f"recipe {recipe}: unknown key {unknown[0]!r} in {where} (allowed: {', '.join(sorted(allowed))})"
+        )
+    return table
+
+
+def _typed(recipe: Path, where: str, value: Any, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    if value is None:
+        return default
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise UserError(f"recipe {recipe}: {where} must be a {names}, not {value!r}")
+    return value
+
+
+def default_recipe_path(dataset: str) -> Path:
+    return PIPELINES_DIR / f"{dataset}.toml"
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read and validate a recipe; builders and steps are checked against their registries."""
+    from medc import registry, steps
+
+    if not path.is_file():
+        raise UserError(f"recipe {path} not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"recipe {path}: invalid TOML ({exc})") from None
+    _check_keys("the recipe", raw, TOP_KEYS, path)
+    ds = _check_keys("[dataset]", raw.get("dataset", {}), DATASET_KEYS, path)
+    build = _check_keys("[build]", raw.get("build", {}), BUILD_KEYS, path)
+    name = _typed(path, "dataset.name", ds.get("name"), str)
+    if not name:
+        raise UserError(f"recipe {path}: [dataset] needs a name")
+    kind = _typed(path, "dataset.kind", ds.get("kind"), str)
+    if kind not in SCHEMAS:
+        raise UserError(f"recipe {path}: dataset.kind must be one of {sorted(SCHEMAS)}, not {kind!r}")
+
+    sources: list[SourceSpec] = []
+    raw_sources = raw.get("sources", [])
+    if not isinstance(raw_sources, list) or not raw_sources:
+        raise UserError(f"recipe {path}: needs at least one [[sources]] entry")
+    seen: set[str] = set()
+    for i, src in enumerate(raw_sources):
+        where = f"sources[{i}]"
+        _check_keys(where, src, SOURCE_KEYS, path)
+        sname = _typed(path, f"{where}.name", src.get("name"), str)
+        bname = _typed(path, f"{where}.builder", src.get("builder"), str)
+        if not sname or not bname:
+            raise UserError(f"recipe {path}: {where} needs 'name' and 'builder'")
+        if sname in seen or sname == "default":
+            raise UserError(f"recipe {path}: source name {sname!r} is used twice or reserved")
+        seen.add(sname)
+        cls = registry.builder_class(bname)
+        if cls.kind != kind:
+            raise UserError(f"recipe {path}: builder {bname!r} makes {cls.kind} rows, the dataset is {kind}")
+        patterns = _typed(path, f"{where}.patterns", src.get("patterns"), list)
+        options = _typed(path, f"{where}.options", src.get("options"), dict, {})
+        sources.append(
+            SourceSpec(
+                name=sname,
+                builder=bname,
+                dir=_typed(path, f"{where}.dir", src.get("dir"), str, sname),
+                patterns=tuple(patterns) if patterns else None,
+                options=options,
+                description=_typed(path, f"{where}.description", src.get("description"), str, ""),
+            )
+        )
+        cls(sname, options, SAMPLES_DIR)  # validates option names early
+
+    step_specs: list[StepSpec] = []
+    for i, st in enumerate(raw.get("steps", [])):
+        if not isinstance(st, dict) or "step" not in st:
+            raise UserError(f"recipe {path}: steps[{i}] needs a 'step' key naming the step")
+        params = {k: v for k, v in st.items() if k != "step"}
+        steps.make_step(st["step"], params, kind, where=f"recipe {path}: steps[{i}]")
+        step_specs.append(StepSpec(st["step"], params))
+
+    def positive_int(key: str, default: int) -> int:
+        value = _typed(path, f"build.{key}", build.get(key), int, default)
+        if value < 1:
+            raise UserError(f"recipe {path}: build.{key} must be at least 1")
+        return value
+
+    budget = _typed(path, "build.error_budget", build.get("error_budget"), (int, float), 0.01)
+    if not 0 <= budget <= 1:
+        raise UserError(f"recipe {path}: build.error_budget is a fraction between 0 and 1")
+    return Recipe(
+        path=path,
+        name=name,
+        kind=kind,
+        pretty_name=_typed(path, "dataset.pretty_name", ds.get("pretty_name"), str, name),
+        summary=_typed(path, "dataset.summary", ds.get("summary"), str, ""),
+        card=_typed(path, "dataset.card", ds.get("card"), str, f"{name}.md"),
+        language=tuple(_typed(path, "dataset.language", ds.get("language"), list, ["en"])),
+        task_categories=tuple(_typed(path, "dataset.task_categories", ds.get("task_categories"), list, [])),
+        tags=tuple(_typed(path, "dataset.tags", ds.get("tags"), list, [])),
+        files_per_shard=positive_int("files_per_shard", 16),
+        rows_per_file=positive_int("rows_per_file", 100_000),
+        row_group_size=positive_int("row_group_size", 1_000),
+        error_budget=float(budget),
+        sources=tuple(sources),
+        steps=tuple(step_specs),
+        raw=raw,
+    )

@@ -1,0 +1,36 @@
+"""Builders by name. Recipes refer to builders by these strings; `medc` imports them lazily.
+
+Third-party builders register through the `medc.builders` entry-point group
+(`name = "package.module:Class"`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from medc.builder import Builder
+from medc.errors import UserError
+
+BUILDERS: dict[str, str] = {
+    "pmc_jats": "builders.pmc_jats:PMCJatsBuilder",
+    "pubmedqa": "builders.pubmedqa:PubMedQABuilder",
+}
+
+
+def available() -> dict[str, str]:
+    found = dict(BUILDERS)
+    for ep in entry_points(group="medc.builders"):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def builder_class(name: str) -> type[Builder]:
+    targets = available()
+    if name not in targets:
+        raise UserError(f"unknown builder {name!r} (available: {', '.join(sorted(targets))})")
+    module_name, _, attr = targets[name].partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Builder)):
+        raise UserError(f"builder {name!r} ({targets[name]}) is not a medc.builder.Builder")
+    return cls
