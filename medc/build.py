@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from medc.errors import UserError
+from medc.errors import NothingToBuild, UserError
 from medc.executor import default_workers
 from medc.pipeline import BuildResult, build_dataset
 from medc.progress import Progress
@@ -95,14 +95,24 @@ def main(argv: list[str] | None = None) -> int:
         label = "bundled samples/" if args.sources is None else "user-supplied (--sources)"
         progress = Progress(enabled=not args.quiet)
         exceeded = False
+        built = 0
         for name in datasets:
             recipe = recipes[name] or load_recipe(default_recipe_path(name))
-            result = build_dataset(
-                recipe, sources.resolve(), args.out.resolve(), workers=args.workers,
-                error_budget=args.error_budget, progress=progress, sources_label=label,
-            )
+            try:
+                result = build_dataset(
+                    recipe, sources.resolve(), args.out.resolve(), workers=args.workers,
+                    error_budget=args.error_budget, progress=progress, sources_label=label,
+                )
+            except NothingToBuild as exc:
+                if len(datasets) == 1:
+                    raise
+                progress.notice(f"{exc}; {name} not built")
+                continue
+            built += 1
             print(summary_table(result))
             exceeded |= result.budget_exceeded
+        if not built:
+            raise UserError(f"nothing to build: no source of {', '.join(datasets)} found under {sources}")
         return 1 if exceeded else 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

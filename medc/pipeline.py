@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from medc import __version__
 from medc.builder import FileReport
-from medc.errors import UserError
+from medc.errors import NothingToBuild, UserError
 from medc.executor import LocalExecutor
 from medc.progress import Progress
 from medc.recipe import Recipe, SourceSpec
@@ -404,7 +404,7 @@ def build_dataset(
         elif p.status == "empty":
             progress.notice(f"{recipe.name}: source {p.spec.name!r}: folder {p.spec.dir}/ holds no file matching {', '.join(p.spec.patterns or ())or 'the builder patterns'}")
     if not active:
-        raise UserError(
+        raise NothingToBuild(
             f"{recipe.name}: none of the sources ({', '.join(s.name for s in recipe.sources)}) has input files under "
             f"{sources_root}; see the README for the expected layout"
         )

@@ -43,7 +43,44 @@ def license_composition(repo: Path, sources: list[str]) -> dict[str, dict[str, i
     return out
 
 
-def front_matter(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, dict[str, int]]) -> dict[str, Any]:
+def dataset_info(recipe: Recipe, manifest: dict[str, Any], repo: Path) -> Any:
+    """`dataset_info` YAML for every config: features, rows, uncompressed and parquet bytes.
+
+    Besides documenting the columns, this makes `datasets`' cache key change when the data
+    changes: for a local folder it hashes the card's YAML, not the parquet files, so without
+    it a rebuilt repo would load stale rows from the cache.
+    """
+    import pyarrow.parquet as pq
+    from datasets import DatasetInfo, Features, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCardData
+
+    from medc.schema import schema_for
+
+    features = Features.from_arrow_schema(schema_for(recipe.kind))
+    sizes: dict[str, tuple[int, int, int]] = {}
+    for name, s in manifest["sources"].items():
+        if s["status"] != "ok":
+            continue
+        rows = nbytes = download = 0
+        for out in s["outputs"]:
+            meta = pq.ParquetFile(repo / out["path"]).metadata
+            rows += meta.num_rows
+            nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            download += out["bytes"]
+        sizes[name] = (rows, nbytes, download)
+    sizes = {"default": tuple(map(sum, zip(*sizes.values()))) if sizes else (0, 0, 0), **sizes}  # type: ignore[dict-item]
+    infos = {}
+    for name, (rows, nbytes, download) in sizes.items():
+        splits = SplitDict()
+        splits.add(SplitInfo(name="train", num_bytes=nbytes, num_examples=rows))
+        infos[name] = DatasetInfo(features=features, splits=splits, download_size=download, dataset_size=nbytes, config_name=name)
+    card_data = DatasetCardData()
+    DatasetInfosDict(infos).to_dataset_card_data(card_data)
+    return card_data.to_dict()["dataset_info"]
+
+
+def front_matter(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, dict[str, int]], repo: Path) -> dict[str, Any]:
     built = [name for name, s in manifest["sources"].items() if s["status"] == "ok"]
     all_licenses = sorted({lic for per in licenses.values() for lic in per})
     configs: list[dict[str, Any]] = [
@@ -65,6 +102,7 @@ def front_matter(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, d
         "size_categories": [size_category(manifest["totals"]["rows"])],
         "tags": list(recipe.tags),
         "configs": configs,
+        "dataset_info": dataset_info(recipe, manifest, repo),
     }
 
 
@@ -74,8 +112,8 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_card(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, dict[str, int]]) -> str:
-    fm = yaml.safe_dump(front_matter(recipe, manifest, licenses), sort_keys=False, allow_unicode=True)
+def render_card(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, dict[str, int]], repo: Path) -> str:
+    fm = yaml.safe_dump(front_matter(recipe, manifest, licenses, repo), sort_keys=False, allow_unicode=True)
     sources = manifest["sources"]
     source_rows = []
     step_rows = []
@@ -126,5 +164,5 @@ def write_repo(recipe: Recipe, repo: Path, manifest: dict[str, Any]) -> None:
     built = [n for n, s in manifest["sources"].items() if s["status"] == "ok"]
     licenses = license_composition(repo, built)
     manifest["licenses"] = licenses
-    atomic_write_bytes(repo / "README.md", render_card(recipe, manifest, licenses).encode("utf-8"))
+    atomic_write_bytes(repo / "README.md", render_card(recipe, manifest, licenses, repo).encode("utf-8"))
     atomic_write_bytes(repo / MANIFEST_NAME, (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8"))

@@ -1,0 +1,251 @@
+"""End to end: `python -m medc.build` on real sample files, then `load_dataset` on the repos."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from datasets import load_dataset
+
+from tests.conftest import REPO, SAMPLES, run_build
+
+PQAL_TRAIN = 500  # 1000 PQA-L questions minus the 500 test PMIDs
+
+
+def files_by_relpath(root: Path, pattern: str = "**/*.parquet") -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.glob(pattern)) if p.is_file() and ".medc-cache" not in p.parts}
+
+
+def front_matter(card: Path) -> dict:
+    text = card.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n", 2)[1])
+
+
+def test_default_build_loads_with_datasets(default_build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(default_build)
+    k = load_dataset("medc-k")
+    i = load_dataset("medc-i")
+    assert k["train"].num_rows == 6
+    assert i["train"].num_rows == PQAL_TRAIN
+    assert set(k["train"]["source"]) == {"pmc_jats"}
+    assert k["train"].column_names == ["id", "source", "title", "text", "license", "meta"]
+    assert i["train"].column_names == ["id", "source", "task", "instruction", "input", "output", "messages", "license", "meta"]
+    by_id = {r["id"]: r for r in k["train"]}
+    assert by_id["pmc:PMC3574550"]["license"] == "cc-by-nc-3.0"
+    assert json.loads(by_id["pmc:PMC3574550"]["meta"])["pmid"] == "23149571"
+    # Per-source configs load too.
+    assert load_dataset("medc-k", "pmc_jats")["train"].num_rows == 6
+    msgs = load_dataset("medc-i", "pubmedqa")["train"][0]["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant"]
+
+
+def test_repo_layout_card_and_manifest(default_build: Path) -> None:
+    repo = default_build / "medc-k"
+    assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()) == [
+        "README.md", "build_manifest.json", "data/pmc_jats/train-00000-of-00001.parquet",
+    ]
+    fm = front_matter(repo / "README.md")
+    configs = {c["config_name"]: c for c in fm["configs"]}
+    assert configs["default"]["default"] is True
+    assert configs["pmc_jats"]["data_files"] == [{"split": "train", "path": "data/pmc_jats/train-*.parquet"}]
+    assert fm["license"] == "other"  # several licences; each row carries its own
+
+    m = json.loads((repo / "build_manifest.json").read_text())
+    assert m["recipe"]["file"] == "medc-k.toml"
+    assert len(m["recipe"]["sha256"]) == 64
+    assert m["medc_version"]
+    inputs = {x["path"]: x for x in m["inputs"]}
+    assert set(inputs) == {f"pmc_jats/{p.name}" for p in (SAMPLES / "pmc_jats").glob("*.nxml")}
+    for rel, entry in inputs.items():
+        assert entry["sha256"] == hashlib.sha256((SAMPLES / rel).read_bytes()).hexdigest()
+        assert entry["rows"] == 1
+    src = m["sources"]["pmc_jats"]
+    assert [s["step"] for s in src["steps"]] == ["min_length", "unique_ids", "exact_dedup"]
+    assert all({"in", "out", "dropped"} <= set(s) for s in src["steps"])
+    out = src["outputs"][0]
+    assert out["sha256"] == hashlib.sha256((repo / out["path"]).read_bytes()).hexdigest()
+    assert m["errors"] == [] and m["error_budget"]["exceeded"] is False
+    assert set(m["timings"]) >= {"map_seconds", "global_seconds", "write_seconds", "total_seconds"}
+    # No path of the build machine leaks into what gets published.
+    blob = (repo / "build_manifest.json").read_text() + (repo / "README.md").read_text()
+    assert str(SAMPLES) not in blob and str(default_build) not in blob
+
+    mi = json.loads((default_build / "medc-i" / "build_manifest.json").read_text())
+    assert mi["sources"]["pubmedqa"]["skipped"] == {"benchmark test set (PubMedQA PQA-L test)": 500}
+    card_i = (default_build / "medc-i" / "README.md").read_text()
+    assert "benchmark test set (PubMedQA PQA-L test): 500" in card_i
+
+
+def test_two_builds_give_identical_bytes(default_build: Path, tmp_path: Path) -> None:
+    """Another build, one worker instead of two, in another folder: the same parquet and cards."""
+    proc = run_build("all", "--out", str(tmp_path), "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    first = files_by_relpath(default_build, "medc-*/**/*")
+    second = files_by_relpath(tmp_path, "medc-*/**/*")
+    first = {k: v for k, v in first.items() if not k.endswith("build_manifest.json")}
+    second = {k: v for k, v in second.items() if not k.endswith("build_manifest.json")}
+    assert first.keys() == second.keys()
+    assert any(k.endswith(".parquet") for k in first)
+    for key in first:
+        assert first[key] == second[key], f"{key} differs between two builds"
+
+
+def make_many_articles(root: Path, n: int) -> None:
+    """`n` distinct JATS articles made from one real sample (new PMCID and title each)."""
+    raw = (SAMPLES / "pmc_jats" / "mds526.nxml").read_text(encoding="utf-8")
+    folder = root / "pmc_jats"
+    folder.mkdir(parents=True)
+    for i in range(n):
+        doc = raw.replace('<article-id pub-id-type="pmc">3574550', f'<article-id pub-id-type="pmc">{9000000 + i}', 1)
+        doc = doc.replace("Socio-demographic inequalities in stage", f"Copy {i}: socio-demographic inequalities in stage", 1)
+        (folder / f"a{i:04d}.nxml").write_text(doc, encoding="utf-8")
+
+
+def one_file_per_shard_recipe(tmp_path: Path) -> Path:
+    text = (REPO / "pipelines" / "medc-k.toml").read_text().replace("files_per_shard = 16", "files_per_shard = 1")
+    text = text.replace("rows_per_file = 100000", "rows_per_file = 25")
+    path = tmp_path / "medc-k.toml"
+    path.write_text(text)
+    return path
+
+
+def test_killed_build_resumes_to_identical_output(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    make_many_articles(sources, 120)
+    recipe = one_file_per_shard_recipe(tmp_path)
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    args = ["medc-k", "--sources", str(sources), "--recipe", str(recipe), "--workers", "1", "--quiet"]
+
+    proc = subprocess.Popen([sys.executable, "-m", "medc.build", *args, "--out", str(killed)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache = killed / ".medc-cache" / "medc-k" / "pmc_jats"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(cache.glob("shard-*.json"))) < 10:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {p.name: p.stat().st_mtime_ns for p in cache.glob("shard-*.parquet")}
+    assert 10 <= len(done_before) < 120, "the build should have been killed part-way"
+    assert not (killed / "medc-k" / "build_manifest.json").exists()
+
+    resumed = run_build(*args[:-1], "--out", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    for name, mtime in done_before.items():
+        marker = cache / name.replace(".parquet", ".json")
+        if marker.exists() and (cache / name).stat().st_mtime_ns == mtime:
+            continue
+        raise AssertionError(f"completed shard {name} was redone")
+
+    full = run_build(*args[:-1], "--out", str(clean))
+    assert full.returncode == 0, full.stderr
+    a, b = files_by_relpath(killed / "medc-k"), files_by_relpath(clean / "medc-k")
+    assert len(a) == 5  # 120 rows in files of 25
+    assert a == b
+    m = json.loads((killed / "medc-k" / "build_manifest.json").read_text())
+    assert m["totals"]["rows"] == 120
+
+
+def hostile_sources(root: Path) -> None:
+    jats = root / "pmc_jats"
+    jats.mkdir(parents=True)
+    for name in ("mds526.nxml", "ehp-116-1694.nxml"):
+        shutil.copy(SAMPLES / "pmc_jats" / name, jats / name)
+    from tests.test_xmlsafe import BILLION_LAUGHS, xxe
+
+    (jats / "bomb.nxml").write_bytes(BILLION_LAUGHS)
+    (jats / "xxe.nxml").write_bytes(xxe(root / "secret.txt"))
+    (root / "secret.txt").write_text("TOP-SECRET")
+    raw = (SAMPLES / "pmc_jats" / "pntd.0002065.nxml").read_bytes()
+    (jats / "truncated.nxml").write_bytes(raw[: len(raw) // 2])
+    (jats / "not-gzip.nxml.gz").write_bytes(b"this is not gzip data")
+    (jats / "other-root.xml").write_bytes(b"<html><body><p>hello</p></body></html>")
+    qa = root / "pubmedqa"
+    qa.mkdir()
+    shutil.copy(SAMPLES / "pubmedqa" / "test_ground_truth.json", qa)
+    pqal = (SAMPLES / "pubmedqa" / "ori_pqal.json").read_bytes()
+    (qa / "ori_pqal.json").write_bytes(pqal[: len(pqal) // 3])
+
+
+def test_malformed_and_hostile_inputs_are_reported_and_the_build_goes_on(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    hostile_sources(sources)
+    out = tmp_path / "out"
+    proc = run_build("all", "--sources", str(sources), "--out", str(out), "--workers", "2")
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # error budget exceeded
+    assert "Traceback" not in proc.stderr
+    bad = {
+        "pmc_jats/bomb.nxml": "declares its own entities",
+        "pmc_jats/xxe.nxml": "declares its own entities",
+        "pmc_jats/truncated.nxml": "malformed XML",
+        "pmc_jats/not-gzip.nxml.gz": "gzip",
+        "pmc_jats/other-root.xml": "not a JATS <article>",
+        "pubmedqa/ori_pqal.json": "malformed JSON",
+    }
+    for file, reason in bad.items():
+        assert file in proc.stdout, f"summary does not name {file}"
+    errors = json.loads((out / "medc-k" / "build_manifest.json").read_text())["errors"]
+    errors += json.loads((out / "medc-i" / "build_manifest.json").read_text())["errors"]
+    by_file = {e["file"]: e["reason"] for e in errors}
+    assert set(by_file) == set(bad)
+    for file, reason in bad.items():
+        assert reason in by_file[file], (file, by_file[file])
+    for repo in ("medc-k", "medc-i"):
+        text = "".join(p.read_text(errors="replace") for p in (out / repo).rglob("*") if p.is_file() and p.suffix in (".json", ".md"))
+        assert "TOP-SECRET" not in text
+    # The good articles were still built and load.
+    k = load_dataset(str(out / "medc-k"))["train"]
+    assert sorted(k["id"]) == ["pmc:PMC2599765", "pmc:PMC3574550"]
+    assert "lol" not in "".join(k["text"])
+
+    lenient = run_build("all", "--sources", str(sources), "--out", str(tmp_path / "out2"), "--error-budget", "1")
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+
+
+def test_absent_and_empty_source_folders(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    (sources / "pmc_jats").mkdir(parents=True)
+    (sources / "pmc_jats" / "notes.txt").write_text("no articles here")
+    qa = sources / "pubmedqa"
+    qa.mkdir()
+    for name in ("ori_pqal.json", "test_ground_truth.json"):
+        shutil.copy(SAMPLES / "pubmedqa" / name, qa)
+    proc = run_build("all", "--sources", str(sources), "--out", str(tmp_path / "out"))
+    # medc-k has no input at all: not built, with a notice; medc-i is built.
+    assert proc.returncode == 0, proc.stderr
+    assert "source 'pmc_jats': folder pmc_jats/ holds no file matching" in proc.stderr
+    assert "medc-k not built" in proc.stderr
+    assert not (tmp_path / "out" / "medc-k").exists()
+    assert (tmp_path / "out" / "medc-i" / "data" / "pubmedqa").is_dir()
+
+    only_k = run_build("medc-i", "--sources", str(SAMPLES / "pmc_jats"), "--out", str(tmp_path / "out3"))
+    assert only_k.returncode == 2
+    assert only_k.stderr.strip().splitlines()[-1].startswith("error: medc-i: none of the sources")
+
+
+def test_exact_duplicates_and_duplicate_ids_are_dropped_and_counted(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    jats = sources / "pmc_jats"
+    jats.mkdir(parents=True)
+    raw = (SAMPLES / "pmc_jats" / "mds526.nxml").read_text(encoding="utf-8")
+    (jats / "a.nxml").write_text(raw)
+    (jats / "b-same-id.nxml").write_text(raw)  # the same article twice
+    (jats / "c-other-id.nxml").write_text(raw.replace('<article-id pub-id-type="pmc">3574550', '<article-id pub-id-type="pmc">1', 1))
+    shutil.copy(SAMPLES / "pmc_jats" / "ehp-116-1694.nxml", jats)
+    proc = run_build("medc-k", "--sources", str(sources), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((tmp_path / "out" / "medc-k" / "build_manifest.json").read_text())
+    steps = {s["step"]: s for s in m["sources"]["pmc_jats"]["steps"]}
+    assert steps["unique_ids"]["dropped"] == {"duplicate id": 1}
+    assert steps["exact_dedup"]["dropped"] == {"exact duplicate": 1}
+    rows = load_dataset(str(tmp_path / "out" / "medc-k"))["train"]
+    assert sorted(rows["id"]) == ["pmc:PMC2599765", "pmc:PMC3574550"]
