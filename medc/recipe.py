@@ -128,7 +128,10 @@ def load_recipe(path: Path) -> Recipe:
         if sname in seen or sname == "default":
             raise UserError(f"recipe {path}: source name {sname!r} is used twice or reserved")
         seen.add(sname)
-        cls = registry.builder_class(bname)
+        try:
+            cls = registry.builder_class(bname)
+        except UserError as exc:
+            raise UserError(f"recipe {path}: {where}: {exc}") from None
         if cls.kind != kind:
             raise UserError(f"recipe {path}: builder {bname!r} makes {cls.kind} rows, the dataset is {kind}")
         patterns = _typed(path, f"{where}.patterns", src.get("patterns"), list)
@@ -143,7 +146,10 @@ def load_recipe(path: Path) -> Recipe:
                 description=_typed(path, f"{where}.description", src.get("description"), str, ""),
             )
         )
-        cls(sname, options, SAMPLES_DIR)  # validates option names early
+        try:
+            cls(sname, options, SAMPLES_DIR)  # validates option names and values early
+        except UserError as exc:
+            raise UserError(f"recipe {path}: {exc}") from None
 
     step_specs: list[StepSpec] = []
     for i, st in enumerate(raw.get("steps", [])):

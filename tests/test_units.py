@@ -1,0 +1,91 @@
+"""Licence normalisation, text cleaning, steps and the parquet writer on small real inputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from medc.licenses import allows_commercial_use, normalize_license
+from medc.pipeline import ShardedParquetWriter
+from medc.schema import KNOWLEDGE_SCHEMA, RecordError, rows_to_table, validate_row
+from medc.steps import ExactDedup, MinLength
+from medc.text import normalize_text
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("http://creativecommons.org/licenses/by/2.0", "cc-by-2.0"),
+        ("https://creativecommons.org/licenses/by-nc-nd/4.0/", "cc-by-nc-nd-4.0"),
+        ("http://creativecommons.org/publicdomain/mark/1.0/", "public-domain"),
+        ("https://creativecommons.org/publicdomain/zero/1.0/", "cc0-1.0"),
+        ("This is an open-access article distributed under the terms of the Creative Commons Attribution License", "cc-by"),
+        ("Creative Commons Attribution Non-Commercial License 3.0", "cc-by-nc-3.0"),
+        ("CC BY-NC-SA 4.0", "cc-by-nc-sa-4.0"),
+        ("All rights reserved.", "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_normalize_license(statement: str | None, expected: str) -> None:
+    assert normalize_license(statement) == expected
+
+
+def test_commercial_use() -> None:
+    assert allows_commercial_use("cc-by-4.0") and allows_commercial_use("cc0-1.0") and allows_commercial_use("public-domain")
+    assert not allows_commercial_use("cc-by-nc-3.0") and not allows_commercial_use("unknown")
+
+
+def test_normalize_text() -> None:
+    raw = "Of\ufb01ce  \u00a0visit\r\nsecond\u00adline\x07\n\n\n\nnext\u2005para "
+    assert normalize_text(raw) == "Office visit\nsecondline\n\nnext para"
+    assert normalize_text("m\u00b2 and \u00b5g") == "m\u00b2 and \u00b5g"  # NFC keeps superscripts and micro
+
+
+def test_validate_row_requires_fields() -> None:
+    row = {"id": "x:1", "source": "s", "title": None, "text": "t", "license": "mit", "meta": {"a": 1, "b": None}}
+    assert validate_row(row, "knowledge")["meta"] == '{"a":1}'
+    with pytest.raises(RecordError, match="missing required field 'text'"):
+        validate_row({**row, "text": "  "}, "knowledge")
+    with pytest.raises(RecordError, match="unexpected fields"):
+        validate_row({**row, "body": "x"}, "knowledge")
+
+
+def frame(texts: list[str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"_key": pl.Series(range(len(texts)), dtype=pl.UInt64), "id": [f"x:{i}" for i in range(len(texts))],
+         "source": ["s"] * len(texts), "text": texts}
+    )
+
+
+def test_min_length_counts_by_reason() -> None:
+    step = MinLength({"min_words": 3}, "knowledge")
+    kept, dropped = step.apply(frame(["one two three", "one two", "a b c d"]))
+    assert kept["id"].to_list() == ["x:0", "x:2"]
+    assert dropped == Counter({"fewer than 3 words": 1})
+
+
+def test_exact_dedup_keeps_first_of_normalised_duplicates() -> None:
+    step = ExactDedup({}, "knowledge")
+    df = step.signature(frame(["The  cell\ncycle.", "Another text.", "the cell cycle.", "The cell cycle!"]))
+    drop = step.decide(df.lazy())
+    assert drop["_key"].to_list() == [2]
+    assert drop["reason"].to_list() == ["exact duplicate"]
+
+
+def test_sharded_writer_splits_rows_and_row_groups(tmp_path: Path) -> None:
+    rows = [{"id": f"x:{i}", "source": "s", "title": None, "text": f"text {i}", "license": "mit", "meta": "{}"} for i in range(23)]
+    table = rows_to_table(rows, "knowledge")
+    writer = ShardedParquetWriter(tmp_path, KNOWLEDGE_SCHEMA, 23, rows_per_file=10, row_group_size=4)
+    writer.write(table.slice(0, 7))
+    writer.write(table.slice(7))
+    written = writer.close()
+    assert [w["file"] for w in written] == [f"train-0000{i}-of-00003.parquet" for i in range(3)]
+    assert [w["rows"] for w in written] == [10, 10, 3]
+    meta = pq.ParquetFile(tmp_path / written[0]["file"]).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4, 4, 2]
+    back = pq.read_table(tmp_path).sort_by("id")
+    assert back.num_rows == 23 and back.schema.equals(KNOWLEDGE_SCHEMA)
