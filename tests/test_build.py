@@ -174,6 +174,9 @@ def hostile_sources(root: Path) -> None:
     shutil.copy(SAMPLES / "pubmedqa" / "test_ground_truth.json", qa)
     pqal = (SAMPLES / "pubmedqa" / "ori_pqal.json").read_bytes()
     (qa / "ori_pqal.json").write_bytes(pqal[: len(pqal) // 3])
+    # A well-formed PQA-A file with one record missing its question: a record error, the other row is built.
+    good = {"QUESTION": "Is it?", "CONTEXTS": ["Some context."], "LABELS": ["BACKGROUND"], "LONG_ANSWER": "It is.", "final_decision": "yes"}
+    (qa / "ori_pqaa.json").write_text(json.dumps({"111": good, "222": {**good, "QUESTION": None}}))
 
 
 def test_malformed_and_hostile_inputs_are_reported_and_the_build_goes_on(tmp_path: Path) -> None:
@@ -190,6 +193,7 @@ def test_malformed_and_hostile_inputs_are_reported_and_the_build_goes_on(tmp_pat
         "pmc_jats/not-gzip.nxml.gz": "gzip",
         "pmc_jats/other-root.xml": "not a JATS <article>",
         "pubmedqa/ori_pqal.json": "malformed JSON",
+        "pubmedqa/ori_pqaa.json": "missing required field(s) QUESTION",
     }
     for file, reason in bad.items():
         assert file in proc.stdout, f"summary does not name {file}"
@@ -197,6 +201,9 @@ def test_malformed_and_hostile_inputs_are_reported_and_the_build_goes_on(tmp_pat
     errors += json.loads((out / "medc-i" / "build_manifest.json").read_text())["errors"]
     by_file = {e["file"]: e["reason"] for e in errors}
     assert set(by_file) == set(bad)
+    assert {"source": "pubmedqa", "file": "pubmedqa/ori_pqaa.json", "record": "PMID 222",
+            "reason": "missing required field(s) QUESTION"} in errors
+    assert load_dataset(str(out / "medc-i"))["train"]["id"] == ["pubmedqa:pqaa:111"]
     for file, reason in bad.items():
         assert reason in by_file[file], (file, by_file[file])
     for repo in ("medc-k", "medc-i"):
