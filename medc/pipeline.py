@@ -91,6 +91,10 @@ def plan(recipe: Recipe, sources_root: Path, cache_dir: Path) -> list[SourcePlan
     from medc.registry import builder_class
 
     steps = tuple((s.step, _frozen(s.params)) for s in recipe.steps)
+    references = sorted(
+        {p for s in recipe.steps for p in make_step(s.step, s.params, recipe.kind, root=sources_root).reference_files()}
+    )
+    ref_stats = [[p.relative_to(sources_root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns] for p in references]
     plans: list[SourcePlan] = []
     for index, spec in enumerate(recipe.sources):
         folder = sources_root / spec.dir
@@ -107,7 +111,7 @@ def plan(recipe: Recipe, sources_root: Path, cache_dir: Path) -> list[SourcePlan
             continue
         for shard, start in enumerate(range(0, len(sp.files), recipe.files_per_shard)):
             files = tuple(sp.files[start : start + recipe.files_per_shard])
-            fp = fingerprint(recipe.kind, spec, steps, [sources_root / f for f in files], files)
+            fp = fingerprint(recipe.kind, spec, (steps, ref_stats), [sources_root / f for f in files], files)
             sp.tasks.append(
                 ShardTask(
                     kind=recipe.kind,
@@ -214,7 +218,7 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
 
     step_stats: list[dict[str, Any]] = []
     for name, params in task.steps:
-        step = make_step(name, _thaw(params), task.kind)
+        step = make_step(name, _thaw(params), task.kind, root=root)
         if isinstance(step, MapStep):
             n_in = df.height
             df, dropped = step.apply(df)
@@ -240,12 +244,12 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- global stage
-def global_decisions(recipe: Recipe, shard_files: list[Path]) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+def global_decisions(recipe: Recipe, shard_files: list[Path], root: Path) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Row keys to drop (`_key, reason`) after unique-id enforcement and every global step."""
     empty = pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
     if not shard_files:
         return empty, []
-    steps = [make_step(s.step, s.params, recipe.kind) for s in recipe.steps]
+    steps = [make_step(s.step, s.params, recipe.kind, root=root) for s in recipe.steps]
     global_steps = [s for s in steps if isinstance(s, GlobalStep)]
     cols = ["_key", "id", "source"] + [c for s in global_steps for c in s.signature_columns()]
     frame = pl.scan_parquet([str(p) for p in shard_files]).select(cols).collect()
@@ -253,11 +257,13 @@ def global_decisions(recipe: Recipe, shard_files: list[Path]) -> tuple[pl.DataFr
     decisions: list[pl.DataFrame] = []
     reports: list[dict[str, Any]] = []
 
-    def record(name: str, drop: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    def record(name: str, drop: pl.DataFrame, frame: pl.DataFrame, extra: dict[str, Any] | None = None) -> pl.DataFrame:
         drop = drop.with_columns(pl.col("_key").cast(pl.UInt64))
         joined = frame.join(drop, on="_key", how="inner")
         by_source = joined.group_by("source", "reason").len().sort("source", "reason")
         report: dict[str, Any] = {"step": name, "in": frame.height, "out": frame.height - drop.height, "dropped": {}}
+        if extra:
+            report["report"] = extra
         for src, reason, n in by_source.iter_rows():
             report["dropped"].setdefault(src, {})[reason] = n
         reports.append(report)
@@ -268,7 +274,8 @@ def global_decisions(recipe: Recipe, shard_files: list[Path]) -> tuple[pl.DataFr
     dup_ids = frame.filter(pl.col("_key") != first).select("_key", pl.lit("duplicate id").alias("reason"))
     frame = record("unique_ids", dup_ids, frame)
     for step in global_steps:
-        frame = record(step.name, step.decide(frame.lazy()), frame)
+        drop = step.decide(frame.lazy())
+        frame = record(step.name, drop, frame, step.report(frame, drop))
     return (pl.concat(decisions) if decisions else empty), reports
 
 
@@ -422,7 +429,7 @@ def build_dataset(
     }
     shard_files = [Path(t.stem + ".parquet") for t in tasks]
     t1 = time.perf_counter()
-    drops, global_reports = global_decisions(recipe, shard_files)
+    drops, global_reports = global_decisions(recipe, shard_files, sources_root)
     timings["global_seconds"] = round(time.perf_counter() - t1, 3)
 
     t2 = time.perf_counter()
@@ -514,6 +521,14 @@ def make_manifest(
         )
         for k in ("files", "failed_files", "records", "record_errors", "rows_built", "rows"):
             totals[k] += entry[k]
+    # Reference files of global steps (benchmark test sets) that could not be read.
+    for g in global_reports:
+        for name, b in g.get("report", {}).get("benchmarks", {}).items():
+            if "error" in b:
+                path = b["files"][0]["path"] if b["files"] else name
+                errors.append({"source": f"({g['step']})", "file": path, "record": "", "reason": b["error"]})
+                totals["files"] += 1
+                totals["failed_files"] += 1
     return {
         "dataset": recipe.name,
         "kind": recipe.kind,

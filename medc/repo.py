@@ -139,6 +139,7 @@ def render_card(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, di
         + _table(["source", "file", "record", "reason"], [[e["source"], e["file"], e["record"] or "-", e["reason"].replace("|", "/")] for e in err[:50]])
     )
     template = Template((CARDS_DIR / recipe.card).read_text(encoding="utf-8"))
+    decontamination = render_decontamination(manifest)
     body = template.safe_substitute(
         pretty_name=recipe.pretty_name,
         name=recipe.name,
@@ -149,12 +150,37 @@ def render_card(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, di
         commercial_licences=", ".join(commercial) or "none",
         load_examples="\n".join(load_lines),
         errors=errors,
+        decontamination=decontamination,
         version=manifest["medc_version"],
         recipe_file=manifest["recipe"]["file"],
         recipe_sha256=manifest["recipe"]["sha256"],
         manifest_name=MANIFEST_NAME,
     )
     return f"---\n{fm}---\n\n{body.strip()}\n"
+
+
+def render_decontamination(manifest: dict[str, Any]) -> str:
+    step = next((g for g in manifest["global_steps"] if g["step"] == "decontaminate"), None)
+    if step is None:
+        return "This build was not decontaminated against benchmark test sets (no `decontaminate` step in the recipe)."
+    report = step.get("report", {})
+    rows = []
+    for name, b in report.get("benchmarks", {}).items():
+        if "error" in b:
+            rows.append([name, b["error"].replace("|", "/"), "-", "-", "-"])
+            continue
+        if not b["files"]:
+            rows.append([name, "not checked: no test file under the sources root", "-", "-", "-"])
+            continue
+        files = ", ".join(f"`{f['path']}`" for f in b["files"])
+        removed = ", ".join(f"`{r}`" for r in b["rows_removed"][:20]) + (" …" if len(b["rows_removed"]) > 20 else "")
+        rows.append([name, files, f"{b['test_items']} ({b['unchecked_short_items']} too short to check)",
+                     len(b["items_found"]), f"{len(b['rows_removed'])}" + (f": {removed}" if removed else "")])
+    intro = (
+        f"Rows sharing a {report.get('ngram', 13)}-word n-gram with a benchmark test question or context "
+        "(exam-template n-grams excepted), or carrying the PMID of a PubMedQA test question, were removed."
+    )
+    return intro + "\n\n" + _table(["benchmark", "test files", "test items", "items found in the data", "rows removed"], rows)
 
 
 def write_repo(recipe: Recipe, repo: Path, manifest: dict[str, Any]) -> None:

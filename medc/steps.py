@@ -13,7 +13,9 @@ and every decision is deterministic.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
@@ -27,13 +29,18 @@ class Step:
     name: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, params: dict[str, Any], kind: str, where: str = ""):
+    def __init__(self, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None):
+        self.root = root  # the sources root, for steps that read reference files (benchmarks)
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "none"
             raise UserError(f"{where}: unknown parameter {unknown[0]!r} for step {self.name!r} (known: {known})")
         self.params = {**self.defaults, **params}
         self.kind = kind
+
+    def reference_files(self) -> list[Path]:
+        """Files besides the inputs that the step's result depends on (part of shard fingerprints)."""
+        return []
 
     def describe(self) -> dict[str, Any]:
         return {"step": self.name, **self.params}
@@ -55,6 +62,10 @@ class GlobalStep(Step):
     def decide(self, sigs: pl.LazyFrame) -> pl.DataFrame:
         """From `_key` plus the signature columns of every shard: `_key, reason` rows to drop."""
         raise NotImplementedError
+
+    def report(self, frame: pl.DataFrame, drop: pl.DataFrame) -> dict[str, Any]:
+        """Extra facts for the manifest and card (e.g. which test items were found)."""
+        return {}
 
 
 def _text_expr(kind: str, fields: tuple[str, ...] | None = None) -> pl.Expr:
@@ -126,10 +137,98 @@ class ExactDedup(GlobalStep):
         )
 
 
-STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (NormalizeText, MinLength, ExactDedup)}
+class Decontaminate(GlobalStep):
+    """Drop rows that contain a benchmark test item (n-gram overlap, or a PubMedQA test PMID).
+
+    `benchmarks` lists `{name, paths (globs under the sources root), ...}`; by default
+    MedQA, MedMCQA and PubMedQA test files in `medqa/`, `medmcqa/`, `pubmedqa/`. A
+    benchmark whose files are absent is reported as not checked.
+    """
+
+    name = "decontaminate"
+    defaults = {"ngram": 13, "min_words": 8, "min_matches": 3, "max_item_frequency": 3, "match_pmids": True, "benchmarks": None}
+
+    def __init__(self, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None):
+        super().__init__(params, kind, where, root)
+        for key in ("ngram", "min_words", "min_matches", "max_item_frequency"):
+            if not isinstance(self.params[key], int) or self.params[key] < 1:
+                raise UserError(f"{where}: step 'decontaminate': {key} must be a positive integer")
+        benchmarks = self.params["benchmarks"]
+        if benchmarks is not None and not (
+            isinstance(benchmarks, list) and all(isinstance(b, dict) and "name" in b and "paths" in b for b in benchmarks)
+        ):
+            raise UserError(f"{where}: step 'decontaminate': benchmarks is a list of {{name, paths}} tables")
+
+    def specs(self) -> list[dict[str, Any]]:
+        from medc.decontam import DEFAULT_BENCHMARKS
+
+        return self.params["benchmarks"] or list(DEFAULT_BENCHMARKS)
+
+    def reference_files(self) -> list[Path]:
+        if self.root is None:
+            return []
+        found = set()
+        for spec in self.specs():
+            patterns = list(spec["paths"]) + [spec["test_ids"]] if spec.get("test_ids") else list(spec["paths"])
+            found.update(p for pattern in patterns for p in self.root.glob(pattern) if p.is_file())
+        return sorted(found)
+
+    def index(self) -> Any:
+        from medc.decontam import load_index
+
+        if self.root is None:
+            raise RuntimeError("decontaminate needs the sources root")
+        specs = self.specs()
+        p = self.params
+        return load_index(str(self.root), json.dumps(specs, sort_keys=True), p["ngram"], p["min_words"], p["max_item_frequency"])
+
+    def signature_columns(self) -> list[str]:
+        return ["_sig_decon"]
+
+    def signature(self, df: pl.DataFrame) -> pl.DataFrame:
+        index = self.index()
+        texts = df.select(_text_expr(self.kind).alias("t"))["t"]
+        matches = index.match(texts, self.params["min_matches"])
+        if self.params["match_pmids"] and index.pmids and df.height:
+            pmids = df["meta"].str.json_path_match("$.pmid").to_list()
+            for i, pmid in enumerate(pmids):
+                if pmid in index.pmids and index.pmids[pmid] not in matches[i]:
+                    matches[i] = sorted([*matches[i], index.pmids[pmid]])
+        return df.with_columns(pl.Series("_sig_decon", matches, dtype=pl.List(pl.String)))
+
+    def decide(self, sigs: pl.LazyFrame) -> pl.DataFrame:
+        return (
+            sigs.filter(pl.col("_sig_decon").list.len() > 0)
+            .select(
+                "_key",
+                pl.concat_str(pl.lit("contains "), pl.col("_sig_decon").list.first().str.split(":").list.first(),
+                              pl.lit(" test items")).alias("reason"),
+            )
+            .collect()
+        )
+
+    def report(self, frame: pl.DataFrame, drop: pl.DataFrame) -> dict[str, Any]:
+        index = self.index()
+        hits = frame.filter(pl.col("_sig_decon").list.len() > 0).select("id", "_sig_decon").explode("_sig_decon")
+        hits = hits.with_columns(pl.col("_sig_decon").str.split(":").list.first().alias("benchmark"))
+        out: dict[str, Any] = {}
+        for name, info in sorted(index.benchmarks.items()):
+            mine = hits.filter(pl.col("benchmark") == name)
+            out[name] = {
+                **({"error": info["error"]} if "error" in info else {}),
+                "files": info.get("files", []),
+                "test_items": info["items"],
+                "unchecked_short_items": info["unchecked_short"],
+                "items_found": sorted(set(mine["_sig_decon"].to_list())),
+                "rows_removed": sorted(set(mine["id"].to_list())),
+            }
+        return {"benchmarks": out, "ngram": self.params["ngram"]}
 
 
-def make_step(name: str, params: dict[str, Any], kind: str, where: str = "") -> Step:
+STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (NormalizeText, MinLength, ExactDedup, Decontaminate)}
+
+
+def make_step(name: str, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None) -> Step:
     if name not in STEPS:
         raise UserError(f"{where}: unknown step {name!r} (available: {', '.join(sorted(STEPS))})")
-    return STEPS[name](params, kind, where)
+    return STEPS[name](params, kind, where, root)

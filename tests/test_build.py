@@ -70,7 +70,7 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
         assert entry["sha256"] == hashlib.sha256((SAMPLES / rel).read_bytes()).hexdigest()
         assert entry["rows"] == 1
     src = m["sources"]["pmc_jats"]
-    assert [s["step"] for s in src["steps"]] == ["min_length", "unique_ids", "exact_dedup"]
+    assert [s["step"] for s in src["steps"]] == ["min_length", "unique_ids", "exact_dedup", "decontaminate"]
     assert all({"in", "out", "dropped"} <= set(s) for s in src["steps"])
     out = src["outputs"][0]
     assert out["sha256"] == hashlib.sha256((repo / out["path"]).read_bytes()).hexdigest()
@@ -199,6 +199,10 @@ def test_malformed_and_hostile_inputs_are_reported_and_the_build_goes_on(tmp_pat
         assert file in proc.stdout, f"summary does not name {file}"
     errors = json.loads((out / "medc-k" / "build_manifest.json").read_text())["errors"]
     errors += json.loads((out / "medc-i" / "build_manifest.json").read_text())["errors"]
+    # The truncated PQA-L file is also the PubMedQA test set: decontamination says it could not check it.
+    assert {"source": "(decontaminate)", "file": "pubmedqa/ori_pqal.json", "record": "",
+            "reason": "benchmark 'pubmedqa' not checked: Expecting value: line 11751 column 4 (char 861595)"} in errors
+    errors = [e for e in errors if e["source"] != "(decontaminate)"]
     by_file = {e["file"]: e["reason"] for e in errors}
     assert set(by_file) == set(bad)
     assert {"source": "pubmedqa", "file": "pubmedqa/ori_pqaa.json", "record": "PMID 222",

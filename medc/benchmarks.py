@@ -1,0 +1,163 @@
+"""Benchmark test sets (MedQA, MedMCQA, PubMedQA) read from their raw files, in every layout.
+
+One reader per benchmark returns `BenchmarkItem`s: the question, its options and gold
+letter, contexts (PubMedQA) and PMID. Decontamination uses their text; the evaluator
+uses the gold answers. Layout rules:
+
+* MedQA US JSONL: `question, options{A..E}, answer_idx` (4- or 5-option files).
+* MedMCQA: the original release (`opa..opd`, `cop` **1-based**), the Hugging Face copy
+  (`cop` **0-based**, `-1` for the unlabelled test split) and the `{options, answer_idx}`
+  re-format. The layout is read from the keys; for `cop` files the base is decided from
+  the values in the whole file (a 0 means 0-based, a 4 means 1-based) unless the caller
+  names it, and a file where both or neither occur is refused with the reason.
+* PubMedQA PQA-L: `ori_pqal.json` restricted to the PMIDs of `test_ground_truth.json`
+  (the official 500 test questions), gold from the ground-truth file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LETTERS = "ABCDEFGHIJ"
+
+
+@dataclass(frozen=True)
+class BenchmarkItem:
+    benchmark: str
+    item_id: str
+    question: str
+    options: dict[str, str] = field(default_factory=dict)  # letter -> text (empty for PubMedQA)
+    answer: str | None = None  # gold letter, or yes/no/maybe for PubMedQA; None if unlabelled
+    contexts: tuple[str, ...] = ()
+    pmid: str | None = None
+
+    def text(self) -> str:
+        """Everything of the item a training document could have copied."""
+        parts = [self.question, *self.options.values(), *self.contexts]
+        return "\n".join(p for p in parts if p)
+
+
+def _read_json_records(path: Path) -> list[dict[str, Any]]:
+    """JSONL, or a JSON array / object of records; CRLF and blank lines tolerated."""
+    text = path.read_text(encoding="utf-8-sig")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        data = json.loads(text)
+        return [r for r in data if isinstance(r, dict)]
+    if stripped.startswith("{") and path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            return [data] if "question" in data else [v for v in data.values() if isinstance(v, dict)]
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path.name}: line {n}: malformed JSON ({exc.msg})") from None
+    return records
+
+
+def read_medqa(path: Path) -> list[BenchmarkItem]:
+    items = []
+    for i, rec in enumerate(_read_json_records(path)):
+        options = rec.get("options") or {}
+        if not rec.get("question") or not isinstance(options, dict) or not options:
+            raise ValueError(f"{path.name}: record {i + 1}: not a MedQA record (question, options)")
+        items.append(
+            BenchmarkItem("medqa", f"medqa:{path.stem}:{i}", rec["question"], {str(k): str(v) for k, v in options.items()},
+                          rec.get("answer_idx"))
+        )
+    return items
+
+
+def medmcqa_layout(records: list[dict[str, Any]], declared: str | None = None) -> str:
+    """`options` (re-format), `original` (1-based cop) or `hf` (0-based cop)."""
+    if declared:
+        if declared not in ("options", "original", "hf"):
+            raise ValueError(f"unknown MedMCQA layout {declared!r} (options, original or hf)")
+        return declared
+    if not records:
+        raise ValueError("no MedMCQA records")
+    first = records[0]
+    if "options" in first and "answer_idx" in first:
+        return "options"
+    if not all(k in first for k in ("opa", "opb", "opc", "opd")):
+        raise ValueError("not a MedMCQA layout: expected opa..opd + cop, or options + answer_idx")
+    cops = {r.get("cop") for r in records}
+    cops.discard(None)
+    zero, four = 0 in cops, 4 in cops
+    if zero and four:
+        raise ValueError("MedMCQA 'cop' values hold both 0 and 4: cannot tell 0- from 1-based")
+    if zero or -1 in cops:
+        return "hf"
+    if four:
+        return "original"
+    raise ValueError(
+        "MedMCQA 'cop' values are all in 1..3: 0- or 1-based cannot be told from the data; "
+        "set the layout (original = 1-based, hf = 0-based)"
+    )
+
+
+def read_medmcqa(path: Path, layout: str | None = None) -> list[BenchmarkItem]:
+    records = _read_json_records(path)
+    layout = medmcqa_layout(records, layout)
+    items = []
+    for i, rec in enumerate(records):
+        rid = str(rec.get("id") or rec.get("realidx") or i)
+        if layout == "options":
+            options = {str(k): str(v) for k, v in (rec.get("options") or {}).items()}
+            answer = rec.get("answer_idx")
+        else:
+            options = dict(zip("ABCD", (str(rec.get(k) or "") for k in ("opa", "opb", "opc", "opd"))))
+            cop = rec.get("cop")
+            index = None if cop is None or cop == -1 else int(cop) - (1 if layout == "original" else 0)
+            if index is not None and not 0 <= index < 4:
+                raise ValueError(f"{path.name}: record {rid}: cop {cop} out of range for the {layout} layout")
+            answer = None if index is None else "ABCD"[index]
+        if not rec.get("question"):
+            raise ValueError(f"{path.name}: record {rid}: no question")
+        items.append(BenchmarkItem("medmcqa", f"medmcqa:{rid}", rec["question"], options, answer))
+    return items
+
+
+def read_pubmedqa_test(pqal: Path, ground_truth: Path) -> list[BenchmarkItem]:
+    data = json.loads(pqal.read_text(encoding="utf-8"))
+    truth = json.loads(ground_truth.read_text(encoding="utf-8"))
+    missing = [p for p in truth if p not in data]
+    if missing:
+        raise ValueError(f"{pqal.name}: {len(missing)} test PMIDs of {ground_truth.name} are not in it (e.g. {missing[0]})")
+    return [
+        BenchmarkItem("pubmedqa", f"pubmedqa:{pmid}", data[pmid]["QUESTION"], {}, str(truth[pmid]).lower(),
+                      tuple(data[pmid].get("CONTEXTS") or ()), str(pmid))
+        for pmid in sorted(truth, key=int)
+    ]
+
+
+def load_benchmark(name: str, root: Path, paths: list[str], options: dict[str, Any] | None = None) -> tuple[list[BenchmarkItem], list[str]]:
+    """Items of one benchmark from files matching `paths` (globs under `root`), and the files read."""
+    options = options or {}
+    files = sorted({p for pattern in paths for p in root.glob(pattern) if p.is_file()})
+    items: list[BenchmarkItem] = []
+    if name == "pubmedqa":
+        truth = root / options.get("test_ids", "pubmedqa/test_ground_truth.json")
+        pqal = [f for f in files if f.name != truth.name]
+        if not pqal or not truth.is_file():
+            return [], []
+        for f in pqal:
+            items += read_pubmedqa_test(f, truth)
+        return items, [f.relative_to(root).as_posix() for f in [*pqal, truth]]
+    reader = {"medqa": read_medqa, "medmcqa": lambda p: read_medmcqa(p, options.get("layout"))}.get(name)
+    if reader is None:
+        raise ValueError(f"unknown benchmark {name!r} (medqa, medmcqa, pubmedqa)")
+    for f in files:
+        items += reader(f)
+    return items, [f.relative_to(root).as_posix() for f in files]

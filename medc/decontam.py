@@ -1,0 +1,169 @@
+"""Benchmark decontamination: find training rows that contain benchmark test items.
+
+Two signals:
+
+* word n-gram overlap (13 by default, after lower-casing and dropping punctuation) between
+  a row and each test item's question and contexts: an item is found in a row that holds
+  `min_matches` (3) of its n-grams, so one exam sentence shared by chance is not a leak. A question shorter than n words but at
+  least `min_words` long is matched as a whole; shorter ones are too generic to match
+  safely and are counted as unchecked. N-grams shared by more than `max_item_frequency`
+  test items are exam templates ("which of the following is the most likely ..."), not
+  item content, and are ignored.
+* id matching: a row whose `meta.pmid` is the PMID of a PubMedQA test question (its
+  contexts are that paper's abstract, so the leak is real even when reworded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from medc.benchmarks import BenchmarkItem, load_benchmark
+from medc.ngrams import ngram_hashes, word_hashes
+
+DEFAULT_MIN_MATCHES = 3
+DEFAULT_BENCHMARKS: tuple[dict[str, Any], ...] = (
+    {"name": "medqa", "paths": ["medqa/**/*test*.jsonl"]},
+    {"name": "medmcqa", "paths": ["medmcqa/**/*test*.json*", "medmcqa/**/*dev*.json*"]},
+    {"name": "pubmedqa", "paths": ["pubmedqa/**/ori_pqal.json"], "test_ids": "pubmedqa/test_ground_truth.json"},
+)
+
+
+@dataclass
+class ContaminationIndex:
+    n: int
+    min_words: int
+    max_item_frequency: int
+    table: pl.DataFrame  # n, hash, item
+    sorted_hashes: dict[int, np.ndarray]
+    pmids: dict[str, str]  # pmid -> item id
+    item_grams: pl.DataFrame  # item, grams (distinct n-grams of the item in the index)
+    benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> files, items, unchecked
+
+    @classmethod
+    def build(cls, items: list[BenchmarkItem], n: int, min_words: int, max_item_frequency: int) -> ContaminationIndex:
+        field_texts: list[str] = []
+        field_items: list[str] = []
+        for item in items:
+            for text in (item.question, *item.contexts):
+                if text:
+                    field_texts.append(text)
+                    field_items.append(item.item_id)
+        frames = []
+        checked: set[str] = set()
+        if field_texts:
+            hashes, offsets = word_hashes(pl.Series(field_texts, dtype=pl.String))
+            lengths = np.diff(offsets)
+            item_arr = np.array(field_items, dtype=object)
+            grams, docs = ngram_hashes(hashes, offsets, n)
+            if len(grams):
+                frames.append(pl.DataFrame({"n": np.full(len(grams), n, dtype=np.int64), "hash": grams, "item": item_arr[docs]}))
+                checked.update(item_arr[np.unique(docs)])
+            short = np.flatnonzero((lengths >= min_words) & (lengths < n))
+            for length in np.unique(lengths[short]):
+                sel = short[lengths[short] == length]
+                sub_offsets = np.concatenate([[0], np.cumsum(lengths[sel])])
+                sub_hashes = np.concatenate([hashes[offsets[i] : offsets[i + 1]] for i in sel])
+                g, d = ngram_hashes(sub_hashes, sub_offsets, int(length))
+                frames.append(pl.DataFrame({"n": np.full(len(g), int(length), dtype=np.int64), "hash": g, "item": item_arr[sel][d]}))
+                checked.update(item_arr[sel])
+        table = (
+            pl.concat(frames).unique() if frames
+            else pl.DataFrame(schema={"n": pl.Int64, "hash": pl.UInt64, "item": pl.String})
+        )
+        # Template n-grams (in many items) say nothing about a specific item.
+        table = table.filter(pl.col("item").n_unique().over("n", "hash") <= max_item_frequency)
+        sorted_hashes = {
+            int(k): np.sort(g["hash"].to_numpy()) for (k,), g in table.group_by("n", maintain_order=True)
+        }
+        pmids = {item.pmid: item.item_id for item in items if item.pmid}
+        bench: dict[str, dict[str, Any]] = {}
+        for item in items:
+            b = bench.setdefault(item.benchmark, {"items": 0, "unchecked_short": 0})
+            b["items"] += 1
+            if item.item_id not in checked and not item.pmid:
+                b["unchecked_short"] += 1
+        item_grams = table.group_by("item").agg(pl.len().cast(pl.UInt32).alias("grams"))
+        return cls(n, min_words, max_item_frequency, table.sort("n", "hash"), sorted_hashes, pmids, item_grams, bench)
+
+    def match(self, texts: pl.Series, min_matches: int = DEFAULT_MIN_MATCHES, batch_words: int = 20_000_000) -> list[list[str]]:
+        """For each text, the sorted ids of the test items it contains."""
+        out: list[list[str]] = [[] for _ in range(len(texts))]
+        if self.table.height == 0 or len(texts) == 0:
+            return out
+        lengths = texts.fill_null("").str.len_bytes().to_numpy()
+        start = 0
+        while start < len(texts):
+            # Batches bounded by text size keep the n-gram arrays small on huge shards.
+            stop = start + 1
+            size = lengths[start]
+            while stop < len(texts) and size + lengths[stop] < batch_words * 6:
+                size += lengths[stop]
+                stop += 1
+            self._match_batch(texts.slice(start, stop - start), start, min_matches, out)
+            start = stop
+        return out
+
+    def _match_batch(self, texts: pl.Series, base: int, min_matches: int, out: list[list[str]]) -> None:
+        hashes, offsets = word_hashes(texts)
+        hits = []
+        for n, index in self.sorted_hashes.items():
+            grams, docs = ngram_hashes(hashes, offsets, n)
+            if not len(grams):
+                continue
+            pos = np.searchsorted(index, grams)
+            pos[pos == len(index)] = 0
+            found = index[pos] == grams
+            if found.any():
+                hits.append(pl.DataFrame({"doc": docs[found], "n": np.full(int(found.sum()), n, dtype=np.int64), "hash": grams[found]}))
+        if not hits:
+            return
+        matched = (
+            pl.concat(hits)
+            .unique()
+            .join(self.table, on=["n", "hash"])
+            .group_by("doc", "item")
+            .len()
+            .join(self.item_grams, on="item")
+            # An item counts as found when the row holds `min_matches` of its n-grams, or all
+            # of them for items that have fewer (short questions matched whole).
+            .filter(pl.col("len") >= pl.min_horizontal(pl.lit(min_matches, dtype=pl.UInt32), pl.col("grams")))
+            .group_by("doc")
+            .agg(pl.col("item").sort())
+        )
+        for doc, items in matched.iter_rows():
+            out[base + doc] = list(items)
+
+
+@lru_cache(maxsize=4)
+def load_index(root: str, benchmarks_json: str, n: int, min_words: int, max_item_frequency: int) -> ContaminationIndex:
+    import json
+
+    specs = json.loads(benchmarks_json)
+    items: list[BenchmarkItem] = []
+    files: dict[str, list[str]] = {}
+    problems: dict[str, str] = {}
+    for spec in specs:
+        options = {k: v for k, v in spec.items() if k not in ("name", "paths")}
+        try:
+            found, read = load_benchmark(spec["name"], Path(root), list(spec["paths"]), options)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # An unreadable test file must not stop the build, and must not pass silently.
+            problems[spec["name"]] = f"benchmark {spec['name']!r} not checked: {exc}"
+            found, read = [], sorted({p.relative_to(root).as_posix() for pat in spec["paths"] for p in Path(root).glob(pat) if p.is_file()})
+        items += found
+        files[spec["name"]] = read
+    index = ContaminationIndex.build(items, n, min_words, max_item_frequency)
+    from medc.pipeline import sha256_file
+
+    for spec in specs:
+        entry = index.benchmarks.setdefault(spec["name"], {"items": 0, "unchecked_short": 0})
+        entry["files"] = [{"path": f, "sha256": sha256_file(Path(root) / f)} for f in files[spec["name"]]]
+        if spec["name"] in problems:
+            entry["error"] = problems[spec["name"]]
+    return index
