@@ -34,7 +34,7 @@ from medc.executor import LocalExecutor
 from medc.progress import Progress
 from medc.recipe import Recipe, SourceSpec
 from medc.schema import RecordError, schema_for, validate_row
-from medc.steps import GlobalStep, MapStep, make_step
+from medc.steps import GlobalContext, GlobalStep, MapStep, make_step
 
 CACHE_DIR = ".medc-cache"
 SHARD_BITS = 24  # _key = source << 48 | shard << 24 | row
@@ -244,7 +244,9 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- global stage
-def global_decisions(recipe: Recipe, shard_files: list[Path], root: Path) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+def global_decisions(
+    recipe: Recipe, shard_files: list[Path], root: Path, work_dir: Path | None = None
+) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Row keys to drop (`_key, reason`) after unique-id enforcement and every global step."""
     empty = pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
     if not shard_files:
@@ -273,8 +275,13 @@ def global_decisions(recipe: Recipe, shard_files: list[Path], root: Path) -> tup
     first = pl.col("_key").min().over("id")
     dup_ids = frame.filter(pl.col("_key") != first).select("_key", pl.lit("duplicate id").alias("reason"))
     frame = record("unique_ids", dup_ids, frame)
+    def load_texts(keys: Any, fields: list[str]) -> pl.DataFrame:
+        wanted = pl.Series(keys, dtype=pl.UInt64)
+        return pl.scan_parquet([str(p) for p in shard_files]).filter(pl.col("_key").is_in(wanted)).select("_key", *fields).collect()
+
+    ctx = GlobalContext(load_texts, work_dir or (shard_files[0].parent.parent))
     for step in global_steps:
-        drop = step.decide(frame.lazy())
+        drop = step.decide(frame.lazy(), ctx)
         frame = record(step.name, drop, frame, step.report(frame, drop))
     return (pl.concat(decisions) if decisions else empty), reports
 
@@ -429,7 +436,7 @@ def build_dataset(
     }
     shard_files = [Path(t.stem + ".parquet") for t in tasks]
     t1 = time.perf_counter()
-    drops, global_reports = global_decisions(recipe, shard_files, sources_root)
+    drops, global_reports = global_decisions(recipe, shard_files, sources_root, cache_dir)
     timings["global_seconds"] = round(time.perf_counter() - t1, 3)
 
     t2 = time.perf_counter()

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+import numpy as np
 
 import polars as pl
 
@@ -51,6 +55,14 @@ class MapStep(Step):
         raise NotImplementedError
 
 
+@dataclass
+class GlobalContext:
+    """What a global step may use besides the signature columns."""
+
+    load_texts: Callable[[np.ndarray, list[str]], pl.DataFrame]  # keys, fields -> _key + fields
+    work_dir: Path  # for side outputs (e.g. cluster tables)
+
+
 class GlobalStep(Step):
     def signature(self, df: pl.DataFrame) -> pl.DataFrame:
         """Columns (named `_sig_<step>_*`) added to the shard for `decide`."""
@@ -59,7 +71,7 @@ class GlobalStep(Step):
     def signature_columns(self) -> list[str]:
         raise NotImplementedError
 
-    def decide(self, sigs: pl.LazyFrame) -> pl.DataFrame:
+    def decide(self, sigs: pl.LazyFrame, ctx: GlobalContext | None = None) -> pl.DataFrame:
         """From `_key` plus the signature columns of every shard: `_key, reason` rows to drop."""
         raise NotImplementedError
 
@@ -128,7 +140,7 @@ class ExactDedup(GlobalStep):
             norm.hash(seed=0x5EED0002).alias("_sig_exact_h2"),
         )
 
-    def decide(self, sigs: pl.LazyFrame) -> pl.DataFrame:
+    def decide(self, sigs: pl.LazyFrame, ctx: GlobalContext | None = None) -> pl.DataFrame:
         first = pl.col("_key").min().over(["_sig_exact_h1", "_sig_exact_h2"])
         return (
             sigs.filter(pl.col("_key") != first)
@@ -196,7 +208,7 @@ class Decontaminate(GlobalStep):
                     matches[i] = sorted([*matches[i], index.pmids[pmid]])
         return df.with_columns(pl.Series("_sig_decon", matches, dtype=pl.List(pl.String)))
 
-    def decide(self, sigs: pl.LazyFrame) -> pl.DataFrame:
+    def decide(self, sigs: pl.LazyFrame, ctx: GlobalContext | None = None) -> pl.DataFrame:
         return (
             sigs.filter(pl.col("_sig_decon").list.len() > 0)
             .select(
@@ -225,7 +237,120 @@ class Decontaminate(GlobalStep):
         return {"benchmarks": out, "ngram": self.params["ngram"]}
 
 
-STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (NormalizeText, MinLength, ExactDedup, Decontaminate)}
+def dedup_fields(kind: str, fields: list[str] | None) -> tuple[str, ...]:
+    if fields:
+        return tuple(fields)
+    return ("text",) if kind == "knowledge" else ("input", "output")
+
+
+class NearDedup(GlobalStep):
+    """MinHash LSH near-duplicate removal, verified by exact Jaccard (see `medc.minhash`).
+
+    One row is kept per cluster of near-duplicates, by preference: full text (rows whose
+    `meta` lists sections) over abstracts, then more words, then the smaller id. Cluster
+    membership (`cluster`, `cluster_size`, `kept`) is written to `near_dedup_clusters.parquet`
+    in the build's work folder.
+    """
+
+    name = "near_dedup"
+    defaults = {"ngram": 5, "num_perm": 128, "threshold": 0.8, "bands": None, "rows": None, "seed": 42,
+                "fields": None, "max_bucket": 50}
+
+    def __init__(self, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None):
+        super().__init__(params, kind, where, root)
+        p = self.params
+        if not 0 < float(p["threshold"]) <= 1:
+            raise UserError(f"{where}: step 'near_dedup': threshold is a Jaccard similarity in (0, 1]")
+        if (p["bands"] is None) != (p["rows"] is None):
+            raise UserError(f"{where}: step 'near_dedup': give both bands and rows, or neither")
+        if p["bands"] is not None and p["bands"] * p["rows"] > p["num_perm"]:
+            raise UserError(f"{where}: step 'near_dedup': bands * rows must not exceed num_perm")
+
+    def banding(self) -> tuple[int, int]:
+        from medc.minhash import optimal_bands
+
+        p = self.params
+        if p["bands"] is not None:
+            return int(p["bands"]), int(p["rows"])
+        return optimal_bands(float(p["threshold"]), int(p["num_perm"]))
+
+    def signature_columns(self) -> list[str]:
+        return ["_sig_near_bands", "_sig_near_words", "_sig_near_full"]
+
+    def signature(self, df: pl.DataFrame) -> pl.DataFrame:
+        from medc.minhash import band_hashes, signatures
+
+        p = self.params
+        text = df.select(_text_expr(self.kind, dedup_fields(self.kind, p["fields"])).alias("t"))["t"]
+        bands, rows = self.banding()
+        sig = signatures(text, int(p["ngram"]), int(p["num_perm"]), int(p["seed"]))
+        bh = band_hashes(sig, bands, rows)
+        full = df["meta"].str.json_path_match("$.sections").fill_null("[]") != "[]" if "meta" in df.columns else pl.Series([False] * df.height)
+        return df.with_columns(
+            pl.Series("_sig_near_bands", list(bh), dtype=pl.List(pl.UInt64)) if df.height else pl.Series("_sig_near_bands", [], dtype=pl.List(pl.UInt64)),
+            text.str.count_matches(r"\S+").cast(pl.UInt32).alias("_sig_near_words"),
+            full.alias("_sig_near_full"),
+        )
+
+    def decide(self, sigs: pl.LazyFrame, ctx: GlobalContext | None = None) -> pl.DataFrame:
+        from medc.minhash import candidate_pairs, clusters, jaccard, shingle_sets
+
+        p = self.params
+        frame = sigs.filter(pl.col("_sig_near_words") > 0).select("_key", "id", "source", *self.signature_columns()).collect()
+        self._stats = {"bands": None, "rows": None, "candidate_pairs": 0, "verified_pairs": 0, "clusters": 0, "rows_in_clusters": 0}
+        bands, rows = self.banding()
+        self._stats.update({"bands": bands, "rows": rows})
+        empty = pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
+        if frame.height < 2:
+            self._clusters = None
+            return empty
+        keys = frame["_key"].to_numpy()
+        band_matrix = np.vstack(frame["_sig_near_bands"].to_numpy()) if frame.height else np.empty((0, bands), dtype=np.uint64)
+        pairs = candidate_pairs(keys, band_matrix, int(p["max_bucket"]))
+        self._stats["candidate_pairs"] = pairs.height
+        if pairs.height == 0:
+            self._clusters = None
+            return empty
+        assert ctx is not None, "near_dedup needs the texts of candidate rows"
+        cand = np.unique(np.concatenate([pairs["a"].to_numpy(), pairs["b"].to_numpy()]))
+        fields = list(dedup_fields(self.kind, p["fields"]))
+        texts = ctx.load_texts(cand, fields).sort("_key")
+        joined = texts.select("_key", _text_expr(self.kind, tuple(fields)).alias("t"))
+        sets = dict(zip(joined["_key"].to_list(), shingle_sets(joined["t"], int(p["ngram"]))))
+        threshold = float(p["threshold"])
+        ok = [jaccard(sets[a], sets[b]) >= threshold for a, b in pairs.iter_rows()]
+        verified = pairs.filter(pl.Series(ok, dtype=pl.Boolean))
+        self._stats["verified_pairs"] = verified.height
+        members = clusters(keys, verified)
+        if members.height == 0:
+            self._clusters = None
+            return empty
+        ranked = (
+            members.join(frame.select("_key", "id", "source", "_sig_near_words", "_sig_near_full"), on="_key")
+            .with_columns(pl.len().over("cluster").alias("cluster_size"))
+            .sort(["cluster", "_sig_near_full", "_sig_near_words", "id"], descending=[False, True, True, False])
+            .with_columns((pl.int_range(pl.len()).over("cluster") == 0).alias("kept"))
+        )
+        winners = ranked.filter("kept").select("cluster", pl.col("id").alias("cluster_id"))
+        self._clusters = ranked.join(winners, on="cluster").select("_key", "id", "source", "cluster_id", "cluster_size", "kept")
+        self._stats["clusters"] = winners.height
+        self._stats["rows_in_clusters"] = ranked.height
+        if ctx is not None:
+            ctx.work_dir.mkdir(parents=True, exist_ok=True)
+            self._clusters.sort("_key").write_parquet(ctx.work_dir / "near_dedup_clusters.parquet")
+        return self._clusters.filter(~pl.col("kept")).select("_key", pl.lit("near duplicate").alias("reason"))
+
+    def report(self, frame: pl.DataFrame, drop: pl.DataFrame) -> dict[str, Any]:
+        stats = dict(getattr(self, "_stats", {}))
+        clusters = getattr(self, "_clusters", None)
+        if clusters is not None:
+            sizes = clusters.filter("kept").group_by("cluster_size").len().sort("cluster_size")
+            stats["cluster_sizes"] = {str(k): v for k, v in sizes.iter_rows()}
+        stats.update({k: self.params[k] for k in ("ngram", "num_perm", "threshold")})
+        return stats
+
+
+STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (NormalizeText, MinLength, ExactDedup, NearDedup, Decontaminate)}
 
 
 def make_step(name: str, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None) -> Step:

@@ -70,7 +70,7 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
         assert entry["sha256"] == hashlib.sha256((SAMPLES / rel).read_bytes()).hexdigest()
         assert entry["rows"] == 1
     src = m["sources"]["pmc_jats"]
-    assert [s["step"] for s in src["steps"]] == ["min_length", "unique_ids", "exact_dedup", "decontaminate"]
+    assert [s["step"] for s in src["steps"]] == ["min_length", "unique_ids", "decontaminate", "exact_dedup", "near_dedup"]
     assert all({"in", "out", "dropped"} <= set(s) for s in src["steps"])
     out = src["outputs"][0]
     assert out["sha256"] == hashlib.sha256((repo / out["path"]).read_bytes()).hexdigest()
@@ -114,6 +114,9 @@ def make_many_articles(root: Path, n: int) -> None:
 def one_file_per_shard_recipe(tmp_path: Path) -> Path:
     text = (REPO / "pipelines" / "medc-k.toml").read_text().replace("files_per_shard = 16", "files_per_shard = 1")
     text = text.replace("rows_per_file = 100000", "rows_per_file = 25")
+    # The copies differ only in their titles: near-duplicates by design, so no near_dedup here.
+    text = text[: text.index("# MinHash")]
+    assert "near_dedup" not in text
     path = tmp_path / "medc-k.toml"
     path.write_text(text)
     return path
@@ -127,10 +130,11 @@ def test_killed_build_resumes_to_identical_output(tmp_path: Path) -> None:
     args = ["medc-k", "--sources", str(sources), "--recipe", str(recipe), "--workers", "1", "--quiet"]
 
     proc = subprocess.Popen([sys.executable, "-m", "medc.build", *args, "--out", str(killed)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cache = killed / ".medc-cache" / "medc-k" / "pmc_jats"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(cache.glob("shard-*.json"))) < 10:
+        assert proc.poll() is None, f"the build ended before it could be killed: {proc.stderr.read().decode()}"
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
