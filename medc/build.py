@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="recipe TOML to use instead of pipelines/<dataset>.toml (repeat for 'all': matched by dataset name)",
     )
     p.add_argument("--error-budget", type=float, default=None, help="fraction of bad inputs (files + records) tolerated before exit 1; default: the recipe's")
+    p.add_argument("--keep-dropped", action="store_true",
+                   help="also write every dropped row, with the step and reason, to <out>/<dataset>-dropped/<source>.parquet")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = build_dataset(
                     recipe, sources.resolve(), args.out.resolve(), workers=args.workers,
                     error_budget=args.error_budget, progress=progress, sources_label=label,
+                    keep_dropped=args.keep_dropped,
                 )
             except NothingToBuild as exc:
                 if len(datasets) == 1:

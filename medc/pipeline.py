@@ -34,7 +34,7 @@ from medc.executor import LocalExecutor
 from medc.progress import Progress
 from medc.recipe import Recipe, SourceSpec
 from medc.schema import RecordError, schema_for, validate_row
-from medc.steps import GlobalContext, GlobalStep, MapStep, make_step
+from medc.steps import FilterStep, GlobalContext, GlobalStep, MapStep, make_step
 
 CACHE_DIR = ".medc-cache"
 SHARD_BITS = 24  # _key = source << 48 | shard << 24 | row
@@ -90,7 +90,12 @@ def find_files(folder: Path, patterns: tuple[str, ...], root: Path) -> list[str]
 def plan(recipe: Recipe, sources_root: Path, cache_dir: Path) -> list[SourcePlan]:
     from medc.registry import builder_class
 
-    steps = tuple((s.step, _frozen(s.params)) for s in recipe.steps)
+    # Filter steps are left out: they run on the stored columns, so changing one never
+    # invalidates a shard.
+    steps = tuple(
+        (s.step, _frozen(s.params)) for s in recipe.steps
+        if not isinstance(make_step(s.step, s.params, recipe.kind), FilterStep)
+    )
     references = sorted(
         {p for s in recipe.steps for p in make_step(s.step, s.params, recipe.kind, root=sources_root).reference_files()}
     )
@@ -214,7 +219,11 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
     df = pl.from_arrow(table)
     assert isinstance(df, pl.DataFrame)
     base = (task.source_index << 48) | (task.shard_index << SHARD_BITS)
-    df = df.with_columns((pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"))
+    words_of = "text" if task.kind == "knowledge" else "output"
+    df = df.with_columns(
+        (pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"),
+        pl.col(words_of).fill_null("").str.count_matches(r"\S+").cast(pl.UInt32).alias("_words"),
+    )
 
     step_stats: list[dict[str, Any]] = []
     for name, params in task.steps:
@@ -225,6 +234,7 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
             step_stats.append({"step": name, "in": n_in, "out": df.height, "dropped": dict(dropped)})
         elif isinstance(step, GlobalStep):
             df = step.signature(df)
+        # FilterSteps run later, in the driver, on the stored columns.
 
     stem = Path(task.stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -247,20 +257,27 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
 def global_decisions(
     recipe: Recipe, shard_files: list[Path], root: Path, work_dir: Path | None = None
 ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
-    """Row keys to drop (`_key, reason`) after unique-id enforcement and every global step."""
-    empty = pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
+    """Row keys to drop (`_key, step, reason`): filter steps on stored columns, then unique
+    ids, then every global step, each seeing only the rows the previous ones kept."""
+    empty = pl.DataFrame(schema={"_key": pl.UInt64, "step": pl.String, "reason": pl.String})
     if not shard_files:
         return empty, []
     steps = [make_step(s.step, s.params, recipe.kind, root=root) for s in recipe.steps]
+    filters = [s for s in steps if isinstance(s, FilterStep)]
     global_steps = [s for s in steps if isinstance(s, GlobalStep)]
     cols = ["_key", "id", "source"] + [c for s in global_steps for c in s.signature_columns()]
+    cols += sorted({c for f in filters for c in f.columns()} - set(cols))
+    available = set(pl.scan_parquet(str(shard_files[0])).collect_schema().names())
+    missing = [c for c in cols if c not in available]
+    if missing:
+        raise UserError(f"recipe {recipe.path}: a step needs column {missing[0]!r}, which no step of the recipe computes")
     frame = pl.scan_parquet([str(p) for p in shard_files]).select(cols).collect()
 
     decisions: list[pl.DataFrame] = []
     reports: list[dict[str, Any]] = []
 
     def record(name: str, drop: pl.DataFrame, frame: pl.DataFrame, extra: dict[str, Any] | None = None) -> pl.DataFrame:
-        drop = drop.with_columns(pl.col("_key").cast(pl.UInt64))
+        drop = drop.select(pl.col("_key").cast(pl.UInt64), pl.lit(name).alias("step"), "reason")
         joined = frame.join(drop, on="_key", how="inner")
         by_source = joined.group_by("source", "reason").len().sort("source", "reason")
         report: dict[str, Any] = {"step": name, "in": frame.height, "out": frame.height - drop.height, "dropped": {}}
@@ -272,6 +289,9 @@ def global_decisions(
         decisions.append(drop)
         return frame.join(drop, on="_key", how="anti")
 
+    for f in filters:
+        reasons = f.reasons(frame)
+        frame = record(f.name, frame.select("_key", reasons.alias("reason")).filter(pl.col("reason").is_not_null()), frame)
     first = pl.col("_key").min().over("id")
     dup_ids = frame.filter(pl.col("_key") != first).select("_key", pl.lit("duplicate id").alias("reason"))
     frame = record("unique_ids", dup_ids, frame)
@@ -366,9 +386,20 @@ def write_source(
     drops: pl.DataFrame,
     out_folder: Path,
     recipe: Recipe,
+    dropped_file: Path | None = None,
 ) -> list[dict[str, Any]]:
+    """Stream the kept rows of a source's shards into its released parquet files; with
+    `dropped_file`, also write the dropped rows with the step and reason that removed them."""
     schema = schema_for(recipe.kind)
+    if dropped_file is not None:
+        parts = [
+            pl.read_parquet(path).join(drops, on="_key", how="inner").sort("_key").select(*schema.names, "step", "reason")
+            for path in shard_files
+        ]
+        dropped_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_parquet(pl.concat(parts).to_arrow() if parts else pa.table({}), dropped_file, compression="zstd")
     drop_keys = drops.lazy().select("_key")
+    drops = drops.select("_key")
     total = sum(
         pl.scan_parquet(path).select("_key").join(drop_keys, on="_key", how="anti").select(pl.len()).collect().item()
         for path in shard_files
@@ -403,6 +434,7 @@ def build_dataset(
     error_budget: float | None = None,
     progress: Progress | None = None,
     sources_label: str = "",
+    keep_dropped: bool = False,
 ) -> BuildResult:
     from medc.repo import write_repo
 
@@ -444,7 +476,8 @@ def build_dataset(
     outputs: dict[str, list[dict[str, Any]]] = {}
     for p in active:
         files = [Path(t.stem + ".parquet") for t in p.tasks]
-        outputs[p.spec.name] = write_source(p.spec.name, files, drops, repo / "data" / p.spec.name, recipe)
+        dropped_file = out_dir / f"{recipe.name}-dropped" / f"{p.spec.name}.parquet" if keep_dropped else None
+        outputs[p.spec.name] = write_source(p.spec.name, files, drops, repo / "data" / p.spec.name, recipe, dropped_file)
     # Configs of sources that are not part of this build must not linger in the repo.
     data_dir = repo / "data"
     for stale in sorted(data_dir.iterdir()) if data_dir.is_dir() else []:

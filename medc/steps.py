@@ -1,7 +1,9 @@
-"""Pipeline steps that recipes name in `[[steps]]`: map steps and two-phase global steps.
+"""Pipeline steps that recipes name in `[[steps]]`: map, filter and two-phase global steps.
 
-* A map step is a pure function of one shard (a polars DataFrame): it returns the rows it
-  keeps and the count of rows it dropped per reason.
+* A map step is a pure function of one shard (a polars DataFrame), run in the workers and
+  cached with the shard: it adds columns (signals) and may drop rows, counting why.
+* A filter step decides from stored columns only, in the driver, so thresholds can change
+  without recomputing a shard (dolma's "attributes" idea).
 * A global step (dedup, decontamination) works in two phases so that it can run on any
   executor: `signature` computes small columns per shard in the workers (stored beside the
   rows), `decide` reads only those columns across all shards and returns the row keys to
@@ -51,7 +53,21 @@ class Step:
 
 
 class MapStep(Step):
+    """Runs in the workers on each shard; its output is cached with the shard."""
+
     def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
+        raise NotImplementedError
+
+
+class FilterStep(Step):
+    """Decides from stored columns only (signals, `_words`), in the driver after the map
+    stage: changing its thresholds re-applies it without recomputing any shard."""
+
+    def columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def reasons(self, frame: pl.DataFrame) -> pl.Series:
+        """Per row: why it is dropped, or null to keep it (`frame` has `source` + `columns()`)."""
         raise NotImplementedError
 
 
@@ -100,18 +116,78 @@ class NormalizeText(MapStep):
         return out, Counter()
 
 
-class MinLength(MapStep):
-    """Drop rows whose main text has fewer than `min_words` white-space separated words."""
+class MinLength(FilterStep):
+    """Drop rows whose main text (`text`, or an instruction's `output`) has fewer than
+    `min_words` white-space separated words (the `_words` column of every shard)."""
 
     name = "min_length"
-    defaults = {"min_words": 50, "field": None}
+    defaults = {"min_words": 50}
+
+    def columns(self) -> list[str]:
+        return ["_words"]
+
+    def reasons(self, frame: pl.DataFrame) -> pl.Series:
+        n = self.params["min_words"]
+        return frame.select(
+            pl.when(pl.col("_words") < n).then(pl.lit(f"fewer than {n} words")).otherwise(None).alias("r")
+        )["r"]
+
+
+class QualitySignals(MapStep):
+    """Quality signals as `sig_*` columns (see `medc.quality`), stored with the shard."""
+
+    name = "quality_signals"
+    defaults = {"language": True}
 
     def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
-        field = self.params["field"] or ("text" if self.kind == "knowledge" else "output")
-        words = pl.col(field).fill_null("").str.count_matches(r"\S+")
-        keep = df.filter(words >= self.params["min_words"])
-        dropped = df.height - keep.height
-        return keep, Counter({f"fewer than {self.params['min_words']} words": dropped} if dropped else {})
+        from medc.quality import compute_signals
+
+        text = df.select(_text_expr(self.kind, main_field(self.kind)).alias("t"))["t"]
+        return pl.concat([df, compute_signals(text, with_language=self.params["language"])], how="horizontal"), Counter()
+
+
+class QualityFilter(FilterStep):
+    """Gopher quality and repetition rules (datatrove's thresholds by default), optional
+    language / C4 / FineWeb rules, on the stored signals. `sources = {name = {...}}`
+    overrides thresholds for one source (papers and textbooks differ from web text)."""
+
+    name = "quality_filter"
+
+    def __init__(self, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None):
+        from medc.quality import GOPHER_DEFAULTS
+
+        self.defaults = {**GOPHER_DEFAULTS, "sources": None}
+        super().__init__(params, kind, where, root)
+        for src, over in (self.params["sources"] or {}).items():
+            unknown = sorted(set(over) - set(GOPHER_DEFAULTS))
+            if unknown:
+                raise UserError(f"{where}: step 'quality_filter': unknown threshold {unknown[0]!r} for source {src!r}")
+
+    def thresholds(self, source: str) -> dict[str, Any]:
+        base = {k: v for k, v in self.params.items() if k != "sources"}
+        return {**base, **(self.params["sources"] or {}).get(source, {})}
+
+    def columns(self) -> list[str]:
+        from medc.quality import SIGNAL_COLUMNS
+
+        return list(SIGNAL_COLUMNS)
+
+    def reasons(self, frame: pl.DataFrame) -> pl.Series:
+        from medc.quality import quality_decision
+
+        missing = [c for c in self.columns() if c not in frame.columns]
+        if missing:
+            raise UserError("step 'quality_filter' needs the signals of a 'quality_signals' step in the recipe")
+        out = pl.Series("r", [None] * frame.height, dtype=pl.String)
+        for source in frame["source"].unique().sort().to_list():
+            mask = (frame["source"] == source).to_numpy()
+            decided = quality_decision(frame.filter(pl.Series(mask)), self.thresholds(source))
+            out = out.scatter(np.flatnonzero(mask), decided)
+        return out
+
+
+def main_field(kind: str) -> tuple[str, ...]:
+    return ("text",) if kind == "knowledge" else ("instruction", "input", "output")
 
 
 class ExactDedup(GlobalStep):
@@ -350,7 +426,10 @@ class NearDedup(GlobalStep):
         return stats
 
 
-STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (NormalizeText, MinLength, ExactDedup, NearDedup, Decontaminate)}
+STEPS: dict[str, type[Step]] = {
+    cls.name: cls
+    for cls in (NormalizeText, QualitySignals, MinLength, QualityFilter, ExactDedup, NearDedup, Decontaminate)
+}
 
 
 def make_step(name: str, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None) -> Step:

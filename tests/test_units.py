@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -61,11 +60,11 @@ def frame(texts: list[str]) -> pl.DataFrame:
     )
 
 
-def test_min_length_counts_by_reason() -> None:
+def test_min_length_reasons_from_stored_word_counts() -> None:
     step = MinLength({"min_words": 3}, "knowledge")
-    kept, dropped = step.apply(frame(["one two three", "one two", "a b c d"]))
-    assert kept["id"].to_list() == ["x:0", "x:2"]
-    assert dropped == Counter({"fewer than 3 words": 1})
+    texts = ["one two three", "one two", "a b c d"]
+    df = frame(texts).with_columns(pl.col("text").str.count_matches(r"\S+").alias("_words"))
+    assert step.reasons(df).to_list() == [None, "fewer than 3 words", None]
 
 
 def test_exact_dedup_keeps_first_of_normalised_duplicates() -> None:

