@@ -65,29 +65,36 @@ def shingles(texts: pl.Series, n: int) -> tuple[np.ndarray, np.ndarray]:
     return grams[order], docs[order]
 
 
-def signatures(texts: pl.Series, n: int, num_perm: int, seed: int, batch_shingles: int = 100_000) -> np.ndarray:
-    """uint32 MinHash signatures, shape (len(texts), num_perm); rows of empty texts are all 0xFFFFFFFF."""
+def signatures(texts: pl.Series, n: int, num_perm: int, seed: int, batch_shingles: int = 8192) -> np.ndarray:
+    """uint32 MinHash signatures, shape (len(texts), num_perm); rows of empty texts are all 0xFFFFFFFF.
+
+    Hash i of a shingle x is the top 32 bits of a_i * x + b_i (mod 2^64), a multiply-shift
+    universal family. Shingles are processed in cache-sized blocks that end on document
+    boundaries, with in-place numpy arithmetic.
+    """
     a, b = permutations(num_perm, seed)
-    out = np.full((len(texts), num_perm), MAX_HASH, dtype=np.uint64)
+    out = np.full((len(texts), num_perm), MAX_HASH, dtype=np.uint32)
     grams, docs = shingles(texts, n)
     if not len(grams):
-        return out.astype(np.uint32)
-    # Batches end on document boundaries so each minimum is taken over whole documents.
+        return out
     bounds = np.flatnonzero(np.diff(docs)) + 1
     starts = np.concatenate([[0], bounds])
     stop_at = np.concatenate([bounds, [len(grams)]])
+    buf = np.empty((max(batch_shingles, 1), num_perm), dtype=np.uint64)
+    shift = np.uint64(32)
     i = 0
-    with np.errstate(over="ignore"):
-        while i < len(starts):
-            j = int(np.searchsorted(starts, starts[i] + batch_shingles, side="left"))
-            j = max(j, i + 1)
-            lo, hi = starts[i], stop_at[j - 1]
-            chunk = grams[lo:hi]
-            values = ((chunk[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)) & MAX_HASH
-            seg = starts[i:j] - lo
-            out[docs[starts[i:j]]] = np.minimum.reduceat(values, seg, axis=0)
-            i = j
-    return out.astype(np.uint32)
+    while i < len(starts):
+        j = max(int(np.searchsorted(starts, starts[i] + batch_shingles, side="left")), i + 1)
+        lo, hi = int(starts[i]), int(stop_at[j - 1])
+        if hi - lo > len(buf):
+            buf = np.empty((hi - lo, num_perm), dtype=np.uint64)
+        view = buf[: hi - lo]
+        np.multiply(grams[lo:hi, None], a[None, :], out=view)
+        np.add(view, b[None, :], out=view)
+        np.right_shift(view, shift, out=view)
+        out[docs[starts[i:j]]] = np.minimum.reduceat(view, starts[i:j] - lo, axis=0)
+        i = j
+    return out
 
 
 def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:

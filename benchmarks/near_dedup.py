@@ -1,0 +1,190 @@
+"""Near-duplicate detection: medc's MinHash pipeline vs a plain datasketch MinHashLSH loop.
+
+    uv run --group bench python benchmarks/near_dedup.py --docs 100000          # both
+    uv run --group bench python benchmarks/near_dedup.py --docs 1000000 --medc-only
+
+The corpus is generated from real sentences of the bundled samples (PMC articles, PubMed
+abstracts, exam questions): each base document is 8-20 random sentences; 5% of them get a
+planted near-duplicate made by word edits, shuffled paragraphs or a truncation. Ground
+truth: the planted pairs whose exact Jaccard similarity of 5-word shingle sets is >= 0.8.
+
+Each method runs in its own child process on the same corpus file (so peak RSS is its
+own): medc computes signatures in batches (as the map stage does per shard), groups LSH
+buckets with polars, verifies candidates by exact Jaccard and clusters them; the baseline
+inserts each document's datasketch MinHash into a MinHashLSH(threshold=0.8) after
+querying it. Reported: precision and recall of found pairs at Jaccard >= 0.8, wall time,
+peak RSS, and medc's time as a fraction of the loop's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+THRESHOLD = 0.8
+NGRAM = 5
+NUM_PERM = 128
+
+
+def generate(n_docs: int, seed: int, path: Path) -> tuple[int, int]:
+    from benchmarks.corpus import sentences
+    from medc.minhash import jaccard, shingle_sets
+
+    pool = sentences()
+    rng = random.Random(seed)
+    n_base = int(n_docs / 1.05)
+    docs: list[str] = []
+    for _ in range(n_base):
+        k = rng.randint(8, 20)
+        chosen = [pool[rng.randrange(len(pool))] for _ in range(k)]
+        cut1, cut2 = sorted(rng.sample(range(1, k), 2))
+        docs.append("\n\n".join(" ".join(p) for p in (chosen[:cut1], chosen[cut1:cut2], chosen[cut2:])))
+    originals, copies = [], []
+    for i in rng.sample(range(n_base), n_docs - n_base):
+        text = docs[i]
+        kind = rng.choice(["edit", "shuffle", "truncate"])
+        if kind == "edit":
+            words = text.split(" ")
+            for j in rng.sample(range(len(words)), max(1, len(words) // rng.choice([30, 50, 100]))):
+                words[j] = rng.choice(["the", "a", "patients", "was", "not", "cell"]) if rng.random() < 0.7 else ""
+            copy = " ".join(w for w in words if w)
+        elif kind == "shuffle":
+            paras = text.split("\n\n")
+            rng.shuffle(paras)
+            copy = "\n\n".join(paras)
+        else:
+            words = text.split(" ")
+            copy = " ".join(words[: int(len(words) * rng.uniform(0.85, 0.95))])
+        originals.append(i)
+        copies.append(len(docs))
+        docs.append(copy)
+    order = list(range(len(docs)))
+    rng.shuffle(order)  # copies are not next to their originals
+    position = {old: new for new, old in enumerate(order)}
+    frame = pl.DataFrame({"id": np.arange(len(docs)), "text": [docs[o] for o in order]})
+    frame.write_parquet(path)
+    a = [position[o] for o in originals]
+    b = [position[c] for c in copies]
+    texts = frame["text"]
+    sets_a = shingle_sets(texts.gather(a), NGRAM)
+    sets_b = shingle_sets(texts.gather(b), NGRAM)
+    sims = [jaccard(x, y) for x, y in zip(sets_a, sets_b)]
+    truth = pl.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b), "jaccard": sims})
+    truth.write_parquet(path.with_suffix(".truth.parquet"))
+    return len(docs), int((truth["jaccard"] >= THRESHOLD).sum())
+
+
+def medc_pairs(path: str, queue: mp.Queue) -> None:
+    import scipy.sparse.csgraph  # noqa: F401  (imports are not timed, for either method)
+
+    from medc.minhash import band_hashes, candidate_pairs, clusters, jaccard, optimal_bands, shingle_sets, signatures
+
+    t0 = time.perf_counter()
+    texts = pl.read_parquet(path)["text"]
+    bands, rows = optimal_bands(THRESHOLD, NUM_PERM)
+    parts = []
+    for start in range(0, len(texts), 20_000):  # per "shard", as in the map stage
+        sig = signatures(texts.slice(start, 20_000), NGRAM, NUM_PERM, 42)
+        parts.append(band_hashes(sig, bands, rows))
+    keys = np.arange(len(texts), dtype=np.uint64)
+    pairs = candidate_pairs(keys, np.vstack(parts))
+    cand = np.unique(np.concatenate([pairs["a"].to_numpy(), pairs["b"].to_numpy()])) if pairs.height else np.empty(0, np.uint64)
+    sets = dict(zip(cand.tolist(), shingle_sets(texts.gather(cand.astype(np.int64)), NGRAM)))
+    ok = [jaccard(sets[a], sets[b]) >= THRESHOLD for a, b in pairs.iter_rows()]
+    verified = pairs.filter(pl.Series(ok, dtype=pl.Boolean))
+    members = clusters(keys, verified)
+    # Pairs reported = every pair of documents placed in one cluster.
+    found = members.join(members, on="cluster").filter(pl.col("_key") < pl.col("_key_right"))
+    found = found.select(pl.col("_key").alias("a"), pl.col("_key_right").alias("b"))
+    seconds = time.perf_counter() - t0
+    queue.put({"pairs": found.to_numpy().tolist(), "seconds": seconds, "candidates": pairs.height,
+               "bands_rows": (bands, rows), "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
+
+
+def datasketch_pairs(path: str, queue: mp.Queue) -> None:
+    import re
+
+    from datasketch import MinHash, MinHashLSH
+
+    t0 = time.perf_counter()
+    texts = pl.read_parquet(path)["text"].to_list()
+    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+    pairs = []
+    word = re.compile(r"[^\W_]+")
+    for i, text in enumerate(texts):
+        words = word.findall(text.lower())
+        grams = {" ".join(words[j : j + NGRAM]).encode() for j in range(max(1, len(words) - NGRAM + 1))}
+        m = MinHash(num_perm=NUM_PERM)
+        m.update_batch(list(grams))
+        for other in lsh.query(m):
+            pairs.append((min(i, other), max(i, other)))
+        lsh.insert(i, m)
+    seconds = time.perf_counter() - t0
+    queue.put({"pairs": pairs, "seconds": seconds, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
+
+
+def run_child(fn, path: Path) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=fn, args=(str(path), queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def score(name: str, result: dict, truth: pl.DataFrame, texts: pl.Series) -> None:
+    from medc.minhash import jaccard, shingle_sets
+
+    found = pl.DataFrame(result["pairs"], schema={"a": pl.Int64, "b": pl.Int64}, orient="row").unique()
+    positives = truth.filter(pl.col("jaccard") >= THRESHOLD).select(pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64))
+    recall = positives.join(found, on=["a", "b"]).height / max(positives.height, 1)
+    # Precision against exact Jaccard of every reported pair (planted or not).
+    if found.height:
+        sample = found.sample(min(found.height, 20_000), seed=0)
+        sa = shingle_sets(texts.gather(sample["a"]), NGRAM)
+        sb = shingle_sets(texts.gather(sample["b"]), NGRAM)
+        precision = float(np.mean([jaccard(x, y) >= THRESHOLD for x, y in zip(sa, sb)]))
+    else:
+        precision = 1.0
+    extra = f", {result['candidates']:,} candidate pairs, bands x rows = {result['bands_rows']}" if "candidates" in result else ""
+    print(f"{name:>11}: {result['seconds']:8.1f} s, peak RSS {result['rss_kib'] / 1024 / 1024:.2f} GiB, "
+          f"pairs {found.height:,}, precision {precision:.4f}, recall {recall:.4f}{extra}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--medc-only", action="store_true", help="skip the datasketch loop (e.g. at 1M documents)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.parquet"
+        t0 = time.perf_counter()
+        n, positives = generate(args.docs, args.seed, path)
+        print(f"corpus: {n:,} documents, {positives:,} planted pairs with Jaccard >= {THRESHOLD} "
+              f"(generated in {time.perf_counter() - t0:.0f} s)")
+        truth = pl.read_parquet(path.with_suffix(".truth.parquet"))
+        texts = pl.read_parquet(path)["text"]
+        medc = run_child(medc_pairs, path)
+        score("medc", medc, truth, texts)
+        if not args.medc_only:
+            loop = run_child(datasketch_pairs, path)
+            score("datasketch", loop, truth, texts)
+            print(f"medc time / datasketch loop time: {medc['seconds'] / loop['seconds']:.3f}; "
+                  f"peak RSS ratio: {medc['rss_kib'] / loop['rss_kib']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
