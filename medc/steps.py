@@ -246,6 +246,12 @@ class Decontaminate(GlobalStep):
             isinstance(benchmarks, list) and all(isinstance(b, dict) and "name" in b and "paths" in b for b in benchmarks)
         ):
             raise UserError(f"{where}: step 'decontaminate': benchmarks is a list of {{name, paths}} tables")
+        for spec in benchmarks or []:
+            unknown = sorted(set(spec) - {"name", "paths", "layout", "test_ids"})
+            if unknown or spec["name"] not in ("medqa", "medmcqa", "pubmedqa"):
+                bad = unknown[0] if unknown else spec["name"]
+                raise UserError(f"{where}: step 'decontaminate': unknown benchmark key or name {bad!r} "
+                                "(names: medqa, medmcqa, pubmedqa; keys: name, paths, layout, test_ids)")
 
     def specs(self) -> list[dict[str, Any]]:
         from medc.decontam import DEFAULT_BENCHMARKS
@@ -363,7 +369,7 @@ class NearDedup(GlobalStep):
         bh = band_hashes(sig, bands, rows)
         full = df["meta"].str.json_path_match("$.sections").fill_null("[]") != "[]" if "meta" in df.columns else pl.Series([False] * df.height)
         return df.with_columns(
-            pl.Series("_sig_near_bands", list(bh), dtype=pl.List(pl.UInt64)) if df.height else pl.Series("_sig_near_bands", [], dtype=pl.List(pl.UInt64)),
+            pl.Series("_sig_near_bands", bh, dtype=pl.Array(pl.UInt64, bands)),
             text.str.count_matches(r"\S+").cast(pl.UInt32).alias("_sig_near_words"),
             full.alias("_sig_near_full"),
         )
@@ -381,7 +387,8 @@ class NearDedup(GlobalStep):
             self._clusters = None
             return empty
         keys = frame["_key"].to_numpy()
-        band_matrix = np.vstack(frame["_sig_near_bands"].to_numpy()) if frame.height else np.empty((0, bands), dtype=np.uint64)
+        col = frame["_sig_near_bands"]
+        band_matrix = (col if isinstance(col.dtype, pl.Array) else col.list.to_array(bands)).to_numpy()
         pairs = candidate_pairs(keys, band_matrix, int(p["max_bucket"]))
         self._stats["candidate_pairs"] = pairs.height
         if pairs.height == 0:
