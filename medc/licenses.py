@@ -44,6 +44,15 @@ _NAMED = {
 
 COMMERCIAL_OK_PREFIXES = ("cc0", "public-domain", "mit", "apache-2.0", "odc-by")
 
+# Licences under which rows may be used for local training but not redistributed: the
+# publish gate refuses them unless `--allow-license NAME` is given.
+RESTRICTED = {
+    "physionet-restricted": "credentialed clinical data (MIMIC / PhysioNet): never redistribute",
+    "umls": "UMLS Metathesaurus content: redistribution limited by the UMLS licence",
+    "research-only": "the source allows research use only",
+    "unknown": "no licence could be read from the source",
+}
+
 
 def normalize_license(*statements: str | None) -> str:
     """Return the normalised id of the first statement that names a licence."""
@@ -75,6 +84,11 @@ def _cc_id(kind: str, version: str | None) -> str:
     if version and "." not in version:
         version = f"{version}.0"
     return f"cc-{kind}-{version}" if version else f"cc-{kind}"
+
+
+def redistribution_problem(license_id: str) -> str | None:
+    """Why rows under this licence may not be published, or None when they may."""
+    return RESTRICTED.get(license_id)
 
 
 def allows_commercial_use(license_id: str) -> bool:

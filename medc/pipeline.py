@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,6 +38,7 @@ from medc.schema import RecordError, schema_for, validate_row
 from medc.steps import FilterStep, GlobalContext, GlobalStep, MapStep, make_step
 
 CACHE_DIR = ".medc-cache"
+COMMERCIAL_CONFIG = "commercial"
 SHARD_BITS = 24  # _key = source << 48 | shard << 24 | row
 MAX_ROWS_PER_SHARD = (1 << SHARD_BITS) - 1
 
@@ -387,7 +389,7 @@ def write_source(
     out_folder: Path,
     recipe: Recipe,
     dropped_file: Path | None = None,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Stream the kept rows of a source's shards into its released parquet files; with
     `dropped_file`, also write the dropped rows with the step and reason that removed them."""
     schema = schema_for(recipe.kind)
@@ -400,17 +402,60 @@ def write_source(
         atomic_write_parquet(pl.concat(parts).to_arrow() if parts else pa.table({}), dropped_file, compression="zstd")
     drop_keys = drops.lazy().select("_key")
     drops = drops.select("_key")
-    total = sum(
-        pl.scan_parquet(path).select("_key").join(drop_keys, on="_key", how="anti").select(pl.len()).collect().item()
-        for path in shard_files
-    )
+    kept_words = pl.concat(
+        [pl.scan_parquet(path).select("_key", "_words").join(drop_keys, on="_key", how="anti").select("_words").collect()
+         for path in shard_files]
+    )["_words"]
+    total = kept_words.len()
     # Remove stale files of an earlier build of this config before writing the new set.
     if out_folder.is_dir():
         for old in out_folder.glob("*.parquet"):
             old.unlink()
+    stats = {"rows": total, "words": int(kept_words.sum() or 0), "length_histogram": length_histogram(kept_words)}
+    if total == 0:  # a source with no rows left gets no config and no files
+        if out_folder.is_dir():
+            out_folder.rmdir()
+        return [], stats
     writer = ShardedParquetWriter(out_folder, schema, total, recipe.rows_per_file, recipe.row_group_size)
     for path in shard_files:
         df = pl.read_parquet(path).join(drops, on="_key", how="anti").sort("_key")
+        if df.height:
+            writer.write(to_schema(df, schema))
+    return writer.close(), stats
+
+
+def length_histogram(words: pl.Series) -> dict[str, list[int]]:
+    """Document lengths in words, in power-of-two bins (edges 1, 2, 4, ...)."""
+    if words.len() == 0:
+        return {"edges": [], "counts": []}
+    top = max(int(words.max() or 1), 1)
+    edges = [0] + [2**i for i in range(0, top.bit_length() + 1)]
+    counts, _ = np.histogram(words.to_numpy(), bins=edges)
+    return {"edges": edges, "counts": [int(c) for c in counts]}
+
+
+def write_commercial(repo: Path, sources: list[str], recipe: Recipe) -> list[dict[str, Any]]:
+    """`data/commercial/`: the released rows whose licence allows commercial use."""
+    from medc.licenses import allows_commercial_use
+
+    schema = schema_for(recipe.kind)
+    folder = repo / "data" / COMMERCIAL_CONFIG
+    if folder.is_dir():
+        for old in folder.glob("*.parquet"):
+            old.unlink()
+    files = [p for s in sources for p in sorted((repo / "data" / s).glob("train-*.parquet"))]
+    if not files:
+        return []
+    licences = pl.scan_parquet([str(f) for f in files]).select("license").unique().collect()["license"].to_list()
+    ok = sorted(lic for lic in licences if allows_commercial_use(lic))
+    total = pl.scan_parquet([str(f) for f in files]).filter(pl.col("license").is_in(ok)).select(pl.len()).collect().item()
+    if total == 0:
+        if folder.is_dir():
+            folder.rmdir()
+        return []
+    writer = ShardedParquetWriter(folder, schema, total, recipe.rows_per_file, recipe.row_group_size)
+    for f in files:
+        df = pl.read_parquet(f).filter(pl.col("license").is_in(ok))
         if df.height:
             writer.write(to_schema(df, schema))
     return writer.close()
@@ -474,21 +519,26 @@ def build_dataset(
     t2 = time.perf_counter()
     repo = out_dir / recipe.name
     outputs: dict[str, list[dict[str, Any]]] = {}
+    source_stats: dict[str, dict[str, Any]] = {}
     for p in active:
         files = [Path(t.stem + ".parquet") for t in p.tasks]
         dropped_file = out_dir / f"{recipe.name}-dropped" / f"{p.spec.name}.parquet" if keep_dropped else None
-        outputs[p.spec.name] = write_source(p.spec.name, files, drops, repo / "data" / p.spec.name, recipe, dropped_file)
+        outputs[p.spec.name], source_stats[p.spec.name] = write_source(
+            p.spec.name, files, drops, repo / "data" / p.spec.name, recipe, dropped_file
+        )
+    released = [name for name, files in outputs.items() if files]
+    outputs[COMMERCIAL_CONFIG] = write_commercial(repo, released, recipe)
     # Configs of sources that are not part of this build must not linger in the repo.
     data_dir = repo / "data"
     for stale in sorted(data_dir.iterdir()) if data_dir.is_dir() else []:
-        if stale.is_dir() and stale.name not in outputs:
+        if stale.is_dir() and not outputs.get(stale.name):
             for f in stale.glob("*"):
                 f.unlink()
             stale.rmdir()
     timings["write_seconds"] = round(time.perf_counter() - t2, 3)
     timings["total_seconds"] = round(time.perf_counter() - t0, 3)
 
-    manifest = make_manifest(recipe, plans, shard_reports, global_reports, outputs, repo, timings, sources_label)
+    manifest = make_manifest(recipe, plans, shard_reports, global_reports, outputs, repo, timings, sources_label, source_stats)
     budget = recipe.error_budget if error_budget is None else error_budget
     totals = manifest["totals"]
     inputs = totals["files"] + totals["records"]
@@ -507,6 +557,7 @@ def make_manifest(
     repo: Path,
     timings: dict[str, float],
     sources_label: str,
+    source_stats: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     inputs: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
@@ -556,6 +607,8 @@ def make_manifest(
                 "rows_built": sum(r["rows_built"] for r in reports),
                 "steps": [{**s, "dropped": dict(sorted(s["dropped"].items()))} for s in steps] + g_steps,
                 "rows": sum(o["rows"] for o in out_files),
+                "words": source_stats[p.spec.name]["words"],
+                "length_histogram": source_stats[p.spec.name]["length_histogram"],
                 "outputs": [{k: o[k] for k in ("path", "rows", "bytes", "sha256")} for o in out_files],
             }
         )
@@ -569,8 +622,14 @@ def make_manifest(
                 errors.append({"source": f"({g['step']})", "file": path, "record": "", "reason": b["error"]})
                 totals["files"] += 1
                 totals["failed_files"] += 1
+    commercial = []
+    for o in outputs.get(COMMERCIAL_CONFIG, []):
+        path = repo / "data" / COMMERCIAL_CONFIG / o["file"]
+        commercial.append({"path": f"data/{COMMERCIAL_CONFIG}/{o['file']}", "rows": o["rows"],
+                           "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     return {
         "dataset": recipe.name,
+        "commercial": {"rows": sum(o["rows"] for o in commercial), "outputs": commercial},
         "kind": recipe.kind,
         "medc_version": __version__,
         "recipe": {"file": recipe.path.name, "sha256": recipe.sha256, "content": recipe.raw},

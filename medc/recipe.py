@@ -21,7 +21,7 @@ PIPELINES_DIR = REPO_ROOT / "pipelines"
 SAMPLES_DIR = REPO_ROOT / "samples"
 CARDS_DIR = REPO_ROOT / "cards"
 
-DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags"}
+DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags", "source_datasets"}
 BUILD_KEYS = {"files_per_shard", "rows_per_file", "row_group_size", "error_budget"}
 SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation"}
 TOP_KEYS = {"dataset", "build", "sources", "steps"}
@@ -54,6 +54,7 @@ class Recipe:
     language: tuple[str, ...]
     task_categories: tuple[str, ...]
     tags: tuple[str, ...]
+    source_datasets: tuple[str, ...]
     files_per_shard: int
     rows_per_file: int
     row_group_size: int
@@ -178,6 +179,7 @@ def load_recipe(path: Path) -> Recipe:
         language=tuple(_typed(path, "dataset.language", ds.get("language"), list, ["en"])),
         task_categories=tuple(_typed(path, "dataset.task_categories", ds.get("task_categories"), list, [])),
         tags=tuple(_typed(path, "dataset.tags", ds.get("tags"), list, [])),
+        source_datasets=tuple(_typed(path, "dataset.source_datasets", ds.get("source_datasets"), list, ["original"])),
         files_per_shard=positive_int("files_per_shard", 16),
         rows_per_file=positive_int("rows_per_file", 100_000),
         row_group_size=positive_int("row_group_size", 1_000),

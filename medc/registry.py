@@ -15,6 +15,7 @@ from medc.errors import UserError
 BUILDERS: dict[str, str] = {
     "pmc_jats": "builders.pmc_jats:PMCJatsBuilder",
     "pubmedqa": "builders.pubmedqa:PubMedQABuilder",
+    "clinical_notes": "builders.clinical_notes:ClinicalNotesBuilder",
 }
 
 

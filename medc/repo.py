@@ -1,8 +1,9 @@
-"""Write the Hugging Face dataset repo around the parquet data: the card and the build manifest.
+"""Write the Hugging Face dataset repo around the parquet data: the card, figure and manifest.
 
-The card's YAML front matter declares one config per source plus `default` (all sources),
-so `load_dataset("<folder>")` and `load_dataset("<folder>", "<source>")` both work. The card
-text is deterministic (no timings); the manifest holds everything, timings included.
+The card's YAML front matter declares one config per source with rows, `default` (all
+sources) and `commercial` (rows whose licence allows commercial use, when there are any),
+with `dataset_info` per config. The card text is deterministic (no timings); the manifest
+holds everything, timings included.
 """
 
 from __future__ import annotations
@@ -15,10 +16,23 @@ from typing import Any
 import polars as pl
 import yaml
 
-from medc.licenses import allows_commercial_use
+from medc.licenses import allows_commercial_use, redistribution_problem
 from medc.recipe import CARDS_DIR, Recipe
 
 MANIFEST_NAME = "build_manifest.json"
+FIGURE_NAME = "length_distribution.png"
+COMMERCIAL = "commercial"
+ALWAYS_CITED = ("wu2024pmcllama", "xie2024mellama")
+BUILDER_CITATIONS = {
+    "pmc_jats": ("pmcoa",),
+    "pubmedqa": ("jin2019pubmedqa",),
+    "clinical_notes": ("johnson2016mimic",),
+}
+BENCHMARK_CITATIONS = {"medqa": "jin2021medqa", "medmcqa": "pal2022medmcqa", "pubmedqa": "jin2019pubmedqa"}
+# Licence ids the Hub knows; anything else is declared as `other`.
+HUB_LICENSES = {"mit", "apache-2.0", "cc0-1.0", "cc-by-2.0", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0",
+                "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-3.0",
+                "cc-by-nc-nd-4.0", "cc-by-nd-4.0", "odc-by", "odbl", "pddl"}
 
 
 def size_category(n: int) -> str:
@@ -30,13 +44,22 @@ def size_category(n: int) -> str:
     return "n>1B"
 
 
+def released_configs(manifest: dict[str, Any]) -> list[str]:
+    return [name for name, s in manifest["sources"].items() if s["status"] == "ok" and s["rows"] > 0]
+
+
+def config_files(manifest: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    files = {name: manifest["sources"][name]["outputs"] for name in released_configs(manifest)}
+    if manifest.get("commercial", {}).get("rows"):
+        files[COMMERCIAL] = manifest["commercial"]["outputs"]
+    return files
+
+
 def license_composition(repo: Path, sources: list[str]) -> dict[str, dict[str, int]]:
     files = [str(p) for s in sources for p in sorted((repo / "data" / s).glob("*.parquet"))]
     if not files:
         return {}
-    counts = (
-        pl.scan_parquet(files).group_by("source", "license").len().sort("source", "license").collect()
-    )
+    counts = pl.scan_parquet(files).group_by("source", "license").len().sort("source", "license").collect()
     out: dict[str, dict[str, int]] = {}
     for source, lic, n in counts.iter_rows():
         out.setdefault(source, {})[lic] = n
@@ -59,17 +82,16 @@ def dataset_info(recipe: Recipe, manifest: dict[str, Any], repo: Path) -> Any:
 
     features = Features.from_arrow_schema(schema_for(recipe.kind))
     sizes: dict[str, tuple[int, int, int]] = {}
-    for name, s in manifest["sources"].items():
-        if s["status"] != "ok":
-            continue
+    for name, outputs in config_files(manifest).items():
         rows = nbytes = download = 0
-        for out in s["outputs"]:
+        for out in outputs:
             meta = pq.ParquetFile(repo / out["path"]).metadata
             rows += meta.num_rows
             nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
             download += out["bytes"]
         sizes[name] = (rows, nbytes, download)
-    sizes = {"default": tuple(map(sum, zip(*sizes.values()))) if sizes else (0, 0, 0), **sizes}  # type: ignore[dict-item]
+    per_source = [v for k, v in sizes.items() if k != COMMERCIAL]
+    sizes = {"default": tuple(map(sum, zip(*per_source))) if per_source else (0, 0, 0), **sizes}  # type: ignore[dict-item]
     infos = {}
     for name, (rows, nbytes, download) in sizes.items():
         splits = SplitDict()
@@ -81,82 +103,101 @@ def dataset_info(recipe: Recipe, manifest: dict[str, Any], repo: Path) -> Any:
 
 
 def front_matter(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, dict[str, int]], repo: Path) -> dict[str, Any]:
-    built = [name for name, s in manifest["sources"].items() if s["status"] == "ok"]
+    built = released_configs(manifest)
     all_licenses = sorted({lic for per in licenses.values() for lic in per})
     configs: list[dict[str, Any]] = [
         {
             "config_name": "default",
             "default": True,
-            "data_files": [{"split": "train", "path": "data/*/train-*.parquet"}],
+            "data_files": [{"split": "train", "path": [f"data/{name}/train-*.parquet" for name in built]}],
         }
     ]
     configs += [
         {"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/train-*.parquet"}]}
         for name in built
     ]
-    return {
+    if manifest.get("commercial", {}).get("rows"):
+        configs.append({"config_name": COMMERCIAL, "data_files": [{"split": "train", "path": f"data/{COMMERCIAL}/train-*.parquet"}]})
+    single = all_licenses[0] if len(all_licenses) == 1 and all_licenses[0] in HUB_LICENSES else None
+    fm: dict[str, Any] = {
         "pretty_name": recipe.pretty_name,
         "language": list(recipe.language),
-        "license": all_licenses[0] if len(all_licenses) == 1 else "other",
-        "task_categories": list(recipe.task_categories),
-        "size_categories": [size_category(manifest["totals"]["rows"])],
-        "tags": list(recipe.tags),
-        "configs": configs,
-        "dataset_info": dataset_info(recipe, manifest, repo),
+        "license": single or "other",
     }
+    if not single:
+        totals: dict[str, int] = {}
+        for per in licenses.values():
+            for lic, n in per.items():
+                totals[lic] = totals.get(lic, 0) + n
+        fm["license_name"] = "mixed"
+        fm["license_details"] = "per-row licences: " + ", ".join(f"{k} ({v} rows)" for k, v in sorted(totals.items()))
+    fm.update(
+        {
+            "task_categories": list(recipe.task_categories),
+            "size_categories": [size_category(manifest["totals"]["rows"])],
+            "source_datasets": list(recipe.source_datasets),
+            "tags": list(recipe.tags),
+            "configs": configs,
+            "dataset_info": dataset_info(recipe, manifest, repo),
+        }
+    )
+    return fm
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def render_card(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, dict[str, int]], repo: Path) -> str:
-    fm = yaml.safe_dump(front_matter(recipe, manifest, licenses, repo), sort_keys=False, allow_unicode=True)
+def _reasons(dropped: dict[str, int]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in dropped.items()) or "-"
+
+
+def render_sources(manifest: dict[str, Any], licenses: dict[str, dict[str, int]]) -> str:
     sources = manifest["sources"]
-    source_rows = []
-    step_rows = []
+    total_words = sum(s.get("words", 0) for s in sources.values() if s["status"] == "ok") or 1
+    rows = []
     for name, s in sources.items():
         if s["status"] != "ok":
-            source_rows.append([f"`{name}`", s["builder"], "not built (" + ("folder absent" if s["status"] == "absent" else "no input files") + ")", "", "", ""])
+            why = "folder absent" if s["status"] == "absent" else "no input files"
+            rows.append([f"`{name}`", s["builder"], f"not built ({why})", "-", "-", "-", "-", "-"])
             continue
         lic = ", ".join(f"{k} ({v})" for k, v in licenses.get(name, {}).items()) or "-"
-        skipped = "; ".join(f"{k}: {v}" for k, v in s["skipped"].items()) or "-"
-        source_rows.append([f"`{name}`", s["builder"], s["files"], s["records"], s["rows"], lic])
-        step_rows.append([f"`{name}`", "build", s["records"], s["rows_built"],
-                          "; ".join(filter(None, [skipped if skipped != "-" else "", f"errors: {s['record_errors'] + s['failed_files']}" if s['record_errors'] + s['failed_files'] else ""])) or "-"])
+        tokens = f"{s['tokens']:,}" if s.get("tokens") is not None else "-"
+        rows.append([f"`{name}`", s["builder"], s["files"], f"{s['rows']:,}", f"{s['words']:,}", tokens,
+                     f"{s['words'] / total_words:.1%}", lic])
+    return _table(["config", "builder", "input files", "rows", "words", "tokens", "share (words)", "licences (rows)"], rows)
+
+
+def render_steps(manifest: dict[str, Any]) -> str:
+    rows = []
+    for name, s in manifest["sources"].items():
+        if s["status"] != "ok":
+            continue
+        problems = s["record_errors"] + s["failed_files"]
+        build_note = "; ".join(filter(None, [_reasons(s["skipped"]) if s["skipped"] else "", f"input errors: {problems}" if problems else ""]))
+        rows.append([f"`{name}`", "parse", s["records"], s["rows_built"], build_note or "-"])
         for st in s["steps"]:
-            dropped = "; ".join(f"{k}: {v}" for k, v in st["dropped"].items()) or "-"
-            step_rows.append([f"`{name}`", st["step"], st["in"], st["out"], dropped])
-    commercial = sorted({lic for per in licenses.values() for lic in per if allows_commercial_use(lic)})
-    load_lines = [f'load_dataset("{recipe.name}")  # default: every source'] + [
-        f'load_dataset("{recipe.name}", "{name}")' for name, s in sources.items() if s["status"] == "ok"
-    ]
-    err = manifest["errors"]
-    errors = "No input file or record was rejected." if not err else (
-        f"{len(err)} input problem(s) were reported (see `{MANIFEST_NAME}`):\n\n"
-        + _table(["source", "file", "record", "reason"], [[e["source"], e["file"], e["record"] or "-", e["reason"].replace("|", "/")] for e in err[:50]])
-    )
-    template = Template((CARDS_DIR / recipe.card).read_text(encoding="utf-8"))
-    decontamination = render_decontamination(manifest)
-    body = template.safe_substitute(
-        pretty_name=recipe.pretty_name,
-        name=recipe.name,
-        summary=recipe.summary.strip(),
-        total_rows=manifest["totals"]["rows"],
-        sources_table=_table(["config", "builder", "input files", "records read", "rows released", "licences (rows)"], source_rows),
-        steps_table=_table(["config", "step", "rows in", "rows out", "dropped / skipped (reason: rows)"], step_rows),
-        commercial_licences=", ".join(commercial) or "none",
-        load_examples="\n".join(load_lines),
-        errors=errors,
-        decontamination=decontamination,
-        version=manifest["medc_version"],
-        recipe_file=manifest["recipe"]["file"],
-        recipe_sha256=manifest["recipe"]["sha256"],
-        manifest_name=MANIFEST_NAME,
-    )
-    return f"---\n{fm}---\n\n{body.strip()}\n"
+            rows.append([f"`{name}`", st["step"], st["in"], st["out"], _reasons(st["dropped"])])
+    return _table(["config", "step", "rows in", "rows out", "dropped / skipped (reason: rows)"], rows)
+
+
+def render_dedup(manifest: dict[str, Any]) -> str:
+    lines = []
+    for g in manifest["global_steps"]:
+        if g["step"] not in ("unique_ids", "exact_dedup", "near_dedup"):
+            continue
+        removed = sum(n for per in g["dropped"].values() for n in per.values())
+        line = f"* `{g['step']}`: {g['in']:,} rows in, {removed:,} removed"
+        r = g.get("report") or {}
+        if g["step"] == "near_dedup" and r:
+            line += (f" (MinHash {r.get('num_perm')} permutations, {r.get('ngram')}-word shingles, Jaccard >= "
+                     f"{r.get('threshold')}, {r.get('bands')} bands x {r.get('rows')} rows; {r.get('candidate_pairs', 0):,} "
+                     f"candidate pairs, {r.get('verified_pairs', 0):,} verified, {r.get('clusters', 0):,} clusters holding "
+                     f"{r.get('rows_in_clusters', 0):,} rows)")
+        lines.append(line)
+    return "\n".join(lines) or "No deduplication step in this recipe."
 
 
 def render_decontamination(manifest: dict[str, Any]) -> str:
@@ -167,7 +208,7 @@ def render_decontamination(manifest: dict[str, Any]) -> str:
     rows = []
     for name, b in report.get("benchmarks", {}).items():
         if "error" in b:
-            rows.append([name, b["error"].replace("|", "/"), "-", "-", "-"])
+            rows.append([name, b["error"], "-", "-", "-"])
             continue
         if not b["files"]:
             rows.append([name, "not checked: no test file under the sources root", "-", "-", "-"])
@@ -177,18 +218,123 @@ def render_decontamination(manifest: dict[str, Any]) -> str:
         rows.append([name, files, f"{b['test_items']} ({b['unchecked_short_items']} too short to check)",
                      len(b["items_found"]), f"{len(b['rows_removed'])}" + (f": {removed}" if removed else "")])
     intro = (
-        f"Rows sharing a {report.get('ngram', 13)}-word n-gram with a benchmark test question or context "
+        f"Rows sharing {report.get('ngram', 13)}-word n-grams with a benchmark test question or context "
         "(exam-template n-grams excepted), or carrying the PMID of a PubMedQA test question, were removed."
     )
     return intro + "\n\n" + _table(["benchmark", "test files", "test items", "items found in the data", "rows removed"], rows)
+
+
+def render_licences(manifest: dict[str, Any], licenses: dict[str, dict[str, int]]) -> str:
+    totals: dict[str, int] = {}
+    for per in licenses.values():
+        for lic, n in per.items():
+            totals[lic] = totals.get(lic, 0) + n
+    rows = [[lic, f"{n:,}", "yes" if allows_commercial_use(lic) else "no", redistribution_problem(lic) or "yes"]
+            for lic, n in sorted(totals.items())]
+    table = _table(["licence", "rows", "commercial use", "may be redistributed"], rows)
+    safe = [name for name in released_configs(manifest) if all(allows_commercial_use(l) for l in licenses.get(name, {}))]
+    if manifest.get("commercial", {}).get("rows"):
+        safe.append(COMMERCIAL)
+    safe_text = ", ".join(f"`{c}`" for c in safe) if safe else "none"
+    return (f"{table}\n\nConfigs whose every row allows commercial use: {safe_text}. The `{COMMERCIAL}` config, when "
+            "present, gathers exactly the rows under CC0, CC BY (any version, incl. -SA/-ND), public domain, MIT, "
+            "Apache-2.0 or ODC-By. Respect the licence carried by each row.")
+
+
+def citations(recipe: Recipe, manifest: dict[str, Any]) -> str:
+    text = (CARDS_DIR / "citations.bib").read_text(encoding="utf-8")
+    entries = {}
+    for chunk in text.split("\n@"):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        chunk = chunk if chunk.startswith("@") else "@" + chunk
+        key = chunk[chunk.index("{") + 1 : chunk.index(",")].strip()
+        entries[key] = chunk
+    keys = list(ALWAYS_CITED)
+    for name, s in manifest["sources"].items():
+        if s["status"] == "ok":
+            keys += [k for k in BUILDER_CITATIONS.get(s["builder"], ()) if k not in keys]
+    decon = next((g for g in manifest["global_steps"] if g["step"] == "decontaminate"), None)
+    for bench, b in ((decon or {}).get("report", {}).get("benchmarks", {}) or {}).items():
+        key = BENCHMARK_CITATIONS.get(bench)
+        if key and b.get("files") and key not in keys:
+            keys.append(key)
+    return "```bibtex\n" + "\n\n".join(entries[k] for k in keys if k in entries) + "\n```"
+
+
+def write_figure(manifest: dict[str, Any], path: Path) -> bool:
+    """Document-length distribution per source (words, log2 bins); deterministic PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = {name: s["length_histogram"] for name, s in manifest["sources"].items()
+              if s["status"] == "ok" and s.get("length_histogram", {}).get("counts")}
+    if not series:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
+    for name, h in series.items():
+        edges = [max(e, 1) for e in h["edges"]]
+        ax.stairs(h["counts"], edges, label=f"{name} ({sum(h['counts']):,})", linewidth=1.5)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("document length (words)" if manifest.get("kind") == "knowledge" else "response length (words)")
+    ax.set_ylabel("documents")
+    ax.set_title(f"{manifest['dataset']}: document length per source")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(path)
+    return True
+
+
+def render_card(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, dict[str, int]], repo: Path, figure: bool) -> str:
+    fm = yaml.safe_dump(front_matter(recipe, manifest, licenses, repo), sort_keys=False, allow_unicode=True)
+    configs = released_configs(manifest)
+    load_lines = [f'load_dataset("{recipe.name}")  # default: every source'] + [
+        f'load_dataset("{recipe.name}", "{name}")' for name in configs
+    ]
+    if manifest.get("commercial", {}).get("rows"):
+        load_lines.append(f'load_dataset("{recipe.name}", "{COMMERCIAL}")  # rows that allow commercial use')
+    err = manifest["errors"]
+    errors = "No input file or record was rejected." if not err else (
+        f"{len(err)} input problem(s) were reported (see `{MANIFEST_NAME}`):\n\n"
+        + _table(["source", "file", "record", "reason"], [[e["source"], e["file"], e["record"] or "-", e["reason"]] for e in err[:50]])
+    )
+    template = Template((CARDS_DIR / recipe.card).read_text(encoding="utf-8"))
+    body = template.safe_substitute(
+        pretty_name=recipe.pretty_name,
+        name=recipe.name,
+        summary=recipe.summary.strip(),
+        total_rows=f"{manifest['totals']['rows']:,}",
+        sources_table=render_sources(manifest, licenses),
+        steps_table=render_steps(manifest),
+        dedup=render_dedup(manifest),
+        decontamination=render_decontamination(manifest),
+        licences=render_licences(manifest, licenses),
+        load_examples="\n".join(load_lines),
+        errors=errors,
+        figure=f"![Document length per source]({FIGURE_NAME})" if figure else "",
+        citations=citations(recipe, manifest),
+        version=manifest["medc_version"],
+        recipe_file=manifest["recipe"]["file"],
+        recipe_sha256=manifest["recipe"]["sha256"],
+        manifest_name=MANIFEST_NAME,
+    )
+    return f"---\n{fm}---\n\n{body.strip()}\n"
 
 
 def write_repo(recipe: Recipe, repo: Path, manifest: dict[str, Any]) -> None:
     from medc.pipeline import atomic_write_bytes
 
     repo.mkdir(parents=True, exist_ok=True)
-    built = [n for n, s in manifest["sources"].items() if s["status"] == "ok"]
-    licenses = license_composition(repo, built)
+    licenses = license_composition(repo, released_configs(manifest))
     manifest["licenses"] = licenses
-    atomic_write_bytes(repo / "README.md", render_card(recipe, manifest, licenses, repo).encode("utf-8"))
-    atomic_write_bytes(repo / MANIFEST_NAME, (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8"))
+    figure = write_figure(manifest, repo / FIGURE_NAME)
+    if not figure and (repo / FIGURE_NAME).exists():
+        (repo / FIGURE_NAME).unlink()
+    atomic_write_bytes(repo / "README.md", render_card(recipe, manifest, licenses, repo, figure).encode("utf-8"))
+    atomic_write_bytes(repo / MANIFEST_NAME, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

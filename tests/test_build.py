@@ -52,7 +52,8 @@ def test_default_build_loads_with_datasets(default_build: Path, monkeypatch: pyt
 def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     repo = default_build / "medc-k"
     assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()) == [
-        "README.md", "build_manifest.json", "data/pmc_jats/train-00000-of-00001.parquet",
+        "README.md", "build_manifest.json", "data/commercial/train-00000-of-00001.parquet",
+        "data/pmc_jats/train-00000-of-00001.parquet", "length_distribution.png",
     ]
     fm = front_matter(repo / "README.md")
     configs = {c["config_name"]: c for c in fm["configs"]}
