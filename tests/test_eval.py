@@ -1,0 +1,109 @@
+"""The evaluator: scoring math, gold mapping per layout, answer parsing, an end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medc.benchmarks import BenchmarkItem, read_medmcqa, read_medqa, read_pubmedqa_test
+from training.eval import build_question, parse_answer, predict, wilson_interval
+from tests.conftest import REPO, SAMPLES
+
+
+def test_prediction_from_hand_computed_log_probabilities() -> None:
+    # letters: B is most likely; option texts: A has the best log-likelihood per character
+    letter = [-2.0, -0.5, -3.0, -1.0]
+    text_ll = [-6.0, -9.0, -4.0, -20.0]
+    chars = [12, 10, 2, 40]  # per char: -0.5, -0.9, -2.0, -0.5 -> first of the tie (A)
+    assert predict(letter, text_ll, chars) == (1, 0)
+    assert predict([-1.0, -1.0], [-1.0, -2.0], [1, 1]) == (0, 0)  # ties go to the first option
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+
+
+def test_gold_mapping_for_every_layout(tmp_path: Path) -> None:
+    row = json.loads((SAMPLES.parent / "tests" / "fixtures" / "medmcqa_readme_example_row.json").read_text())
+    (tmp_path / "orig.jsonl").write_text("\n".join(json.dumps(dict(row, cop=c)) for c in (1, 4)))  # 1-based
+    (tmp_path / "hf.jsonl").write_text("\n".join(json.dumps(dict(row, cop=c)) for c in (0, 3, -1)))  # 0-based, -1 unlabelled
+    orig = [build_question(i) for i in read_medmcqa(tmp_path / "orig.jsonl")]
+    hf_items = read_medmcqa(tmp_path / "hf.jsonl")
+    hf = [build_question(i) for i in hf_items if i.answer is not None]
+    assert [q.labels[q.gold] for q in orig] == ["A", "D"] == [q.labels[q.gold] for q in hf]
+    assert "A. Leukemoid reaction" in orig[0].prompt and hf_items[2].answer is None
+    medqa = build_question(read_medqa(SAMPLES / "medqa" / "medqa_us_4options_phrases_no_exclude_test.jsonl")[0])
+    assert medqa.labels[medqa.gold] == "B" and medqa.text_continuations[1].startswith(" Tell the attending")
+    five = BenchmarkItem("medqa", "x", "Q?", {k: f"opt {k}" for k in "ABCDE"}, "E")
+    assert build_question(five).gold == 4 and len(build_question(five).letter_continuations) == 5
+    pqa = read_pubmedqa_test(SAMPLES / "pubmedqa" / "ori_pqal.json", SAMPLES / "pubmedqa" / "test_ground_truth.json")
+    truth = json.loads((SAMPLES / "pubmedqa" / "test_ground_truth.json").read_text())
+    q = build_question(pqa[0])
+    assert q.labels[q.gold] == truth[pqa[0].pmid] and q.letter_continuations == (" yes", " no", " maybe")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("OPTION C IS CORRECT", "C"), ("The answer is C.", "C"), ("(C)", "C"), ("C. Neutrophilia", "C"),
+     ("answer: d", "D"), ("I would go with (B) here", "B"), ("No idea.", None), ("Answer is Z", None)],
+)
+def test_parse_answer(text: str, expected: str | None) -> None:
+    assert parse_answer(text, ("A", "B", "C", "D")) == expected
+
+
+def test_parse_pubmedqa_answer() -> None:
+    labels = ("yes", "no", "maybe")
+    assert parse_answer("Yes, the data support it", labels) == "yes"
+    assert parse_answer("yes or no", labels) is None
+    assert parse_answer("unclear", labels) is None
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.tiny import make_tiny_checkpoint
+
+    texts = [" ".join(v["CONTEXTS"]) for v in json.loads((SAMPLES / "pubmedqa" / "ori_pqal.json").read_text()).values()]
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=512)
+
+
+def run_eval(model: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "training.eval", "--model", str(model), "--limit", "6", "--batch-size", "4", "--out", str(out), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_end_to_end_on_a_tiny_model_is_deterministic(tiny_model: Path, tmp_path: Path) -> None:
+    first = run_eval(tiny_model, tmp_path / "a", "--mode", "generate")
+    assert first.returncode == 0, first.stderr
+    second = run_eval(tiny_model, tmp_path / "b", "--mode", "generate")
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    b = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert {k: v["items"] for k, v in a["benchmarks"].items()} == {"medqa": 6, "medmcqa": 6, "pubmedqa": 6}
+    for name in a["benchmarks"]:
+        assert a["benchmarks"][name]["metrics"] == b["benchmarks"][name]["metrics"]
+        assert a["benchmarks"][name]["predictions"] == b["benchmarks"][name]["predictions"]
+        metrics = a["benchmarks"][name]["metrics"]
+        assert set(metrics) == {"letter", "option_text_norm", "generate"}
+        assert 0 <= metrics["generate"]["unparseable"] <= 6
+        for m in metrics.values():
+            assert m["accuracy"] == m["correct"] / 6 and m["ci95"][0] <= m["accuracy"] <= m["ci95"][1]
+    md = (tmp_path / "a" / "results.md").read_text()
+    assert "| medqa | 6 |" in md and "56.36" in md and "PMC-LLaMA 13B" in first.stdout
+    assert second.stdout.replace("/b/", "/a/") == first.stdout
+
+
+def test_bad_arguments_are_one_line_errors(tiny_model: Path, tmp_path: Path) -> None:
+    proc = run_eval(tiny_model, tmp_path, "--benchmarks", "medqa,usmle")
+    assert proc.returncode == 2 and "unknown benchmark 'usmle'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_eval(tmp_path / "missing-model", tmp_path)
+    assert proc.returncode == 2 and "cannot load a causal LM" in proc.stderr
+    proc = run_eval(tiny_model, tmp_path, "--data", str(tmp_path))
+    assert proc.returncode == 2 and "no test file" in proc.stderr

@@ -1,0 +1,299 @@
+"""`python -m training.eval`: MedQA, MedMCQA and PubMedQA accuracy against the gold labels.
+
+Zero-shot multiple choice scored by log-likelihood, with one fixed prompt per benchmark
+(`PROMPTS`): the prediction is the option whose continuation the model finds most
+likely. Two figures per benchmark: `letter` (continuations " A", " B", ...; for PubMedQA
+" yes", " no", " maybe") and `option_text_norm` (the full option text, log-likelihood
+divided by its length in characters, as lm-evaluation-harness's acc_norm). `--mode
+generate` adds greedy generation with tolerant answer parsing ("OPTION C IS CORRECT",
+"The answer is C", "(C)"); unparseable answers are counted apart and scored wrong.
+Accuracy comes with a 95% Wilson interval and the number of items; results go to JSON
+and Markdown, printed beside published reference numbers for context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medc.benchmarks import BenchmarkItem, load_benchmark
+from medc.errors import UserError
+from medc.recipe import SAMPLES_DIR
+
+BENCHMARKS = ("medqa", "medmcqa", "pubmedqa")
+DATA_PATTERNS = {
+    "medqa": (["medqa/**/*test*.jsonl"], {}),
+    "medmcqa": (["medmcqa/**/*test*.json*", "medmcqa/**/*dev*.json*"], {}),
+    "pubmedqa": (["pubmedqa/**/ori_pqal.json"], {"test_ids": "pubmedqa/test_ground_truth.json"}),
+}
+PROMPTS = {
+    "mcq": (
+        "The following is a multiple-choice question about medicine. "
+        "Answer with the letter of the correct option.\n\nQuestion: {question}\nOptions:\n{options}\nAnswer:"
+    ),
+    "pubmedqa": (
+        "Read the abstract and answer the research question with yes, no or maybe.\n\n"
+        "Abstract: {context}\nQuestion: {question}\nAnswer:"
+    ),
+}
+# Published zero-/few-shot accuracies, for context (PMC-LLaMA paper, Wu et al. 2024, Table 3).
+REFERENCE = {
+    "PMC-LLaMA 13B": {"medqa": 56.36, "medmcqa": 56.04, "pubmedqa": 77.9},
+    "LLaMA-2 13B": {"medqa": 45.48, "medmcqa": 39.48, "pubmedqa": 76.4},
+    "ChatGPT": {"medqa": 57.0, "medmcqa": 44.0, "pubmedqa": 63.9},
+}
+PUBMEDQA_CHOICES = ("yes", "no", "maybe")
+
+
+@dataclass(frozen=True)
+class Question:
+    item: BenchmarkItem
+    prompt: str
+    labels: tuple[str, ...]  # what a prediction is (letters, or yes/no/maybe)
+    letter_continuations: tuple[str, ...]
+    text_continuations: tuple[str, ...]
+    gold: int  # index into labels
+
+
+def build_question(item: BenchmarkItem) -> Question:
+    if item.benchmark == "pubmedqa":
+        prompt = PROMPTS["pubmedqa"].format(context=" ".join(item.contexts), question=item.question)
+        conts = tuple(f" {c}" for c in PUBMEDQA_CHOICES)
+        return Question(item, prompt, PUBMEDQA_CHOICES, conts, conts, PUBMEDQA_CHOICES.index(str(item.answer)))
+    letters = tuple(sorted(item.options))
+    options = "\n".join(f"{k}. {item.options[k]}" for k in letters)
+    prompt = PROMPTS["mcq"].format(question=item.question.strip(), options=options)
+    if item.answer not in letters:
+        raise ValueError(f"{item.item_id}: gold answer {item.answer!r} is not one of the options {letters}")
+    return Question(item, prompt, letters, tuple(f" {k}" for k in letters),
+                    tuple(f" {item.options[k]}" for k in letters), letters.index(item.answer))
+
+
+def load_questions(name: str, data: Path, limit: int | None) -> list[Question]:
+    paths, options = DATA_PATTERNS[name]
+    items, files = load_benchmark(name, data, paths, options)
+    if not files:
+        raise UserError(f"{name}: no test file under {data} (looked for {', '.join(paths)})")
+    items = [i for i in items if i.answer is not None]  # unlabelled test splits cannot be scored
+    return [build_question(i) for i in items[:limit]]
+
+
+# ---------------------------------------------------------------------------- scoring math
+def argmax(values: list[float]) -> int:
+    """Index of the largest value; the first one on ties (deterministic)."""
+    best = 0
+    for i, v in enumerate(values):
+        if v > values[best]:
+            best = i
+    return best
+
+
+def predict(letter_ll: list[float], text_ll: list[float], text_chars: list[int]) -> tuple[int, int]:
+    """(prediction by letter log-likelihood, prediction by length-normalised option text)."""
+    normed = [ll / max(n, 1) for ll, n in zip(text_ll, text_chars)]
+    return argmax(letter_ll), argmax(normed)
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 0.0)
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # Exact at the ends (p = 0 gives a lower bound of 0, p = 1 an upper bound of 1).
+    lo = 0.0 if correct == 0 else max(0.0, centre - half)
+    hi = 1.0 if correct == n else min(1.0, centre + half)
+    return (lo, hi)
+
+
+_PATTERNS = [
+    r"\boption\s*\(?([A-J])\)?\s*is\s*correct",
+    r"\banswer\s*(?:is|:)?\s*(?:option\s*)?\(?([A-J])\)?(?![A-Za-z])",
+    r"^\s*\(?([A-J])\)?(?:[.):]|\s*$)",
+    r"\(([A-J])\)",
+]
+
+
+def parse_answer(text: str, labels: tuple[str, ...]) -> str | None:
+    """The label a generated answer names, or None when it names none (or several)."""
+    if set(labels) == set(PUBMEDQA_CHOICES):
+        found = {w for w in re.findall(r"\b(yes|no|maybe)\b", text.lower())}
+        return found.pop() if len(found) == 1 else None
+    for pattern in _PATTERNS:
+        m = re.search(pattern, text, flags=re.IGNORECASE | re.MULTILINE)
+        if m and m.group(1).upper() in labels:
+            return m.group(1).upper()
+    return None
+
+
+# ---------------------------------------------------------------------------- the model
+class Scorer:
+    def __init__(self, model: str, device: str | None, batch_size: int):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
+        except OSError as exc:
+            raise UserError(f"--model {model}: cannot load a causal LM and tokenizer from it ({str(exc).splitlines()[0]})") from None
+        self.model.to(self.device).eval()
+        self.batch_size = batch_size
+        self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def loglikelihoods(self, pairs: list[tuple[str, str]], progress: Any = None) -> list[float]:
+        """Sum of log P(continuation tokens | context) for each (context, continuation)."""
+        torch = self.torch
+        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        encoded = []
+        for ctx, cont in pairs:
+            c = bos + self.encode(ctx)
+            k = self.encode(cont)
+            full = (c + k)[-self.max_len :]
+            encoded.append((full, min(len(k), len(full) - 1)))
+        order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i][0]), i))
+        results = [0.0] * len(encoded)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                width = max(len(encoded[i][0]) for i in idx)
+                ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for row, i in enumerate(idx):
+                    toks = encoded[i][0]
+                    ids[row, : len(toks)] = torch.tensor(toks)
+                    mask[row, : len(toks)] = 1
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
+                logprobs = torch.log_softmax(logits, dim=-1).cpu()
+                for row, i in enumerate(idx):
+                    toks, n_cont = encoded[i]
+                    length = len(toks)
+                    targets = torch.tensor(toks[length - n_cont :])
+                    lp = logprobs[row, length - n_cont - 1 : length - 1].gather(1, targets[:, None]).sum()
+                    results[i] = float(lp)
+                if progress is not None:
+                    progress.update(len(idx))
+        return results
+
+    def generate(self, prompts: list[str], max_new_tokens: int = 16) -> list[str]:
+        torch = self.torch
+        outs = []
+        self.tokenizer.padding_side = "left"
+        self.tokenizer.truncation_side = "left"  # keep the end of long prompts (the options and "Answer:")
+        with torch.inference_mode():
+            for start in range(0, len(prompts), self.batch_size):
+                batch = self.tokenizer(prompts[start : start + self.batch_size], return_tensors="pt", padding=True,
+                                       truncation=True, max_length=self.max_len - max_new_tokens)
+                gen = self.model.generate(**{k: v.to(self.device) for k, v in batch.items()}, max_new_tokens=max_new_tokens,
+                                          do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+                new = gen[:, batch["input_ids"].shape[1] :]
+                outs += self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return outs
+
+
+def evaluate(scorer: Scorer, name: str, questions: list[Question], mode: str) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    pairs = []
+    for q in questions:
+        pairs += [(q.prompt, c) for c in q.letter_continuations]
+        pairs += [(q.prompt, c) for c in q.text_continuations]
+    with tqdm(total=len(pairs), desc=f"{name}: scoring", unit="choice", file=sys.stderr) as bar:
+        lls = scorer.loglikelihoods(pairs, bar)
+    correct_letter = correct_text = 0
+    predictions = []
+    pos = 0
+    for q in questions:
+        n = len(q.labels)
+        letter_ll, text_ll = lls[pos : pos + n], lls[pos + n : pos + 2 * n]
+        pos += 2 * n
+        by_letter, by_text = predict(letter_ll, text_ll, [len(c) for c in q.text_continuations])
+        correct_letter += by_letter == q.gold
+        correct_text += by_text == q.gold
+        predictions.append({"id": q.item.item_id, "gold": q.labels[q.gold], "letter": q.labels[by_letter], "option_text_norm": q.labels[by_text]})
+    n = len(questions)
+    result: dict[str, Any] = {"items": n, "metrics": {}}
+    for metric, correct in (("letter", correct_letter), ("option_text_norm", correct_text)):
+        lo, hi = wilson_interval(correct, n)
+        result["metrics"][metric] = {"accuracy": correct / n if n else 0.0, "correct": correct, "ci95": [lo, hi]}
+    if mode == "generate":
+        texts = scorer.generate([q.prompt for q in questions])
+        parsed = [parse_answer(t, q.labels) for t, q in zip(texts, questions)]
+        correct = sum(p == q.labels[q.gold] for p, q in zip(parsed, questions))
+        lo, hi = wilson_interval(correct, n)
+        result["metrics"]["generate"] = {"accuracy": correct / n if n else 0.0, "correct": correct, "ci95": [lo, hi],
+                                         "unparseable": sum(p is None for p in parsed)}
+        for pred, text, p in zip(predictions, texts, parsed):
+            pred["generated"], pred["parsed"] = text, p
+    result["predictions"] = predictions
+    return result
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    metrics = sorted({m for r in results["benchmarks"].values() for m in r["metrics"]}, key=["letter", "option_text_norm", "generate"].index)
+    header = ["benchmark", "items"] + [f"{m} acc (95% CI)" for m in metrics] + [f"{k}" for k in REFERENCE]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for name, r in results["benchmarks"].items():
+        cells = [name, str(r["items"])]
+        for m in metrics:
+            v = r["metrics"].get(m)
+            cells.append(f"{100 * v['accuracy']:.2f} ({100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f})" if v else "-")
+        cells += [f"{REFERENCE[k][name]:.2f}" for k in REFERENCE]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.eval", description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True, help="a local checkpoint folder or a Hugging Face model id")
+    ap.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="comma-separated: medqa,medmcqa,pubmedqa")
+    ap.add_argument("--data", type=Path, default=SAMPLES_DIR, help="folder with medqa/, medmcqa/, pubmedqa/ test files (default: samples/)")
+    ap.add_argument("--limit", type=int, default=None, help="first N items of each benchmark")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--mode", choices=("loglik", "generate"), default="loglik", help="generate also scores greedy answers")
+    ap.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
+    ap.add_argument("--out", type=Path, default=Path("eval-results"), help="where results.json and results.md go")
+    args = ap.parse_args(argv)
+    try:
+        names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
+        unknown = [b for b in names if b not in BENCHMARKS]
+        if unknown:
+            raise UserError(f"--benchmarks: unknown benchmark {unknown[0]!r} (choose from {', '.join(BENCHMARKS)})")
+        if args.limit is not None and args.limit < 1:
+            raise UserError("--limit must be at least 1")
+        questions = {name: load_questions(name, args.data, args.limit) for name in names}
+        import torch
+
+        torch.manual_seed(0)
+        scorer = Scorer(args.model, args.device, args.batch_size)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results: dict[str, Any] = {"model": args.model, "mode": args.mode, "prompts": PROMPTS, "benchmarks": {}}
+    for name, qs in questions.items():
+        results["benchmarks"][name] = evaluate(scorer, name, qs, args.mode)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(results)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "results.md").write_text(f"# Evaluation of `{args.model}`\n\n{table}\n\nReference columns: published accuracies (%), PMC-LLaMA paper (Wu et al., 2024), for context only.\n")
+    print(table)
+    print(f"\nreference columns: published accuracies (%) for context; full results in {args.out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
