@@ -272,7 +272,9 @@ def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: 
             labels = torch.from_numpy(packed.labels[idx]).to(d.device)
             pos = torch.from_numpy(packed.position_ids[idx]).to(d.device)
             with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=t["precision"] == "bf16" and d.world == 1):
-                out_ = model(input_ids=ids, labels=labels, position_ids=pos)
+                # use_cache=False matters: with a cache, transformers ignores the restarting
+                # position ids and packed SFT rows would attend to each other.
+                out_ = model(input_ids=ids, labels=labels, position_ids=pos, use_cache=False)
             (out_.loss / accum).backward()
             loss_sum += out_.loss.detach() / accum
             tokens += int((labels != -100).sum())

@@ -1,0 +1,147 @@
+"""Training on the default build: packing, SFT masks, 2-process FSDP on CPU, resume, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.data import DEFAULT_CHAT_TEMPLATE, IGNORE, load_released, pretrain_sequences, render_example, sft_sequences
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def workdir(default_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the default build's medc-k and medc-i, where training runs."""
+    wd = tmp_path_factory.mktemp("train")
+    for name in ("medc-k", "medc-i"):
+        shutil.copytree(default_build / name, wd / name)
+    return wd
+
+
+@pytest.fixture(scope="module")
+def tokenizer(workdir: Path):
+    from training.tiny import train_tokenizer
+
+    tok = train_tokenizer(load_released(str(workdir / "medc-k"))["text"], 2048)
+    tok.chat_template = DEFAULT_CHAT_TEMPLATE
+    return tok
+
+
+def test_pretraining_packing_keeps_every_token_in_order(workdir: Path, tokenizer) -> None:
+    ds = load_released(str(workdir / "medc-k"))
+    packed = pretrain_sequences(ds, tokenizer, 256, {}, 20, seed=0)
+    assert packed.efficiency >= 0.99 and packed.input_ids.shape == (20, 256)
+    stream = [t for text in ds["text"] for t in (*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id)]
+    # every packed sequence is a contiguous window of the EOS-joined stream
+    joined = np.array(stream)
+    windows = {tuple(joined[i : i + 256]) for i in range(0, len(joined) - 255, 256)}
+    assert all(tuple(row) in windows for row in packed.input_ids)
+    assert (packed.labels == packed.input_ids).all()
+
+
+def test_sft_labels_only_on_responses(workdir: Path, tokenizer) -> None:
+    ds = load_released(str(workdir / "medc-i"))
+    row = ds[0]
+    ids, labels = render_example(row, tokenizer, "chat")
+    learned = [t for t, l in zip(ids, labels) if l != IGNORE]
+    assert tokenizer.decode(learned) == row["messages"][1]["content"] + tokenizer.eos_token
+    prompt_text = tokenizer.decode([t for t, l in zip(ids, labels) if l == IGNORE])
+    assert row["messages"][0]["content"][:200] in prompt_text and row["output"][:50] not in prompt_text
+    ids_a, labels_a = render_example(row, tokenizer, "alpaca")
+    assert tokenizer.decode([t for t, l in zip(ids_a, labels_a) if l != IGNORE]) == row["output"] + tokenizer.eos_token
+    assert "### Response:" in tokenizer.decode(ids_a)
+
+    packed = sft_sequences(ds.select(range(40)), tokenizer, 2048, "chat", seed=0)
+    pad = tokenizer.pad_token_id
+    for ids_row, lab_row, pos_row in zip(packed.input_ids, packed.labels, packed.position_ids):
+        starts = np.flatnonzero(pos_row == 0)
+        for a, b in zip(starts, list(starts[1:]) + [len(pos_row)]):
+            seg_ids, seg_labels = ids_row[a:b], lab_row[a:b]
+            if (seg_ids == pad).all():
+                assert (seg_labels == IGNORE).all()  # padding never carries loss
+            else:
+                assert seg_labels[0] == IGNORE  # a row's first token is never predicted from another row
+                assert (pos_row[a:b] == np.arange(b - a)).all()
+    assert packed.real_tokens == int((packed.input_ids != pad).sum())
+
+
+def test_packed_rows_do_not_attend_to_each_other(tokenizer) -> None:
+    from training.tiny import tiny_llama
+
+    model = tiny_llama(len(tokenizer), hidden=32, layers=2, heads=2, seed=0).eval()
+    a = tokenizer("The patient had a fever.", add_special_tokens=False)["input_ids"]
+    b = tokenizer("Aspirin inhibits platelet aggregation.", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        alone = model(input_ids=torch.tensor([b]), use_cache=False).logits[0]
+        positions = torch.tensor([list(range(len(a))) + list(range(len(b)))])
+        packed = model(input_ids=torch.tensor([a + b]), position_ids=positions, use_cache=False).logits[0]
+        leaky = model(input_ids=torch.tensor([a + b]), position_ids=positions).logits[0]  # with a cache: no block mask
+    assert torch.allclose(packed[len(a):], alone, atol=1e-5)
+    assert not torch.allclose(leaky[len(a):], alone, atol=1e-3)  # why training passes use_cache=False
+
+
+def torchrun(workdir: Path, out: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(29500 + (os.getpid() % 1000)),
+           "-m", "training.run", f"train.out={json.dumps(out)}", "train.pretrain_steps=8", "train.sft_steps=4",
+           "train.save_every=3", "train.batch_size=2", *extra]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
+
+
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_two_process_fsdp_run_resume_and_export(workdir: Path) -> None:
+    full = torchrun(workdir, "runs/full")
+    assert full.returncode == 0, full.stderr[-3000:]
+    assert "world size 2" in full.stdout
+    log = read_log(workdir / "runs/full/pretrain/log.jsonl")
+    assert [r["step"] for r in log] == list(range(1, 9))
+    assert log[-1]["loss"] < log[0]["loss"] - 0.3  # it learns
+    sft_log = read_log(workdir / "runs/full/sft/log.jsonl")
+    assert len(sft_log) == 4 and sft_log[-1]["loss"] < sft_log[0]["loss"]
+
+    crashed = torchrun(workdir, "runs/resumed", "--crash-at-step", "7")
+    assert crashed.returncode != 0
+    ckpts = sorted(p.name for p in (workdir / "runs/resumed/pretrain/checkpoints").iterdir())
+    assert ckpts == ["step-3", "step-6"]
+    resumed = torchrun(workdir, "runs/resumed", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout and "at step 6" in resumed.stdout
+    again = read_log(workdir / "runs/resumed/pretrain/log.jsonl")
+    assert [r["step"] for r in again] == list(range(1, 9))
+    for a, b in zip(log, again):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5), (a, b)
+        assert a["lr"] == pytest.approx(b["lr"])
+    assert [r["loss"] for r in read_log(workdir / "runs/resumed/sft/log.jsonl")] == pytest.approx([r["loss"] for r in sft_log], abs=1e-5)
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    final = workdir / "runs/full/sft/final"
+    assert (final / "model.safetensors").is_file()
+    tok = AutoTokenizer.from_pretrained(final)
+    model = AutoModelForCausalLM.from_pretrained(final)
+    out = model.generate(**tok("The patient", return_tensors="pt"), max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > len(tok("The patient")["input_ids"])
+
+
+def test_config_errors_are_one_line(workdir: Path, tmp_path: Path) -> None:
+    run = lambda *a: subprocess.run([sys.executable, "-m", "training.run", *a], cwd=tmp_path, capture_output=True, text=True,  # noqa: E731
+                                    env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    proc = run("train.learning_rate=1")
+    assert proc.returncode == 2 and "override 'train.learning_rate=1'" in proc.stderr and "Traceback" not in proc.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nepochs = 3\n")
+    proc = run("--config", str(bad))
+    assert proc.returncode == 2 and "unknown key train.epochs" in proc.stderr
+    proc = run("train.pretrain_steps=1")  # no medc-k in this folder
+    assert proc.returncode == 2 and "run `python -m medc.build all` first" in proc.stderr
