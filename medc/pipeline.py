@@ -382,15 +382,15 @@ def to_schema(df: pl.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def write_source(
-    source: str,
+def write_config(
     shard_files: list[Path],
     drops: pl.DataFrame,
     out_folder: Path,
     recipe: Recipe,
     dropped_file: Path | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Stream the kept rows of a source's shards into its released parquet files; with
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Stream the kept rows of a config's shards (its sources, in recipe order) into its
+    released parquet files; return them and per-source stats (rows, words, lengths). With
     `dropped_file`, also write the dropped rows with the step and reason that removed them."""
     schema = schema_for(recipe.kind)
     if dropped_file is not None:
@@ -402,17 +402,20 @@ def write_source(
         atomic_write_parquet(pl.concat(parts).to_arrow() if parts else pa.table({}), dropped_file, compression="zstd")
     drop_keys = drops.lazy().select("_key")
     drops = drops.select("_key")
-    kept_words = pl.concat(
-        [pl.scan_parquet(path).select("_key", "_words").join(drop_keys, on="_key", how="anti").select("_words").collect()
+    kept = pl.concat(
+        [pl.scan_parquet(path).select("_key", "source", "_words").join(drop_keys, on="_key", how="anti").select("source", "_words").collect()
          for path in shard_files]
-    )["_words"]
-    total = kept_words.len()
+    )
+    stats = {
+        source: {"rows": group.height, "words": int(group["_words"].sum() or 0), "length_histogram": length_histogram(group["_words"])}
+        for (source,), group in kept.group_by("source", maintain_order=True)
+    }
+    total = kept.height
     # Remove stale files of an earlier build of this config before writing the new set.
     if out_folder.is_dir():
         for old in out_folder.glob("*.parquet"):
             old.unlink()
-    stats = {"rows": total, "words": int(kept_words.sum() or 0), "length_histogram": length_histogram(kept_words)}
-    if total == 0:  # a source with no rows left gets no config and no files
+    if total == 0:  # a config with no rows left gets no files
         if out_folder.is_dir():
             out_folder.rmdir()
         return [], stats
@@ -520,12 +523,14 @@ def build_dataset(
     repo = out_dir / recipe.name
     outputs: dict[str, list[dict[str, Any]]] = {}
     source_stats: dict[str, dict[str, Any]] = {}
+    config_sources: dict[str, list[str]] = {}
     for p in active:
-        files = [Path(t.stem + ".parquet") for t in p.tasks]
-        dropped_file = out_dir / f"{recipe.name}-dropped" / f"{p.spec.name}.parquet" if keep_dropped else None
-        outputs[p.spec.name], source_stats[p.spec.name] = write_source(
-            p.spec.name, files, drops, repo / "data" / p.spec.name, recipe, dropped_file
-        )
+        config_sources.setdefault(p.spec.config, []).append(p.spec.name)
+    for config, names in config_sources.items():
+        files = [Path(t.stem + ".parquet") for p in active if p.spec.name in names for t in p.tasks]
+        dropped_file = out_dir / f"{recipe.name}-dropped" / f"{config}.parquet" if keep_dropped else None
+        outputs[config], stats = write_config(files, drops, repo / "data" / config, recipe, dropped_file)
+        source_stats.update(stats)
     released = [name for name, files in outputs.items() if files]
     outputs[COMMERCIAL_CONFIG] = write_commercial(repo, released, recipe)
     # Configs of sources that are not part of this build must not linger in the repo.
@@ -538,7 +543,8 @@ def build_dataset(
     timings["write_seconds"] = round(time.perf_counter() - t2, 3)
     timings["total_seconds"] = round(time.perf_counter() - t0, 3)
 
-    manifest = make_manifest(recipe, plans, shard_reports, global_reports, outputs, repo, timings, sources_label, source_stats)
+    manifest = make_manifest(recipe, plans, shard_reports, global_reports, outputs, repo, timings, sources_label, source_stats,
+                             config_sources)
     budget = recipe.error_budget if error_budget is None else error_budget
     totals = manifest["totals"]
     inputs = totals["files"] + totals["records"]
@@ -558,6 +564,7 @@ def make_manifest(
     timings: dict[str, float],
     sources_label: str,
     source_stats: dict[str, dict[str, Any]],
+    config_sources: dict[str, list[str]],
 ) -> dict[str, Any]:
     inputs: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
@@ -591,12 +598,7 @@ def make_manifest(
             n = sum(dropped.values())
             g_steps.append({"step": g["step"], "in": remaining, "out": remaining - n, "dropped": dropped})
             remaining -= n
-        out_files = outputs.get(p.spec.name, [])
-        for o in out_files:
-            path = repo / "data" / p.spec.name / o["file"]
-            o["path"] = f"data/{p.spec.name}/{o['file']}"
-            o["sha256"] = sha256_file(path)
-            o["bytes"] = path.stat().st_size
+        stats = source_stats.get(p.spec.name, {"rows": 0, "words": 0, "length_histogram": {"edges": [], "counts": []}})
         entry.update(
             {
                 "files": len(files),
@@ -606,10 +608,10 @@ def make_manifest(
                 "skipped": dict(sorted(skipped.items())),
                 "rows_built": sum(r["rows_built"] for r in reports),
                 "steps": [{**s, "dropped": dict(sorted(s["dropped"].items()))} for s in steps] + g_steps,
-                "rows": sum(o["rows"] for o in out_files),
-                "words": source_stats[p.spec.name]["words"],
-                "length_histogram": source_stats[p.spec.name]["length_histogram"],
-                "outputs": [{k: o[k] for k in ("path", "rows", "bytes", "sha256")} for o in out_files],
+                "config": p.spec.config,
+                "rows": stats["rows"],
+                "words": stats["words"],
+                "length_histogram": stats["length_histogram"],
             }
         )
         for k in ("files", "failed_files", "records", "record_errors", "rows_built", "rows"):
@@ -622,13 +624,22 @@ def make_manifest(
                 errors.append({"source": f"({g['step']})", "file": path, "record": "", "reason": b["error"]})
                 totals["files"] += 1
                 totals["failed_files"] += 1
-    commercial = []
-    for o in outputs.get(COMMERCIAL_CONFIG, []):
-        path = repo / "data" / COMMERCIAL_CONFIG / o["file"]
-        commercial.append({"path": f"data/{COMMERCIAL_CONFIG}/{o['file']}", "rows": o["rows"],
-                           "bytes": path.stat().st_size, "sha256": sha256_file(path)})
+    def described(config: str) -> list[dict[str, Any]]:
+        files = []
+        for o in outputs.get(config, []):
+            path = repo / "data" / config / o["file"]
+            files.append({"path": f"data/{config}/{o['file']}", "rows": o["rows"], "bytes": path.stat().st_size,
+                          "sha256": sha256_file(path)})
+        return files
+
+    configs = {}
+    for config, names in config_sources.items():
+        files = described(config)
+        configs[config] = {"sources": names, "rows": sum(o["rows"] for o in files), "outputs": files}
+    commercial = described(COMMERCIAL_CONFIG)
     return {
         "dataset": recipe.name,
+        "configs": configs,
         "commercial": {"rows": sum(o["rows"] for o in commercial), "outputs": commercial},
         "kind": recipe.kind,
         "medc_version": __version__,

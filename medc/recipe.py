@@ -23,7 +23,7 @@ CARDS_DIR = REPO_ROOT / "cards"
 
 DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags", "source_datasets"}
 BUILD_KEYS = {"files_per_shard", "rows_per_file", "row_group_size", "error_budget"}
-SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation"}
+SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation", "config"}
 TOP_KEYS = {"dataset", "build", "sources", "steps"}
 
 
@@ -35,6 +35,7 @@ class SourceSpec:
     patterns: tuple[str, ...] | None  # None: the builder's defaults
     options: dict[str, Any]
     description: str = ""
+    config: str = ""  # the released config this source's rows go to (default: its name)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def load_recipe(path: Path) -> Recipe:
         bname = _typed(path, f"{where}.builder", src.get("builder"), str)
         if not sname or not bname:
             raise UserError(f"recipe {path}: {where} needs 'name' and 'builder'")
-        if sname in seen or sname == "default":
+        if sname in seen or sname in ("default", "commercial") or src.get("config") in ("default", "commercial"):
             raise UserError(f"recipe {path}: source name {sname!r} is used twice or reserved")
         seen.add(sname)
         try:
@@ -145,6 +146,7 @@ def load_recipe(path: Path) -> Recipe:
                 patterns=tuple(patterns) if patterns else None,
                 options=options,
                 description=_typed(path, f"{where}.description", src.get("description"), str, ""),
+                config=_typed(path, f"{where}.config", src.get("config"), str, sname),
             )
         )
         try:

@@ -45,18 +45,22 @@ def size_category(n: int) -> str:
 
 
 def released_configs(manifest: dict[str, Any]) -> list[str]:
-    return [name for name, s in manifest["sources"].items() if s["status"] == "ok" and s["rows"] > 0]
+    return [name for name, c in manifest["configs"].items() if c["rows"] > 0]
+
+
+def config_licences(manifest: dict[str, Any], licenses: dict[str, dict[str, int]]) -> dict[str, set[str]]:
+    return {c: {lic for s in manifest["configs"][c]["sources"] for lic in licenses.get(s, {})} for c in released_configs(manifest)}
 
 
 def config_files(manifest: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    files = {name: manifest["sources"][name]["outputs"] for name in released_configs(manifest)}
+    files = {name: manifest["configs"][name]["outputs"] for name in released_configs(manifest)}
     if manifest.get("commercial", {}).get("rows"):
         files[COMMERCIAL] = manifest["commercial"]["outputs"]
     return files
 
 
 def license_composition(repo: Path, sources: list[str]) -> dict[str, dict[str, int]]:
-    files = [str(p) for s in sources for p in sorted((repo / "data" / s).glob("*.parquet"))]
+    files = [str(p) for c in sources for p in sorted((repo / "data" / c).glob("*.parquet"))]
     if not files:
         return {}
     counts = pl.scan_parquet(files).group_by("source", "license").len().sort("source", "license").collect()
@@ -161,13 +165,13 @@ def render_sources(manifest: dict[str, Any], licenses: dict[str, dict[str, int]]
     for name, s in sources.items():
         if s["status"] != "ok":
             why = "folder absent" if s["status"] == "absent" else "no input files"
-            rows.append([f"`{name}`", s["builder"], f"not built ({why})", "-", "-", "-", "-", "-"])
+            rows.append([f"`{name}`", s["builder"], "-", f"not built ({why})", "-", "-", "-", "-", "-"])
             continue
         lic = ", ".join(f"{k} ({v})" for k, v in licenses.get(name, {}).items()) or "-"
         tokens = f"{s['tokens']:,}" if s.get("tokens") is not None else "-"
-        rows.append([f"`{name}`", s["builder"], s["files"], f"{s['rows']:,}", f"{s['words']:,}", tokens,
+        rows.append([f"`{name}`", s["builder"], f"`{s['config']}`", s["files"], f"{s['rows']:,}", f"{s['words']:,}", tokens,
                      f"{s['words'] / total_words:.1%}", lic])
-    return _table(["config", "builder", "input files", "rows", "words", "tokens", "share (words)", "licences (rows)"], rows)
+    return _table(["source", "builder", "config", "input files", "rows", "words", "tokens", "share (words)", "licences (rows)"], rows)
 
 
 def render_steps(manifest: dict[str, Any]) -> str:
@@ -232,7 +236,7 @@ def render_licences(manifest: dict[str, Any], licenses: dict[str, dict[str, int]
     rows = [[lic, f"{n:,}", "yes" if allows_commercial_use(lic) else "no", redistribution_problem(lic) or "yes"]
             for lic, n in sorted(totals.items())]
     table = _table(["licence", "rows", "commercial use", "may be redistributed"], rows)
-    safe = [name for name in released_configs(manifest) if all(allows_commercial_use(l) for l in licenses.get(name, {}))]
+    safe = [name for name, lics in config_licences(manifest, licenses).items() if lics and all(allows_commercial_use(l) for l in lics)]
     if manifest.get("commercial", {}).get("rows"):
         safe.append(COMMERCIAL)
     safe_text = ", ".join(f"`{c}`" for c in safe) if safe else "none"

@@ -22,7 +22,7 @@ from medc.repo import MANIFEST_NAME
 
 
 def manifest_outputs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    outs = [o for s in manifest["sources"].values() for o in s.get("outputs", [])]
+    outs = [o for c in manifest.get("configs", {}).values() for o in c.get("outputs", [])]
     return outs + list(manifest.get("commercial", {}).get("outputs", []))
 
 

@@ -73,7 +73,7 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     src = m["sources"]["pmc_jats"]
     assert [s["step"] for s in src["steps"]] == ["quality_signals", "min_length", "quality_filter", "unique_ids", "decontaminate", "exact_dedup", "near_dedup"]
     assert all({"in", "out", "dropped"} <= set(s) for s in src["steps"])
-    out = src["outputs"][0]
+    out = m["configs"]["pmc_jats"]["outputs"][0]
     assert out["sha256"] == hashlib.sha256((repo / out["path"]).read_bytes()).hexdigest()
     assert m["errors"] == [] and m["error_budget"]["exceeded"] is False
     assert set(m["timings"]) >= {"map_seconds", "global_seconds", "write_seconds", "total_seconds"}

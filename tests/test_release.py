@@ -65,7 +65,7 @@ def test_medc_k_card_facts(default_build: Path) -> None:
     assert raw["license"] == "other" and "cc-by-nc-3.0 (1 rows)" in raw["license_details"]
     assert "| cc-by-nc-3.0 | 1 | no | yes |" in text
     assert "Configs whose every row allows commercial use: `commercial`" in text
-    assert "| `pmc_jats` | pmc_jats | 6 | 6 |" in text
+    assert "| `pmc_jats` | pmc_jats | `pmc_jats` | 6 | 6 |" in text
     assert "@article{jin2021medqa" in text  # decontaminated against MedQA: cited
     mi = (default_build / "medc-i" / "README.md").read_text()
     assert yaml.safe_load(mi.split("---\n", 2)[1])["license"] == "mit"

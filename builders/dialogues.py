@@ -1,0 +1,131 @@
+"""Doctor–patient dialogues → MedC-I `dialogue` rows (instruction form and multi-turn chat).
+
+* `instruct_json`: JSON arrays of `{instruction, input, output}` — ChatDoctor's
+  HealthCareMagic-100k and GenMedGPT-5k, MedAlpaca's medical meadow — and iCliniq records,
+  whose doctor's reply is `answer_icliniq`. CRLF endings and stray carriage returns are
+  normalised away. Rows have no ids of their own: ids are content hashes, so a repeated
+  dialogue gets the same id and the build's unique-id step reports and drops it.
+* `meddialog`: MedDialog-style text — blocks of `id=N`, a URL line, `Description`, text,
+  `Dialogue`, then `Patient:` / `Doctor:` turns spanning several lines — become multi-turn
+  `messages`; `output` is the last doctor turn and `input` the conversation before it.
+  Repeated `id=N` values are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from medc.builder import Builder, FileReport
+from medc.errors import UserError
+from medc.instructions import choose
+from medc.schema import stable_id
+from medc.text import normalize_text
+
+_SPEAKER = re.compile(r"^\s*(patient|doctor)\s*[:：]\s*(.*)$", re.IGNORECASE)
+
+
+class DialogueBuilder(Builder):
+    kind = "instruction"
+    patterns = ("**/*.json", "**/*.txt")
+    defaults: dict[str, Any] = {"format": "instruct_json", "license": "unknown", "name": None, "templates": None, "system_prompt": True}
+
+    def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
+        super().__init__(source, options, sources_root)
+        if self.options["format"] not in ("instruct_json", "meddialog"):
+            raise UserError(f"source {source!r}: format must be instruct_json or meddialog")
+        self.prefix = self.options["name"] or source
+
+    def _choose(self, row_id: str, kind: str) -> str:
+        templates = self.options["templates"]
+        return choose(row_id, "dialogue", kind, *([templates] if templates else []))
+
+    def row(self, row_id: str, turns: list[tuple[str, str]], meta: dict[str, Any]) -> dict[str, Any]:
+        """turns: (role, text) with roles user / assistant, ending with an assistant turn."""
+        instruction = self._choose(row_id, "single")
+        history = turns[:-1]
+        if len(history) == 1:
+            input_text = history[0][1]
+        else:
+            input_text = "\n".join(f"{'Patient' if r == 'user' else 'Doctor'}: {t}" for r, t in history)
+        messages = [{"role": "system", "content": self._choose(row_id, "system")}] if self.options["system_prompt"] else []
+        messages += [{"role": r, "content": t} for r, t in turns]
+        return {
+            "id": row_id, "source": self.source, "task": "dialogue", "instruction": instruction, "input": input_text,
+            "output": turns[-1][1], "messages": messages, "license": self.options["license"],
+            "meta": {**meta, "turns": len(turns)},
+        }
+
+    def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        if self.options["format"] == "meddialog":
+            yield from self.parse_meddialog(path, report)
+            return
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(f"malformed JSON: {exc}") from None
+        if isinstance(data, dict):
+            data = [data]
+        if not isinstance(data, list):
+            raise ValueError("expected a JSON array of dialogue records")
+        for i, rec in enumerate(data):
+            report.records += 1
+            if not isinstance(rec, dict):
+                report.error("record is not an object", f"record {i + 1}")
+                continue
+            patient = normalize_text(str(rec.get("input") or ""))
+            doctor = normalize_text(str(rec.get("output") or rec.get("answer_icliniq") or ""))
+            if not patient:  # MedAlpaca rows may hold the question in the instruction
+                patient = normalize_text(str(rec.get("instruction") or ""))
+            if not patient or not doctor:
+                report.error("needs the patient's message (input) and the doctor's reply (output / answer_icliniq)", f"record {i + 1}")
+                continue
+            row_id = stable_id(self.prefix, patient, doctor)
+            yield self.row(row_id, [("user", patient), ("assistant", doctor)],
+                           {"source_instruction": normalize_text(str(rec.get("instruction") or "")) or None})
+
+    def parse_meddialog(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"not UTF-8 text: {exc}") from None
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        blocks = re.split(r"(?m)^id\s*=\s*", text)
+        seen: set[str] = set()
+        for block in blocks[1:]:
+            report.records += 1
+            lines = block.split("\n")
+            dialog_id = lines[0].strip()
+            if dialog_id in seen:
+                report.error(f"repeated id={dialog_id}", f"id={dialog_id}")
+                continue
+            seen.add(dialog_id)
+            url = next((l.strip() for l in lines[1:4] if l.strip().startswith("http")), None)
+            try:
+                d_start = next(i for i, l in enumerate(lines) if l.strip().lower() == "dialogue")
+            except StopIteration:
+                report.error("no 'Dialogue' section", f"id={dialog_id}")
+                continue
+            desc_start = next((i for i, l in enumerate(lines) if l.strip().lower() == "description"), None)
+            description = normalize_text(" ".join(lines[desc_start + 1 : d_start])) if desc_start is not None else ""
+            turns: list[tuple[str, str]] = []
+            for line in lines[d_start + 1 :]:
+                m = _SPEAKER.match(line)
+                if m:
+                    role = "user" if m.group(1).lower() == "patient" else "assistant"
+                    if turns and turns[-1][0] == role:  # a speaker continuing: merge
+                        turns[-1] = (role, turns[-1][1] + (" " + m.group(2) if m.group(2).strip() else ""))
+                    else:
+                        turns.append((role, m.group(2)))
+                elif turns and line.strip():
+                    turns[-1] = (turns[-1][0], f"{turns[-1][1]} {line.strip()}".strip())
+            turns = [(r, normalize_text(t)) for r, t in turns if normalize_text(t)]
+            while turns and turns[-1][0] != "assistant":
+                turns.pop()
+            if len(turns) < 2 or turns[0][0] != "user":
+                report.error("needs a patient turn followed by a doctor turn", f"id={dialog_id}")
+                continue
+            yield self.row(f"{self.prefix}:{path.stem}:{dialog_id}", turns, {"url": url, "description": description or None})
