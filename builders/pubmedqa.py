@@ -15,12 +15,9 @@ from typing import Any
 
 from medc.builder import Builder, FileReport
 from medc.errors import UserError
+from medc.instructions import choose
 from medc.text import normalize_text
 
-INSTRUCTION = (
-    "Answer the biomedical research question using the abstract below. "
-    "Explain your reasoning first, then give the final answer: yes, no or maybe."
-)
 DECISIONS = ("yes", "no", "maybe")
 TEST_SET_REASON = "benchmark test set (PubMedQA PQA-L test)"
 
@@ -44,6 +41,7 @@ class PubMedQABuilder(Builder):
     defaults: dict[str, Any] = {
         # Relative to the sources root. The build refuses to run without it: PQA-L holds the test set.
         "test_pmids": "pubmedqa/test_ground_truth.json",
+        "templates": None,  # a phrasings file (default: pipelines/templates/medc-i.toml)
     }
 
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
@@ -105,15 +103,18 @@ class PubMedQABuilder(Builder):
         context = "\n".join(parts)
         input_text = f"Abstract:\n{context}\n\nQuestion: {question}"
         output = f"{long_answer}\n\nFinal answer: {decision}"
+        row_id = f"pubmedqa:{subset}:{pmid}"
+        templates = self.options["templates"]
+        instruction = choose(row_id, "rationale_qa", "pubmedqa", *([templates] if templates else []))
         return {
-            "id": f"pubmedqa:{subset}:{pmid}",
+            "id": row_id,
             "source": self.source,
             "task": "rationale_qa",
-            "instruction": INSTRUCTION,
+            "instruction": instruction,
             "input": input_text,
             "output": output,
             "messages": [
-                {"role": "user", "content": f"{INSTRUCTION}\n\n{input_text}"},
+                {"role": "user", "content": f"{instruction}\n\n{input_text}"},
                 {"role": "assistant", "content": output},
             ],
             "license": "mit",

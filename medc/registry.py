@@ -16,6 +16,10 @@ BUILDERS: dict[str, str] = {
     "pmc_jats": "builders.pmc_jats:PMCJatsBuilder",
     "pubmedqa": "builders.pubmedqa:PubMedQABuilder",
     "clinical_notes": "builders.clinical_notes:ClinicalNotesBuilder",
+    "medqa": "builders.exam_qa:MedQABuilder",
+    "medmcqa": "builders.exam_qa:MedMCQABuilder",
+    "dialogues": "builders.dialogues:DialogueBuilder",
+    "umls": "builders.umls:UMLSBuilder",
 }
 
 

@@ -19,6 +19,7 @@ from datasets import load_dataset
 from tests.conftest import REPO, SAMPLES, run_build
 
 PQAL_TRAIN = 500  # 1000 PQA-L questions minus the 500 test PMIDs
+MEDC_I_CONFIGS = {"rationale_qa", "dialogue", "knowledge_graph"}
 
 
 def files_by_relpath(root: Path, pattern: str = "**/*.parquet") -> dict[str, bytes]:
@@ -36,7 +37,9 @@ def test_default_build_loads_with_datasets(default_build: Path, monkeypatch: pyt
     k = load_dataset("medc-k")
     i = load_dataset("medc-i")
     assert k["train"].num_rows == 6
-    assert i["train"].num_rows == PQAL_TRAIN
+    assert set(i["train"]["task"]) == MEDC_I_CONFIGS
+    assert i["train"].num_rows == sum(load_dataset("medc-i", c)["train"].num_rows for c in MEDC_I_CONFIGS)
+    assert load_dataset("medc-i", "rationale_qa")["train"].num_rows == PQAL_TRAIN
     assert set(k["train"]["source"]) == {"pmc_jats"}
     assert k["train"].column_names == ["id", "source", "title", "text", "license", "meta"]
     assert i["train"].column_names == ["id", "source", "task", "instruction", "input", "output", "messages", "license", "meta"]
@@ -45,8 +48,9 @@ def test_default_build_loads_with_datasets(default_build: Path, monkeypatch: pyt
     assert json.loads(by_id["pmc:PMC3574550"]["meta"])["pmid"] == "23149571"
     # Per-source configs load too.
     assert load_dataset("medc-k", "pmc_jats")["train"].num_rows == 6
-    msgs = load_dataset("medc-i", "pubmedqa")["train"][0]["messages"]
+    msgs = load_dataset("medc-i", "rationale_qa")["train"][0]["messages"]
     assert [m["role"] for m in msgs] == ["user", "assistant"]
+    assert set(load_dataset("medc-i", "knowledge_graph")["train"]["license"]) == {"umls"}
 
 
 def test_repo_layout_card_and_manifest(default_build: Path) -> None:
@@ -242,7 +246,7 @@ def test_absent_and_empty_source_folders(tmp_path: Path) -> None:
     assert "source 'pmc_jats': folder pmc_jats/ holds no file matching" in proc.stderr
     assert "medc-k not built" in proc.stderr
     assert not (tmp_path / "out" / "medc-k").exists()
-    assert (tmp_path / "out" / "medc-i" / "data" / "pubmedqa").is_dir()
+    assert (tmp_path / "out" / "medc-i" / "data" / "rationale_qa").is_dir()
 
     only_k = run_build("medc-i", "--sources", str(SAMPLES / "pmc_jats"), "--out", str(tmp_path / "out3"))
     assert only_k.returncode == 2

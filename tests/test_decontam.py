@@ -126,7 +126,7 @@ def test_leaked_test_items_are_removed_and_reported(tmp_path: Path) -> None:
     decon_i = next(g for g in i["global_steps"] if g["step"] == "decontaminate")
     assert decon_i["report"]["benchmarks"]["medqa"]["items_found"] == [medqa.item_id]
     assert decon_i["report"]["benchmarks"]["medqa"]["rows_removed"] == ["pubmedqa:pqaa:999"]
-    assert load_dataset(str(out / "medc-i"))["train"].num_rows == 500
+    assert load_dataset(str(out / "medc-i"), "rationale_qa")["train"].num_rows == 500
     card = (out / "medc-k" / "README.md").read_text()
     assert "contains pubmedqa test items: 2" in card
 

@@ -68,7 +68,8 @@ def test_medc_k_card_facts(default_build: Path) -> None:
     assert "| `pmc_jats` | pmc_jats | `pmc_jats` | 6 | 6 |" in text
     assert "@article{jin2021medqa" in text  # decontaminated against MedQA: cited
     mi = (default_build / "medc-i" / "README.md").read_text()
-    assert yaml.safe_load(mi.split("---\n", 2)[1])["license"] == "mit"
+    assert yaml.safe_load(mi.split("---\n", 2)[1])["license"] == "other"
+    assert "| research-only | 5,452 | no | the source allows research use only |" in mi
     assert "@inproceedings{jin2019pubmedqa" in mi
 
 
@@ -126,7 +127,8 @@ def test_licence_gate_refuses_clinical_notes_and_passes_with_override(build_with
 
 
 def test_dry_run_prints_the_upload_plan(default_build: Path) -> None:
-    proc = py("medc.publish", "medc-i", "--repo-id", "org/medc-i", "--dry-run", "--revision", "v1", "--private", cwd=default_build)
+    proc = py("medc.publish", "medc-i", "--repo-id", "org/medc-i", "--dry-run", "--revision", "v1", "--private",
+              "--allow-license", "research-only", "--allow-license", "umls", cwd=default_build)
     assert proc.returncode == 0, proc.stderr
     repo = default_build / "medc-i"
     plan = plan_upload(repo)
