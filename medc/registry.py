@@ -20,6 +20,7 @@ BUILDERS: dict[str, str] = {
     "medmcqa": "builders.exam_qa:MedMCQABuilder",
     "dialogues": "builders.dialogues:DialogueBuilder",
     "umls": "builders.umls:UMLSBuilder",
+    "abbreviations": "builders.abbreviations:AbbreviationBuilder",
 }
 
 

@@ -27,6 +27,11 @@ BUILDER_CITATIONS = {
     "pmc_jats": ("pmcoa",),
     "pubmedqa": ("jin2019pubmedqa",),
     "clinical_notes": ("johnson2016mimic",),
+    "medqa": ("jin2021medqa",),
+    "medmcqa": ("pal2022medmcqa",),
+    "dialogues": ("li2023chatdoctor", "han2023medalpaca"),
+    "umls": ("bodenreider2004umls",),
+    "abbreviations": ("neumann2019scispacy", "pmcoa"),
 }
 BENCHMARK_CITATIONS = {"medqa": "jin2021medqa", "medmcqa": "pal2022medmcqa", "pubmedqa": "jin2019pubmedqa"}
 # Licence ids the Hub knows; anything else is declared as `other`.

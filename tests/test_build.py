@@ -50,7 +50,7 @@ def test_default_build_loads_with_datasets(default_build: Path, monkeypatch: pyt
     assert load_dataset("medc-k", "pmc_jats")["train"].num_rows == 6
     msgs = load_dataset("medc-i", "rationale_qa")["train"][0]["messages"]
     assert [m["role"] for m in msgs] == ["user", "assistant"]
-    assert set(load_dataset("medc-i", "knowledge_graph")["train"]["license"]) == {"umls"}
+    assert "umls" in set(load_dataset("medc-i", "knowledge_graph")["train"]["license"])
 
 
 def test_repo_layout_card_and_manifest(default_build: Path) -> None:
@@ -217,7 +217,7 @@ def test_malformed_and_hostile_inputs_are_reported_and_the_build_goes_on(tmp_pat
     assert set(by_file) == set(bad)
     assert {"source": "pubmedqa", "file": "pubmedqa/ori_pqaa.json", "record": "PMID 222",
             "reason": "missing required field(s) QUESTION"} in errors
-    assert load_dataset(str(out / "medc-i"))["train"]["id"] == ["pubmedqa:pqaa:111"]
+    assert [i for i in load_dataset(str(out / "medc-i"))["train"]["id"] if not i.startswith("abbr:")] == ["pubmedqa:pqaa:111"]
     for file, reason in bad.items():
         assert reason in by_file[file], (file, by_file[file])
     for repo in ("medc-k", "medc-i"):

@@ -159,3 +159,16 @@ def test_umls_prompts_name_real_concepts() -> None:
     assert max(per_cui.values()) == 1 and rep2.skipped["cap per concept"] > 0
     only_msh, _ = parse(UMLSBuilder("umls", {"sabs": ["MSH"], "kinds": ["synonyms"]}, FIXTURES), FIXTURES / "umls" / "MRCONSO.RRF")
     assert all("[Chemical/Ingredient]" not in r["output"] for r in only_msh)  # an NDFRT string
+
+
+def test_abbreviation_prompts_from_a_real_article() -> None:
+    from builders.abbreviations import AbbreviationBuilder
+
+    rows, report = parse(AbbreviationBuilder("abbreviations", {}, SAMPLES), SAMPLES / "pmc_jats" / "mds526.nxml")
+    by_short = {r["meta"]["short"]: r for r in rows}
+    assert by_short["ECRIC"]["output"] == "In this text, ECRIC stands for Eastern Cancer Registration and Information Centre."
+    assert by_short["MAR"]["meta"]["long"] == "missing at random"
+    # the context quotes a sentence that uses the short form without defining it, when there is one
+    assert "missing at random" not in by_short["MAR"]["instruction"] and "MAR" in by_short["MAR"]["instruction"]
+    assert {r["license"] for r in rows} == {"cc-by-nc-3.0"} and report.records == 1
+    assert len(rows) <= 10 and all(r["task"] == "knowledge_graph" for r in rows)

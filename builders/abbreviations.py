@@ -1,0 +1,94 @@
+"""Abbreviation prompts mined from MedC-K text with scispaCy's AbbreviationDetector.
+
+"What does SBMA stand for in …?": for every short form that scispaCy links to its long
+form in a document, the prompt quotes a sentence using the short form (preferably one
+where it is not defined) and the answer expands it. The detector runs on a blank English
+spaCy pipeline with a sentencizer: no model download. Documents come from PMC JATS files
+(parsed by the JATS builder) or from parquet files with a `text` column (e.g. a built
+`medc-k` repo placed under the sources root); rows keep the licence of their document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from medc.builder import Builder, FileReport
+from medc.errors import UserError
+from medc.instructions import choose
+
+
+@lru_cache(maxsize=1)
+def pipeline() -> Any:
+    import spacy
+    from scispacy.abbreviation import AbbreviationDetector  # noqa: F401  (registers the factory)
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("abbreviation_detector")
+    nlp.max_length = 5_000_000
+    return nlp
+
+
+class AbbreviationBuilder(Builder):
+    kind = "instruction"
+    patterns = ("**/*.nxml", "**/*.xml", "**/*.parquet")
+    defaults: dict[str, Any] = {"max_per_document": 10, "max_context_chars": 500, "templates": None}
+
+    def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
+        super().__init__(source, options, sources_root)
+        if int(self.options["max_per_document"]) < 1:
+            raise UserError(f"source {source!r}: max_per_document must be at least 1")
+
+    def documents(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        if path.suffix == ".parquet":
+            import polars as pl
+
+            frame = pl.read_parquet(path, columns=["id", "text", "license"])
+            yield from frame.iter_rows(named=True)
+            return
+        from builders.pmc_jats import PMCJatsBuilder
+
+        inner = FileReport(report.path)
+        yield from PMCJatsBuilder(self.source, {"tables": "drop"}, self.sources_root).parse(path, inner)
+        report.errors.extend(inner.errors)
+
+    def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        nlp = pipeline()
+        templates = self.options["templates"]
+        for doc_row in self.documents(path, report):
+            report.records += 1
+            doc = nlp(doc_row["text"])
+            found: dict[str, dict[str, Any]] = {}
+            # The detector's spans come from sets (their order changes between processes):
+            # take them in text order, and keep the earliest sentence that uses the short
+            # form without defining it, else the earliest one.
+            for span in sorted(doc._.abbreviations, key=lambda sp: (sp.start, sp.end)):
+                short = span.text
+                if not any(c.isupper() for c in short) or len(short) > 12:
+                    continue  # "induction" is not an abbreviation
+                long_form = " ".join(span._.long_form.text.split())
+                sent = span.sent
+                defined_here = long_form.lower() in sent.text.lower()
+                best = found.get(short)
+                if best is None:
+                    found[short] = {"long": long_form, "sentence": " ".join(sent.text.split()), "defined_here": defined_here}
+                elif best["defined_here"] and not defined_here:
+                    best.update({"sentence": " ".join(sent.text.split()), "defined_here": False})
+            for n, short in enumerate(sorted(found)[: int(self.options["max_per_document"])]):
+                item = found[short]
+                context = item["sentence"][: int(self.options["max_context_chars"])]
+                row_id = f"abbr:{doc_row['id']}:{short}"
+                instruction = choose(row_id, "knowledge_graph", "abbreviation", *([templates] if templates else []))
+                instruction = instruction.format(short=short, context=context)
+                output = f"In this text, {short} stands for {item['long']}."
+                yield {
+                    "id": row_id, "source": self.source, "task": "knowledge_graph", "instruction": instruction, "input": "",
+                    "output": output,
+                    "messages": [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}],
+                    "license": doc_row["license"],
+                    "meta": {"prompt": "abbreviation", "short": short, "long": item["long"], "document": doc_row["id"],
+                             "defined_in_context": item["defined_here"]},
+                }
