@@ -41,6 +41,15 @@ def check_file_name(path: Path) -> None:
                          "test sets are the evaluation and decontamination references)")
 
 
+def read_training_records(path: Path) -> list[dict[str, Any]]:
+    """Records of a training-split file (a held-out split is refused by its name)."""
+    check_file_name(path)
+    try:
+        return _read_json_records(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"malformed JSON: {exc}") from None
+
+
 def answer_text(letter: str, options: dict[str, str]) -> str:
     return f"The answer is {letter}. {options[letter]}"
 
@@ -55,11 +64,7 @@ class MedQABuilder(Builder):
         refuse_held_out(source, self.options)
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
-        check_file_name(path)
-        try:
-            records = _read_json_records(path)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"malformed JSON: {exc}") from None
+        records = read_training_records(path)
         rationales = load_rationales(self.sources_root, self.options["rationales"])
         templates = self.options["templates"] or None
         for i, rec in enumerate(records):
@@ -100,11 +105,7 @@ class MedMCQABuilder(Builder):
             raise UserError(f"source {source!r}: null_exp must be keep or drop")
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
-        check_file_name(path)
-        try:
-            records = _read_json_records(path)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"malformed JSON: {exc}") from None
+        records = read_training_records(path)
         layout = medmcqa_layout(records, self.options["layout"])  # ValueError: reported with the reason
         parsed = []
         for i, rec in enumerate(records):

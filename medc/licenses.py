@@ -51,6 +51,7 @@ RESTRICTED = {
     "umls": "UMLS Metathesaurus content: redistribution limited by the UMLS licence",
     "research-only": "the source allows research use only",
     "unknown": "no licence could be read from the source",
+    "pubmed-abstract": "PubMed abstracts may be copyrighted by their publishers: check before redistributing",
 }
 
 

@@ -16,6 +16,7 @@ BUILDERS: dict[str, str] = {
     "pmc_jats": "builders.pmc_jats:PMCJatsBuilder",
     "pubmedqa": "builders.pubmedqa:PubMedQABuilder",
     "clinical_notes": "builders.clinical_notes:ClinicalNotesBuilder",
+    "medline": "builders.medline:MedlineBuilder",
     "medqa": "builders.exam_qa:MedQABuilder",
     "medmcqa": "builders.exam_qa:MedMCQABuilder",
     "dialogues": "builders.dialogues:DialogueBuilder",

@@ -28,6 +28,7 @@ BUILDER_CITATIONS = {
     "pubmedqa": ("jin2019pubmedqa",),
     "clinical_notes": ("johnson2016mimic",),
     "medqa": ("jin2021medqa",),
+    "medline": ("pubmed",),
     "medmcqa": ("pal2022medmcqa",),
     "dialogues": ("li2023chatdoctor", "han2023medalpaca"),
     "umls": ("bodenreider2004umls",),

@@ -36,11 +36,11 @@ def test_default_build_loads_with_datasets(default_build: Path, monkeypatch: pyt
     monkeypatch.chdir(default_build)
     k = load_dataset("medc-k")
     i = load_dataset("medc-i")
-    assert k["train"].num_rows == 6
+    assert k["train"].num_rows == 9
     assert set(i["train"]["task"]) == MEDC_I_CONFIGS
     assert i["train"].num_rows == sum(load_dataset("medc-i", c)["train"].num_rows for c in MEDC_I_CONFIGS)
     assert load_dataset("medc-i", "rationale_qa")["train"].num_rows == PQAL_TRAIN
-    assert set(k["train"]["source"]) == {"pmc_jats"}
+    assert set(k["train"]["source"]) == {"pmc_jats", "pubmed_abstracts"}
     assert k["train"].column_names == ["id", "source", "title", "text", "license", "meta"]
     assert i["train"].column_names == ["id", "source", "task", "instruction", "input", "output", "messages", "license", "meta"]
     by_id = {r["id"]: r for r in k["train"]}
@@ -57,7 +57,8 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     repo = default_build / "medc-k"
     assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()) == [
         "README.md", "build_manifest.json", "data/commercial/train-00000-of-00001.parquet",
-        "data/pmc_jats/train-00000-of-00001.parquet", "length_distribution.png",
+        "data/pmc_jats/train-00000-of-00001.parquet", "data/pubmed_abstracts/train-00000-of-00001.parquet",
+        "length_distribution.png",
     ]
     fm = front_matter(repo / "README.md")
     configs = {c["config_name"]: c for c in fm["configs"]}
@@ -70,7 +71,8 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     assert len(m["recipe"]["sha256"]) == 64
     assert m["medc_version"]
     inputs = {x["path"]: x for x in m["inputs"]}
-    assert set(inputs) == {f"pmc_jats/{p.name}" for p in (SAMPLES / "pmc_jats").glob("*.nxml")}
+    assert set(inputs) == {f"pmc_jats/{p.name}" for p in (SAMPLES / "pmc_jats").glob("*.nxml")} | {
+        f"medline/{p.name}" for p in (SAMPLES / "medline").glob("*.xml")}
     for rel, entry in inputs.items():
         assert entry["sha256"] == hashlib.sha256((SAMPLES / rel).read_bytes()).hexdigest()
         assert entry["rows"] == 1

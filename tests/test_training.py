@@ -39,10 +39,11 @@ def test_pretraining_packing_keeps_every_token_in_order(workdir: Path, tokenizer
     ds = load_released(str(workdir / "medc-k"))
     packed = pretrain_sequences(ds, tokenizer, 256, {}, 20, seed=0)
     assert packed.efficiency >= 0.99 and packed.input_ids.shape == (20, 256)
-    stream = [t for text in ds["text"] for t in (*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id)]
-    # every packed sequence is a contiguous window of the EOS-joined stream
-    joined = np.array(stream)
-    windows = {tuple(joined[i : i + 256]) for i in range(0, len(joined) - 255, 256)}
+    windows = set()
+    for source in set(ds["source"]):  # each source is packed as its own EOS-joined stream
+        texts = [r["text"] for r in ds if r["source"] == source]
+        joined = np.array([t for text in texts for t in (*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id)])
+        windows |= {tuple(joined[i : i + 256]) for i in range(0, len(joined) - 255, 256)}
     assert all(tuple(row) in windows for row in packed.input_ids)
     assert (packed.labels == packed.input_ids).all()
 

@@ -1,0 +1,137 @@
+"""PubMed abstracts → MedC-K rows: MEDLINE/PubMed XML (`.xml`, `.xml.gz` baseline files) and
+the MEDLINE tagged text format (`PMID- `, `TI  - `, `AB  - ` with continuation lines).
+
+Only `MedlineCitation/PMID` is the article's id (cited PMIDs appear elsewhere, e.g. in
+`CommentsCorrectionsList`). Structured abstracts keep their labels as headings, inline
+markup (`<i>`, `<sub>`, ...) is flattened, and citations without an abstract are counted
+and skipped. Abstract text may be publisher-copyrighted: rows carry the
+`pubmed-abstract` licence, which the publish gate asks to be allowed explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from builders.pmc_jats import consistent_heading
+from medc.builder import Builder, FileReport
+from medc.text import collapse_spaces, normalize_text
+from medc.xmlsafe import parse_xml, read_bytes
+
+LICENSE = "pubmed-abstract"
+_TAG = re.compile(r"^([A-Z]{2,4})\s*-\s?(.*)$")
+
+
+def _text(el: etree._Element | None) -> str:
+    return collapse_spaces("".join(el.itertext())) if el is not None else ""
+
+
+def _year(date: etree._Element | None) -> int | None:
+    if date is None:
+        return None
+    year = date.findtext("Year") or (date.findtext("MedlineDate") or "")[:4]
+    return int(year) if year and year.isdigit() else None
+
+
+class MedlineBuilder(Builder):
+    kind = "knowledge"
+    patterns = ("**/*.xml", "**/*.xml.gz", "**/*.txt", "**/*.nbib", "**/*.medline")
+    defaults: dict[str, Any] = {"license": LICENSE}
+
+    def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        name = path.name.removesuffix(".gz")
+        if name.endswith((".txt", ".nbib", ".medline")):
+            yield from self.parse_tagged(path, report)
+            return
+        root = parse_xml(read_bytes(path))
+        if root.tag not in ("PubmedArticleSet", "MedlineCitationSet"):
+            raise ValueError(f"root element <{root.tag}> is not a PubmedArticleSet")
+        for article in root.iter("PubmedArticle", "MedlineCitation"):
+            if article.tag == "MedlineCitation" and article.getparent() is not None and article.getparent().tag == "PubmedArticle":
+                continue  # reached through its PubmedArticle
+            report.records += 1
+            citation = article.find("MedlineCitation") if article.tag == "PubmedArticle" else article
+            pmid = (citation.findtext("PMID") or "").strip() if citation is not None else ""
+            if not pmid:
+                report.error("no MedlineCitation/PMID", f"record {report.records}")
+                continue
+            art = citation.find("Article")
+            title = _text(art.find("ArticleTitle")) if art is not None else ""
+            abstract = art.find("Abstract") if art is not None else None
+            parts = []
+            for ab in abstract.findall("AbstractText") if abstract is not None else []:
+                body = _text(ab)
+                if not body:
+                    continue
+                label = ab.get("Label") or ""
+                parts.append(f"### {consistent_heading(label)}\n\n{body}" if label else body)
+            if not parts:
+                report.skip("no abstract")
+                continue
+            ids = {"pmid": pmid}
+            data = article.find("PubmedData") if article.tag == "PubmedArticle" else None
+            for aid in data.iter("ArticleId") if data is not None else []:
+                kind, value = aid.get("IdType"), (aid.text or "").strip()
+                if kind == "pmc" and value:
+                    ids["pmcid"] = value if value.startswith("PMC") else f"PMC{value}"
+                elif kind == "doi" and value:
+                    ids["doi"] = value.lower()
+            if "doi" not in ids and art is not None:
+                for loc in art.findall("ELocationID"):
+                    if loc.get("EIdType") == "doi" and loc.text:
+                        ids["doi"] = loc.text.strip().lower()
+            journal = art.find("Journal") if art is not None else None
+            yield self.row(pmid, title, parts, {
+                **ids,
+                "journal": _text(journal.find("Title")) if journal is not None else "",
+                "year": _year(journal.find("JournalIssue/PubDate")) if journal is not None else None,
+                "mesh": [_text(d) for d in citation.findall("MeshHeadingList/MeshHeading/DescriptorName")],
+                "publication_types": [_text(p) for p in art.findall("PublicationTypeList/PublicationType")] if art is not None else [],
+                "language": (art.findtext("Language") if art is not None else None),
+            })
+
+    def row(self, pmid: str, title: str, parts: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+        text = normalize_text("\n\n".join(([f"# {title}"] if title else []) + ["## Abstract", *parts]))
+        return {"id": f"pmid:{pmid}", "source": self.source, "title": title or None, "text": text,
+                "license": self.options["license"], "meta": {**meta, "article_type": "abstract"}}
+
+    def parse_tagged(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        text = read_bytes(path).decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+        for block in re.split(r"\n\s*\n(?=PMID-)", text.strip()):
+            fields: dict[str, list[str]] = {}
+            last = None
+            for line in block.split("\n"):
+                m = _TAG.match(line)
+                if m and not line.startswith(" "):
+                    last = m.group(1)
+                    fields.setdefault(last, []).append(m.group(2).strip())
+                elif last and line.startswith(" "):
+                    fields[last][-1] = f"{fields[last][-1]} {line.strip()}"
+            if not fields:
+                continue
+            report.records += 1
+            pmid = (fields.get("PMID") or [""])[0]
+            if not pmid:
+                report.error("no PMID field", f"record {report.records}")
+                continue
+            abstract = " ".join(fields.get("AB", []))
+            if not abstract:
+                report.skip("no abstract")
+                continue
+            # Structured abstracts in this format read "BACKGROUND: ... METHODS: ...".
+            parts = [p.strip() for p in re.split(r"\s(?=[A-Z][A-Z /&]{2,}: )", abstract) if p.strip()]
+            ids = {"pmid": pmid}
+            for lid in fields.get("LID", []) + fields.get("AID", []):
+                if lid.endswith("[doi]"):
+                    ids["doi"] = lid.removesuffix("[doi]").strip().lower()
+            if fields.get("PMC"):
+                ids["pmcid"] = fields["PMC"][0]
+            year = (fields.get("DP") or [""])[0][:4]
+            yield self.row(pmid, " ".join(fields.get("TI", [])), parts, {
+                **ids, "journal": (fields.get("JT") or [""])[0], "year": int(year) if year.isdigit() else None,
+                "mesh": fields.get("MH", []), "publication_types": fields.get("PT", []), "language": (fields.get("LA") or [None])[0],
+            })
