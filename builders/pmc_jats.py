@@ -60,18 +60,23 @@ RETRACTION_TYPES = {"retraction", "correction", "expression-of-concern", "addend
 _CITE_OPEN, _CITE_CLOSE = "\ue001", "\ue002"
 _CITE = f"{_CITE_OPEN}[^{_CITE_OPEN}{_CITE_CLOSE}]*{_CITE_CLOSE}"
 _SEP = r"\s*(?:[,;\u2013\u2014\-]|and|&)?\s*"
-_CITE_GROUP = re.compile(rf"\s*[\[(]\s*{_CITE}(?:{_SEP}{_CITE})*\s*[\])]")
+_CITE_GROUP = re.compile(rf"[\[(]\s*{_CITE}(?:{_SEP}{_CITE})*\s*[\])]")
 _NUM_CITE = f"{_CITE_OPEN}[^{_CITE_OPEN}{_CITE_CLOSE}A-Za-z]*{_CITE_CLOSE}"
-_NUM_CITE_RUN = re.compile(rf"\s*{_NUM_CITE}(?:{_SEP}{_NUM_CITE})*")
+_NUM_CITE_RUN = re.compile(rf"{_NUM_CITE}(?:{_SEP}{_NUM_CITE})*")
 _CITE_MARKS = re.compile(f"[{_CITE_OPEN}{_CITE_CLOSE}]")
-_EMPTY_BRACKETS = re.compile(r"\s*(?:\[\s*\]|\(\s*\))")
+_EMPTY_BRACKETS = re.compile(r"\[\s*\]|\(\s*\)")
+_GONE = "\ue003"  # where a citation was: the white space before it goes too
+_LOCALNAMES: dict[str, str] = {}
 
 
 def localname(el: etree._Element) -> str:
     tag = el.tag
     if not isinstance(tag, str):
         return ""
-    return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag.split(":")[-1]
+    name = _LOCALNAMES.get(tag)
+    if name is None:
+        name = _LOCALNAMES[tag] = tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag.split(":")[-1]
+    return name
 
 
 def strip_citations(text: str) -> str:
@@ -83,9 +88,15 @@ def strip_citations(text: str) -> str:
     """
     if _CITE_OPEN not in text:
         return text
-    text = _CITE_GROUP.sub("", text)
-    text = _NUM_CITE_RUN.sub("", text)
-    return _EMPTY_BRACKETS.sub("", _CITE_MARKS.sub("", text))
+    # Patterns start at a bracket or a marker (no leading white space to try at every
+    # position); the space before a removed citation is dropped with plain string work.
+    text = _CITE_GROUP.sub(_GONE, text)
+    text = _NUM_CITE_RUN.sub(_GONE, text)
+    text = _CITE_MARKS.sub("", text)
+    if "[]" in text or "()" in text or "[ " in text or "( " in text:
+        text = _EMPTY_BRACKETS.sub(_GONE, text)
+    pieces = text.split(_GONE)
+    return "".join(p.rstrip() for p in pieces[:-1]) + pieces[-1]
 
 
 # ---------------------------------------------------------------------------- MathML
