@@ -57,7 +57,6 @@ class AbbreviationBuilder(Builder):
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         nlp = pipeline()
-        templates = self.options["templates"]
         for doc_row in self.documents(path, report):
             report.records += 1
             doc = nlp(doc_row["text"])
@@ -77,11 +76,11 @@ class AbbreviationBuilder(Builder):
                     found[short] = {"long": long_form, "sentence": " ".join(sent.text.split()), "defined_here": defined_here}
                 elif best["defined_here"] and not defined_here:
                     best.update({"sentence": " ".join(sent.text.split()), "defined_here": False})
-            for n, short in enumerate(sorted(found)[: int(self.options["max_per_document"])]):
+            for short in sorted(found)[: int(self.options["max_per_document"])]:
                 item = found[short]
                 context = item["sentence"][: int(self.options["max_context_chars"])]
                 row_id = f"abbr:{doc_row['id']}:{short}"
-                instruction = choose(row_id, "knowledge_graph", "abbreviation", *([templates] if templates else []))
+                instruction = choose(row_id, "knowledge_graph", "abbreviation", self.options["templates"])
                 instruction = instruction.format(short=short, context=context)
                 output = f"In this text, {short} stands for {item['long']}."
                 yield {

@@ -40,8 +40,7 @@ class DialogueBuilder(Builder):
         self.prefix = self.options["name"] or source
 
     def _choose(self, row_id: str, kind: str) -> str:
-        templates = self.options["templates"]
-        return choose(row_id, "dialogue", kind, *([templates] if templates else []))
+        return choose(row_id, "dialogue", kind, self.options["templates"])
 
     def row(self, row_id: str, turns: list[tuple[str, str]], meta: dict[str, Any]) -> dict[str, Any]:
         """turns: (role, text) with roles user / assistant, ending with an assistant turn."""

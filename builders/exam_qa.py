@@ -66,7 +66,6 @@ class MedQABuilder(Builder):
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         records = read_training_records(path)
         rationales = load_rationales(self.sources_root, self.options["rationales"])
-        templates = self.options["templates"] or None
         for i, rec in enumerate(records):
             report.records += 1
             options = rec.get("options") or {}
@@ -82,7 +81,7 @@ class MedQABuilder(Builder):
             row_id = f"medqa:{path.stem}:{i}"
             rationale = rationales.get(row_id)
             kind = "mcq" if rationale else "mcq_no_rationale"
-            instruction = choose(row_id, "rationale_qa", kind, *( [templates] if templates else []))
+            instruction = choose(row_id, "rationale_qa", kind, self.options["templates"])
             output = answer_text(letter, options)
             if rationale:
                 output = f"{normalize_text(rationale['text'])}\n\n{output}"
@@ -138,8 +137,7 @@ class MedMCQABuilder(Builder):
                 report.skip("duplicate question with conflicting answers")
                 continue
             row_id = f"medmcqa:{rid}"
-            templates = self.options["templates"]
-            instruction = choose(row_id, "rationale_qa", "mcq" if exp else "mcq_no_rationale", *([templates] if templates else []))
+            instruction = choose(row_id, "rationale_qa", "mcq" if exp else "mcq_no_rationale", self.options["templates"])
             output = answer_text(letter, options)
             if exp:
                 output = f"{exp}\n\n{output}"

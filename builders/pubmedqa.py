@@ -104,8 +104,7 @@ class PubMedQABuilder(Builder):
         input_text = f"Abstract:\n{context}\n\nQuestion: {question}"
         output = f"{long_answer}\n\nFinal answer: {decision}"
         row_id = f"pubmedqa:{subset}:{pmid}"
-        templates = self.options["templates"]
-        instruction = choose(row_id, "rationale_qa", "pubmedqa", *([templates] if templates else []))
+        instruction = choose(row_id, "rationale_qa", "pubmedqa", self.options["templates"])
         return {
             "id": row_id,
             "source": self.source,

@@ -59,8 +59,7 @@ class UMLSBuilder(Builder):
     }
 
     def _instruction(self, row_id: str, kind: str, **fields: str) -> str:
-        templates = self.options["templates"]
-        return choose(row_id, "knowledge_graph", kind, *([templates] if templates else [])).format(**fields)
+        return choose(row_id, "knowledge_graph", kind, self.options["templates"]).format(**fields)
 
     def _row(self, row_id: str, kind: str, instruction: str, output: str, meta: dict[str, Any]) -> dict[str, Any]:
         return {"id": row_id, "source": self.source, "task": "knowledge_graph", "instruction": instruction, "input": "",

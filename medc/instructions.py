@@ -39,8 +39,10 @@ def load_templates(path: str) -> dict[str, dict[str, tuple[str, ...]]]:
     return out
 
 
-def choose(row_id: str, task: str, kind: str, path: Path | str = DEFAULT_TEMPLATES, seed: int = 0) -> str:
-    """The phrasing of `task.kind` for this row: deterministic in (seed, row id)."""
+def choose(row_id: str, task: str, kind: str, path: Path | str | None = None, seed: int = 0) -> str:
+    """The phrasing of `task.kind` for this row: deterministic in (seed, row id). `path`: a
+    phrasings file (a source's `templates` option), default `pipelines/templates/medc-i.toml`."""
+    path = path or DEFAULT_TEMPLATES
     templates = load_templates(str(path))
     try:
         options = templates[task][kind]

@@ -31,17 +31,21 @@ def word_hashes(texts: pl.Series, seed: int = 0x6D656463) -> tuple[np.ndarray, n
     return hashes.astype(np.uint64, copy=False), offsets
 
 
-def ngram_hashes(hashes: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n-gram hashes, index of the document each belongs to) for every n-gram inside a document."""
+def ngram_positions(offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start position in the flat word array, document index) of every n-gram inside a document."""
     lengths = np.diff(offsets)
     counts = np.maximum(lengths - n + 1, 0)
     total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
     docs = np.repeat(np.arange(len(lengths), dtype=np.int64), counts)
     first = np.repeat(np.cumsum(counts) - counts, counts)
     starts = np.arange(total, dtype=np.int64) - first + offsets[:-1][docs]
-    grams = np.zeros(total, dtype=np.uint64)
+    return starts, docs
+
+
+def ngram_hashes(hashes: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n-gram hashes, index of the document each belongs to) for every n-gram inside a document."""
+    starts, docs = ngram_positions(offsets, n)
+    grams = np.zeros(len(starts), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(n):
             grams = grams * _MULT + hashes[starts + k]

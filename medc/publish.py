@@ -45,14 +45,14 @@ def resolve_folder(target: str, out: Path) -> Path:
     return folder
 
 
-def licence_gate(manifest: dict[str, Any], allowed: set[str]) -> list[str]:
-    """One message per (source, licence) whose rows may not be published."""
+def licence_gate(manifest: dict[str, Any], allowed: set[str]) -> list[tuple[str, str, int, str]]:
+    """(source, licence, rows, why) for every licence whose rows may not be published."""
     refusals = []
     for source, per in sorted(manifest.get("licenses", {}).items()):
         for lic, n in sorted(per.items()):
             why = redistribution_problem(lic)
             if why and lic not in allowed:
-                refusals.append(f"source {source!r} has {n} row(s) under {lic!r} ({why})")
+                refusals.append((source, lic, n, why))
     return refusals
 
 
@@ -157,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"{folder} does not match its manifest ({problems[0]}); rebuild it before publishing")
         refusals = licence_gate(manifest, set(args.allow_license))
         if refusals:
-            names = sorted({r.split("under '")[1].split("'")[0] for r in refusals})
+            names = sorted({lic for _, lic, _, _ in refusals})
             raise UserError(
-                f"refusing to publish {manifest['dataset']}: " + "; ".join(refusals)
+                f"refusing to publish {manifest['dataset']}: "
+                + "; ".join(f"source {src!r} has {n} row(s) under {lic!r} ({why})" for src, lic, n, why in refusals)
                 + ". `build` keeps such rows for local training; leave the source out of the recipe, or pass "
                 + " ".join(f"--allow-license {n}" for n in names) + " if you have the right to publish them"
             )

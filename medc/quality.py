@@ -127,18 +127,13 @@ def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return cs[offsets[1:]] - cs[offsets[:-1]]
 
 
-def _gram_keys(orths: np.ndarray, docs_offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from medc.ngrams import ngram_hashes
+def _ngrams(orths: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """(hash, document, start, characters without separators) of every word n-gram."""
+    from medc.ngrams import ngram_hashes, ngram_positions
 
-    return (*ngram_hashes(orths, docs_offsets, n),)  # type: ignore[return-value]
-
-
-def _gram_starts(offsets: np.ndarray, n: int) -> np.ndarray:
-    lengths = np.diff(offsets)
-    counts = np.maximum(lengths - n + 1, 0)
-    docs = np.repeat(np.arange(len(lengths)), counts)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.arange(int(counts.sum())) - first + offsets[:-1][docs]
+    grams, docs = ngram_hashes(orths, offsets, n)
+    starts, _ = ngram_positions(offsets, n)
+    return grams, docs, starts, word_chars[starts + n] - word_chars[starts]
 
 
 def word_signals(texts: list[str], text_chars: np.ndarray) -> dict[str, np.ndarray]:
@@ -158,6 +153,7 @@ def word_signals(texts: list[str], text_chars: np.ndarray) -> dict[str, np.ndarr
     n_stop = np.bincount(stop_pairs // len(STOP_WORDS), minlength=n_docs) if len(stop_pairs) else np.zeros(n_docs, dtype=np.int64)
 
     chars = np.maximum(text_chars, 1).astype(np.float64)
+    word_chars = np.concatenate([[0], np.cumsum(wlen)])  # characters of words [0, i)
     out: dict[str, np.ndarray] = {
         "sig_words": words,
         "sig_non_symbol_words": n_non_symbol,
@@ -168,13 +164,11 @@ def word_signals(texts: list[str], text_chars: np.ndarray) -> dict[str, np.ndarr
     # Top n-gram character fraction: the most frequent n-gram (first to appear among ties,
     # as Counter.most_common does), its length with separating spaces, times its count.
     for n in TOP_NGRAMS:
-        grams, gdocs = _gram_keys(orths, offsets, n)
+        grams, gdocs, _, glen = _ngrams(orths, offsets, word_chars, n)
         value = np.zeros(n_docs)
         if len(grams):
-            starts = _gram_starts(offsets, n)
-            cs = np.concatenate([[0], np.cumsum(wlen)])
-            glen = cs[starts + n] - cs[starts] + (n - 1)
-            frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": np.arange(len(grams)), "len": glen})
+            # joined with spaces, as datatrove's " ".join
+            frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": np.arange(len(grams)), "len": glen + (n - 1)})
             top = (
                 frame.group_by("doc", "g")
                 .agg(pl.len().alias("c"), pl.col("pos").min(), pl.col("len").first())
@@ -187,23 +181,18 @@ def word_signals(texts: list[str], text_chars: np.ndarray) -> dict[str, np.ndarr
     # Duplicate n-gram character fraction: datatrove's greedy scan (a repeated n-gram adds
     # its characters and skips n positions), replayed over repeated positions only.
     for n in DUP_NGRAMS:
-        grams, gdocs = _gram_keys(orths, offsets, n)
+        grams, gdocs, starts, glen = _ngrams(orths, offsets, word_chars, n)  # "".join: no separators
         value = np.zeros(n_docs)
         if len(grams):
-            starts = _gram_starts(offsets, n)
-            cs = np.concatenate([[0], np.cumsum(wlen)])
-            glen = cs[starts + n] - cs[starts]
-            frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": starts})
-            repeated = frame.filter(pl.len().over("doc", "g") > 1).with_row_index("row")
+            frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": starts, "len": glen})
+            repeated = frame.filter(pl.len().over("doc", "g") > 1)
             if repeated.height:
-                rows = repeated["row"].to_numpy()
                 rep_doc = repeated["doc"].to_numpy()
                 rep_g = repeated["g"].to_numpy()
                 rep_pos = repeated["pos"].to_numpy()
-                index_of = np.searchsorted(starts, rep_pos)
-                rep_len = glen[index_of]
+                rep_len = repeated["len"].to_numpy()
                 bounds = np.flatnonzero(np.diff(rep_doc)) + 1
-                for seg in np.split(np.arange(len(rows)), bounds):
+                for seg in np.split(np.arange(repeated.height), bounds):
                     seen: set[int] = set()
                     next_visit = -1
                     total = 0

@@ -262,7 +262,7 @@ def citations(recipe: Recipe, manifest: dict[str, Any]) -> str:
         key = chunk[chunk.index("{") + 1 : chunk.index(",")].strip()
         entries[key] = chunk
     keys = list(ALWAYS_CITED)
-    for name, s in manifest["sources"].items():
+    for s in manifest["sources"].values():
         if s["status"] == "ok":
             keys += [k for k in BUILDER_CITATIONS.get(s["builder"], ()) if k not in keys]
     decon = next((g for g in manifest["global_steps"] if g["step"] == "decontaminate"), None)

@@ -48,9 +48,6 @@ class Step:
         """Files besides the inputs that the step's result depends on (part of shard fingerprints)."""
         return []
 
-    def describe(self) -> dict[str, Any]:
-        return {"step": self.name, **self.params}
-
 
 class MapStep(Step):
     """Runs in the workers on each shard; its output is cached with the shard."""
@@ -142,7 +139,7 @@ class QualitySignals(MapStep):
     def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
         from medc.quality import compute_signals
 
-        text = df.select(_text_expr(self.kind, main_field(self.kind)).alias("t"))["t"]
+        text = df.select(_text_expr(self.kind).alias("t"))["t"]
         return pl.concat([df, compute_signals(text, with_language=self.params["language"])], how="horizontal"), Counter()
 
 
@@ -186,8 +183,12 @@ class QualityFilter(FilterStep):
         return out
 
 
-def main_field(kind: str) -> tuple[str, ...]:
-    return ("text",) if kind == "knowledge" else ("instruction", "input", "output")
+def dedup_fields(kind: str, fields: list[str] | None) -> tuple[str, ...]:
+    """Fields compared by the dedup steps: instructions differ only by templated phrasing,
+    so an instruction row is compared on its input and output."""
+    if fields:
+        return tuple(fields)
+    return ("text",) if kind == "knowledge" else ("input", "output")
 
 
 class ExactDedup(GlobalStep):
@@ -201,16 +202,11 @@ class ExactDedup(GlobalStep):
     name = "exact_dedup"
     defaults = {"fields": None}
 
-    def _fields(self) -> tuple[str, ...]:
-        if self.params["fields"]:
-            return tuple(self.params["fields"])
-        return ("text",) if self.kind == "knowledge" else ("input", "output")
-
     def signature_columns(self) -> list[str]:
         return ["_sig_exact_h1", "_sig_exact_h2"]
 
     def signature(self, df: pl.DataFrame) -> pl.DataFrame:
-        norm = _text_expr(self.kind, self._fields()).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+        norm = _text_expr(self.kind, dedup_fields(self.kind, self.params["fields"])).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
         return df.with_columns(
             norm.hash(seed=0x5EED0001).alias("_sig_exact_h1"),
             norm.hash(seed=0x5EED0002).alias("_sig_exact_h2"),
@@ -317,12 +313,6 @@ class Decontaminate(GlobalStep):
                 "rows_removed": sorted(set(mine["id"].to_list())),
             }
         return {"benchmarks": out, "ngram": self.params["ngram"]}
-
-
-def dedup_fields(kind: str, fields: list[str] | None) -> tuple[str, ...]:
-    if fields:
-        return tuple(fields)
-    return ("text",) if kind == "knowledge" else ("input", "output")
 
 
 class NearDedup(GlobalStep):

@@ -208,7 +208,7 @@ def test_malformed_and_hostile_inputs_are_reported_and_the_build_goes_on(tmp_pat
         "pubmedqa/ori_pqal.json": "malformed JSON",
         "pubmedqa/ori_pqaa.json": "missing required field(s) QUESTION",
     }
-    for file, reason in bad.items():
+    for file in bad:
         assert file in proc.stdout, f"summary does not name {file}"
     errors = json.loads((out / "medc-k" / "build_manifest.json").read_text())["errors"]
     errors += json.loads((out / "medc-i" / "build_manifest.json").read_text())["errors"]

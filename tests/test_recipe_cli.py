@@ -8,7 +8,7 @@ import pytest
 
 from medc.errors import UserError
 from medc.recipe import load_recipe
-from tests.conftest import REPO, SAMPLES, run_build
+from tests.conftest import REPO, run_build
 
 BASE = (REPO / "pipelines" / "medc-k.toml").read_text()
 
