@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from medc.errors import NothingToBuild, UserError
-from medc.executor import default_workers
+from medc.executor import default_workers, make_executor
 from medc.pipeline import BuildResult, build_dataset
 from medc.progress import Progress
 from medc.recipe import SAMPLES_DIR, default_recipe_path, load_recipe
@@ -32,7 +32,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="root folder of the raw sources, laid out like samples/ (pmc_jats/, pubmedqa/, ...); default: the bundled samples/",
     )
     p.add_argument("--out", type=Path, default=Path("."), help="where the repos (medc-k/, medc-i/) are written (default: .)")
-    p.add_argument("--workers", type=int, default=None, help=f"worker processes (default: all cores, here {default_workers()})")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"worker processes (default: all cores, here {default_workers()}); with --executor ray: tasks in flight (default: the cluster's CPUs)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: a process pool on this machine (default); ray: Ray tasks on a local Ray instance or a cluster")
+    p.add_argument("--ray-address", default=None,
+                   help="with --executor ray: 'auto' or HOST:PORT of a running cluster (`ray start --head`); default: start a local Ray instance")
     p.add_argument(
         "--recipe", type=Path, action="append", default=None,
         help="recipe TOML to use instead of pipelines/<dataset>.toml (repeat for 'all': matched by dataset name)",
@@ -94,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--workers must be at least 1")
         if args.error_budget is not None and not 0 <= args.error_budget <= 1:
             raise UserError("--error-budget is a fraction between 0 and 1")
+        if args.ray_address and args.executor != "ray":
+            raise UserError("--ray-address needs --executor ray")
         label = "bundled samples/" if args.sources is None else "user-supplied (--sources)"
+        executor = make_executor(args.executor, args.workers, args.ray_address)
         progress = Progress(enabled=not args.quiet)
         exceeded = False
         built = 0
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = build_dataset(
                     recipe, sources.resolve(), args.out.resolve(), workers=args.workers,
                     error_budget=args.error_budget, progress=progress, sources_label=label,
-                    keep_dropped=args.keep_dropped,
+                    keep_dropped=args.keep_dropped, executor=executor,
                 )
             except NothingToBuild as exc:
                 if len(datasets) == 1:

@@ -1,8 +1,9 @@
 """Executors run independent shard tasks; they know nothing about what a task does.
 
 `LocalExecutor` runs them in this process (`workers=1`) or in a pool of worker processes
-(spawned, so that polars/pyarrow thread pools are never forked). Results come back as
-they complete; the caller sorts them by shard, so completion order never reaches output.
+(spawned, so that polars/pyarrow thread pools are never forked); `RayExecutor` runs them
+as Ray tasks. Results come back as they complete; the caller sorts them by shard, so
+completion order never reaches output.
 """
 
 from __future__ import annotations
@@ -50,3 +51,64 @@ class LocalExecutor:
                     nxt = next(queue, None)
                     if nxt is not None:
                         pending.add(pool.submit(fn, nxt))
+
+
+class RayExecutor:
+    """Runs shard tasks as Ray tasks, on a local Ray instance or on a cluster.
+
+    `address=None` starts a local Ray instance with `workers` CPUs (like `LocalExecutor`);
+    `"auto"` or `"HOST:PORT"` joins a running cluster (`ray start --head`). Every node must
+    have medc installed and see the same storage paths (see the README). A task whose worker
+    dies (node lost, OOM kill) is retried by Ray up to `max_retries` times; shard outputs are
+    written atomically under a fixed name, so a retry rewrites the same file and rows are
+    never duplicated or lost. Exceptions raised by the task itself are not retried: they are
+    bugs or usage errors and surface in the driver.
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None, max_retries: int = 3):
+        # Under `uv run`, Ray would otherwise package the working folder and build a new
+        # virtual environment for every worker; medc is installed on each node instead (README).
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+        try:
+            import ray
+        except ImportError as exc:  # pragma: no cover - ray is in the test environment
+            from medc.errors import UserError
+
+            raise UserError("--executor ray needs Ray: pip install 'medc[ray]'") from exc
+        self._ray = ray
+        self.max_retries = max_retries
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": True}
+            if address is None:
+                kwargs["num_cpus"] = workers or default_workers()
+            ray.init(address=address, **kwargs)
+        cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
+        # With --workers on a cluster, at most that many tasks run at once; by default all CPUs.
+        self.workers = min(workers, cluster_cpus) if workers else cluster_cpus
+
+    def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+        ray = self._ray
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(fn)
+        queue = iter(tasks)
+        pending = []
+        for task in queue:
+            pending.append(remote.remote(task))
+            if len(pending) >= 2 * self.workers:
+                break
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.append(remote.remote(nxt))
+
+
+def make_executor(kind: str = "local", workers: int | None = None, address: str | None = None) -> LocalExecutor | RayExecutor:
+    if kind == "ray":
+        return RayExecutor(address=address, workers=workers)
+    if kind != "local":
+        from medc.errors import UserError
+
+        raise UserError(f"unknown executor {kind!r} (local, ray)")
+    return LocalExecutor(workers)

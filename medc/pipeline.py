@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from medc import __version__
 from medc.builder import FileReport
 from medc.errors import NothingToBuild, UserError
-from medc.executor import LocalExecutor
+from medc.executor import LocalExecutor, RayExecutor
 from medc.progress import Progress
 from medc.recipe import Recipe, SourceSpec
 from medc.schema import RecordError, schema_for, validate_row
@@ -240,6 +240,7 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
 
     stem = Path(task.stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
+    _fault_injection(stem)
     atomic_write_parquet(df.to_arrow(), stem.with_suffix(".parquet"), compression="zstd")
     result = {
         "source": task.source.name,
@@ -255,9 +256,26 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
     return result
 
 
+def _fault_injection(stem: Path) -> None:
+    """Test hook (tests/test_ray.py): with MEDC_TEST_KILL_ONCE=<flag file>, the first task to
+    get here leaves a half-written shard file behind and its process dies, once."""
+    flag = os.environ.get("MEDC_TEST_KILL_ONCE")
+    if not flag:
+        return
+    try:
+        fd = os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, f"{stem.name} {os.getpid()}\n".encode())
+    os.close(fd)
+    stem.with_name(f".{stem.name}.parquet.{os.getpid()}.tmp").write_bytes(b"PAR1 half-written")
+    os._exit(137)
+
+
 # ---------------------------------------------------------------------------- global stage
 def global_decisions(
-    recipe: Recipe, shard_files: list[Path], root: Path, work_dir: Path | None = None
+    recipe: Recipe, shard_files: list[Path], root: Path, work_dir: Path | None = None,
+    map_unordered: Any = None,
 ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Row keys to drop (`_key, step, reason`): filter steps on stored columns, then unique
     ids, then every global step, each seeing only the rows the previous ones kept."""
@@ -299,9 +317,9 @@ def global_decisions(
     frame = record("unique_ids", dup_ids, frame)
     def load_texts(keys: Any, fields: list[str]) -> pl.DataFrame:
         wanted = pl.Series(keys, dtype=pl.UInt64)
-        return pl.scan_parquet([str(p) for p in shard_files]).filter(pl.col("_key").is_in(wanted)).select("_key", *fields).collect()
+        return pl.scan_parquet([str(p) for p in shard_files]).filter(pl.col("_key").is_in(wanted.implode())).select("_key", *fields).collect()
 
-    ctx = GlobalContext(load_texts, work_dir or (shard_files[0].parent.parent))
+    ctx = GlobalContext(load_texts, work_dir or (shard_files[0].parent.parent), [str(p) for p in shard_files], map_unordered)
     for step in global_steps:
         drop = step.decide(frame.lazy(), ctx)
         frame = record(step.name, drop, frame, step.report(frame, drop))
@@ -483,10 +501,12 @@ def build_dataset(
     progress: Progress | None = None,
     sources_label: str = "",
     keep_dropped: bool = False,
+    executor: LocalExecutor | RayExecutor | None = None,
 ) -> BuildResult:
     from medc.repo import write_repo
 
     progress = progress or Progress(enabled=False)
+    executor = executor or LocalExecutor(workers)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     cache_dir = out_dir / CACHE_DIR / recipe.name
@@ -507,7 +527,7 @@ def build_dataset(
     todo = [t for t in tasks if not shard_is_complete(t)]
     n_files = sum(len(t.files) for t in todo)
     with progress.bar(f"{recipe.name}: parse+map", total=len(todo), files=n_files) as bar:
-        for result in LocalExecutor(workers).map_unordered(run_shard, todo):
+        for result in executor.map_unordered(run_shard, todo):
             bar.advance(files=len(result["files"]), records=sum(f["records"] for f in result["files"]))
     timings["map_seconds"] = round(time.perf_counter() - t0, 3)
 
@@ -516,7 +536,7 @@ def build_dataset(
     }
     shard_files = [Path(t.stem + ".parquet") for t in tasks]
     t1 = time.perf_counter()
-    drops, global_reports = global_decisions(recipe, shard_files, sources_root, cache_dir)
+    drops, global_reports = global_decisions(recipe, shard_files, sources_root, cache_dir, executor.map_unordered)
     timings["global_seconds"] = round(time.perf_counter() - t1, 3)
 
     t2 = time.perf_counter()
@@ -545,6 +565,7 @@ def build_dataset(
 
     manifest = make_manifest(recipe, plans, shard_reports, global_reports, outputs, repo, timings, sources_label, source_stats,
                              config_sources)
+    manifest["executor"] = {"kind": "ray" if isinstance(executor, RayExecutor) else "local", "workers": executor.workers}
     budget = recipe.error_budget if error_budget is None else error_budget
     totals = manifest["totals"]
     inputs = totals["files"] + totals["records"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -74,6 +74,9 @@ class GlobalContext:
 
     load_texts: Callable[[np.ndarray, list[str]], pl.DataFrame]  # keys, fields -> _key + fields
     work_dir: Path  # for side outputs (e.g. cluster tables)
+    shard_files: list[str] = field(default_factory=list)  # the map stage's outputs, for tasks that read them
+    # The build's executor (`map_unordered(fn, tasks)`), to spread heavy work over workers / a Ray cluster.
+    map_unordered: Callable[[Callable[[Any], Any], list[Any]], Any] | None = None
 
 
 class GlobalStep(Step):
@@ -315,6 +318,18 @@ class Decontaminate(GlobalStep):
         return {"benchmarks": out, "ngram": self.params["ngram"]}
 
 
+def verify_pairs(task: tuple[Any, ...]) -> tuple[int, np.ndarray]:
+    """One chunk of near-duplicate candidate pairs checked by exact Jaccard (runs in a worker)."""
+    from medc.minhash import jaccard, shingle_sets
+
+    index, shard_files, kind, fields, ngram, threshold, a, b = task
+    wanted = pl.Series(np.unique(np.concatenate([a, b])), dtype=pl.UInt64)
+    texts = pl.scan_parquet(list(shard_files)).filter(pl.col("_key").is_in(wanted.implode())).select("_key", *fields).collect()
+    joined = texts.select("_key", _text_expr(kind, tuple(fields)).alias("t"))
+    sets = dict(zip(joined["_key"].to_list(), shingle_sets(joined["t"], ngram)))
+    return index, np.array([jaccard(sets[int(x)], sets[int(y)]) >= threshold for x, y in zip(a, b)], dtype=bool)
+
+
 class NearDedup(GlobalStep):
     """MinHash LSH near-duplicate removal, verified by exact Jaccard (see `medc.minhash`).
 
@@ -326,7 +341,7 @@ class NearDedup(GlobalStep):
 
     name = "near_dedup"
     defaults = {"ngram": 5, "num_perm": 128, "threshold": 0.8, "bands": None, "rows": None, "seed": 42,
-                "fields": None, "max_bucket": 50}
+                "fields": None, "max_bucket": 50, "verify_chunk": 200_000}
 
     def __init__(self, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None):
         super().__init__(params, kind, where, root)
@@ -387,12 +402,22 @@ class NearDedup(GlobalStep):
         assert ctx is not None, "near_dedup needs the texts of candidate rows"
         cand = np.unique(np.concatenate([pairs["a"].to_numpy(), pairs["b"].to_numpy()]))
         fields = list(dedup_fields(self.kind, p["fields"]))
-        texts = ctx.load_texts(cand, fields).sort("_key")
-        joined = texts.select("_key", _text_expr(self.kind, tuple(fields)).alias("t"))
-        sets = dict(zip(joined["_key"].to_list(), shingle_sets(joined["t"], int(p["ngram"]))))
         threshold = float(p["threshold"])
-        ok = [jaccard(sets[a], sets[b]) >= threshold for a, b in pairs.iter_rows()]
-        verified = pairs.filter(pl.Series(ok, dtype=pl.Boolean))
+        chunk = int(p["verify_chunk"])
+        if ctx.map_unordered is not None and ctx.shard_files and pairs.height > chunk:
+            # Spread the exact-Jaccard verification over the executor's workers, in chunks of
+            # pairs; each task reads the texts of its own pairs from the shard files.
+            a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+            tasks = [(i, ctx.shard_files, self.kind, tuple(fields), int(p["ngram"]), threshold, a[i:i + chunk], b[i:i + chunk])
+                     for i in range(0, pairs.height, chunk)]
+            parts = dict(ctx.map_unordered(verify_pairs, tasks))
+            ok_mask = np.concatenate([parts[i] for i in sorted(parts)])
+        else:
+            texts = ctx.load_texts(cand, fields).sort("_key")
+            joined = texts.select("_key", _text_expr(self.kind, tuple(fields)).alias("t"))
+            sets = dict(zip(joined["_key"].to_list(), shingle_sets(joined["t"], int(p["ngram"]))))
+            ok_mask = np.array([jaccard(sets[a], sets[b]) >= threshold for a, b in pairs.iter_rows()], dtype=bool)
+        verified = pairs.filter(pl.Series(ok_mask, dtype=pl.Boolean))
         self._stats["verified_pairs"] = verified.height
         members = clusters(keys, verified)
         if members.height == 0:

@@ -41,15 +41,14 @@ def test_signature_agreement_estimates_jaccard() -> None:
     assert (same[0] == same[1]).all()
 
 
-def test_planted_near_duplicates_removed_and_distinct_kept(tmp_path: Path) -> None:
-    """Real PubMedQA abstracts as PQA-A rows; two get lightly edited copies."""
-    src = tmp_path / "sources" / "pubmedqa"
+def planted_pqaa(src: Path, n: int = 60) -> list[str]:
+    """`n` real PubMedQA abstracts as PQA-A rows, plus edited copies of the first two."""
     src.mkdir(parents=True)
     shutil.copy(SAMPLES / "pubmedqa" / "test_ground_truth.json", src)
     test = set(json.loads((SAMPLES / "pubmedqa" / "test_ground_truth.json").read_text()))
     pqal = json.loads((SAMPLES / "pubmedqa" / "ori_pqal.json").read_text())
     train = {k: v for k, v in pqal.items() if k not in test}
-    keys = sorted(train, key=int)[:60]
+    keys = sorted(train, key=int)[:n]
     records = {k: train[k] for k in keys}
     # near-duplicate 1: one word changed in the contexts (same question/answer)
     dup = json.loads(json.dumps(train[keys[0]]))
@@ -60,6 +59,12 @@ def test_planted_near_duplicates_removed_and_distinct_kept(tmp_path: Path) -> No
     dup2["CONTEXTS"] = dup2["CONTEXTS"] + ["Additional note."]
     records["90000002"] = dup2
     (src / "ori_pqaa.json").write_text(json.dumps(records))
+    return keys
+
+
+def test_planted_near_duplicates_removed_and_distinct_kept(tmp_path: Path) -> None:
+    """Real PubMedQA abstracts as PQA-A rows; two get lightly edited copies."""
+    keys = planted_pqaa(tmp_path / "sources" / "pubmedqa")
     out = tmp_path / "out"
     proc = run_build("medc-i", "--sources", str(tmp_path / "sources"), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
