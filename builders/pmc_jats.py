@@ -190,11 +190,17 @@ def clean_inline(text: str) -> str:
     return collapse_spaces(strip_citations(text))
 
 
+_ENUMERATOR = re.compile(r"^((?:[IVXLC]+[.)]|\d+(?:\.\d+)*[.)]?|[A-Za-z][.)])\s+)")
+
+
 def consistent_heading(title: str) -> str:
-    """"INTRODUCTION" and "introduction" both become "Introduction"; mixed case is kept."""
-    letters = [c for c in title if c.isalpha()]
-    if len(letters) > 3 and (title.isupper() or title.islower()):
-        return title[:1].upper() + title[1:].lower()
+    """"INTRODUCTION" and "introduction" both become "Introduction"; mixed case is kept; a
+    leading enumerator ("II. ", "2.1 ", "A) ") keeps its case ("II. PRELIMINARIES" → "II. Preliminaries")."""
+    m = _ENUMERATOR.match(title)
+    prefix, rest = (m.group(1), title[m.end():]) if m else ("", title)
+    letters = [c for c in rest if c.isalpha()]
+    if len(letters) > 3 and (rest.isupper() or rest.islower()):
+        return prefix + rest[:1].upper() + rest[1:].lower()
     return title
 
 

@@ -83,8 +83,10 @@ class RayExecutor:
                 kwargs["num_cpus"] = workers or default_workers()
             ray.init(address=address, **kwargs)
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
-        # With --workers on a cluster, at most that many tasks run at once; by default all CPUs.
+        # With --workers, at most that many tasks run at once; by default the cluster's CPUs,
+        # with as many again queued so that no CPU waits for the driver.
         self.workers = min(workers, cluster_cpus) if workers else cluster_cpus
+        self.in_flight = self.workers if workers else 2 * cluster_cpus
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         ray = self._ray
@@ -93,7 +95,7 @@ class RayExecutor:
         pending = []
         for task in queue:
             pending.append(remote.remote(task))
-            if len(pending) >= 2 * self.workers:
+            if len(pending) >= self.in_flight:
                 break
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

@@ -17,6 +17,7 @@ BUILDERS: dict[str, str] = {
     "pubmedqa": "builders.pubmedqa:PubMedQABuilder",
     "clinical_notes": "builders.clinical_notes:ClinicalNotesBuilder",
     "medline": "builders.medline:MedlineBuilder",
+    "s2orc": "builders.s2orc:S2ORCBuilder",
     "medqa": "builders.exam_qa:MedQABuilder",
     "medmcqa": "builders.exam_qa:MedMCQABuilder",
     "dialogues": "builders.dialogues:DialogueBuilder",

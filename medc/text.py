@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 _LIGATURE_MAP = (
     {
@@ -60,3 +61,85 @@ def normalize_text(text: str) -> str:
 def collapse_spaces(text: str) -> str:
     """All white space (newlines included) to single spaces; for titles and inline runs."""
     return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------- line-broken text
+_HYPHEN_BREAK = re.compile(r"(\w+)-\n(\w+)")
+
+
+def dehyphenate(text: str) -> str:
+    """Join words hyphenated across line breaks ("treat-\\nment" → "treatment").
+
+    A compound that the same text also writes with its hyphen on one line ("long-term") keeps
+    the hyphen; a word part that starts upper-case after the break ("anti-\\nTNF") too.
+    """
+    if "-\n" not in text:
+        return text
+
+    def join(m: re.Match[str]) -> str:
+        a, b = m.group(1), m.group(2)
+        if b[:1].isupper() or b[:1].isdigit() or f"{a}-{b}" in text:
+            return f"{a}-{b}"
+        return f"{a}{b}"
+
+    return _HYPHEN_BREAK.sub(join, text)
+
+
+_SENTENCIZER: Any = None
+
+
+def sentencizer() -> Any:
+    """A blank spaCy English pipeline with scispaCy's pysbd sentencizer (no model download)."""
+    global _SENTENCIZER
+    if _SENTENCIZER is None:
+        import spacy
+        from scispacy.custom_sentence_segmenter import pysbd_sentencizer  # noqa: F401  (registers the factory)
+
+        nlp = spacy.blank("en")
+        nlp.add_pipe("pysbd_sentencizer")
+        _SENTENCIZER = nlp
+    return _SENTENCIZER
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.text.strip() for s in sentencizer()(text).sents if s.text.strip()]
+
+
+def split_blocks(blocks: list[str], max_words: int) -> list[list[str]]:
+    """Group consecutive blocks (paragraphs, headings) into pieces of at most `max_words`
+    words, cutting only between blocks; a block longer than that alone is cut between
+    sentences (pysbd). Never mid-sentence: a single sentence longer than `max_words` stays
+    whole. A heading is never left at the end of a piece: it moves to the next one."""
+    units: list[str] = []
+    for block in blocks:
+        if len(block.split()) <= max_words:
+            units.append(block)
+            continue
+        piece: list[str] = []
+        n = 0
+        for sent in split_sentences(block):
+            w = len(sent.split())
+            if piece and n + w > max_words:
+                units.append(" ".join(piece))
+                piece, n = [], 0
+            piece.append(sent)
+            n += w
+        if piece:
+            units.append(" ".join(piece))
+    pieces: list[list[str]] = []
+    current: list[str] = []
+    n = 0
+    for unit in units:
+        w = len(unit.split())
+        if current and n + w > max_words:
+            carry: list[str] = []
+            while current and current[-1].startswith("#"):
+                carry.insert(0, current.pop())
+            if current:
+                pieces.append(current)
+            current, n = carry, sum(len(c.split()) for c in carry)
+        current.append(unit)
+        n += w
+    if current:
+        pieces.append(current)
+    return pieces
