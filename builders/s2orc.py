@@ -274,6 +274,10 @@ class S2ORCBuilder(Builder):
 
     def make_row(self, row_id: str, title: str, blocks: list[str], sections: list[str], ids: dict[str, str],
                  extra: dict[str, Any]) -> dict[str, Any] | None:
+        # A heading with nothing under it (e.g. "References", whose entries are left out) goes.
+        blocks = [b for i, b in enumerate(blocks)
+                  if not (b.startswith("## ") and (i + 1 == len(blocks) or blocks[i + 1].startswith("## ")))]
+        sections = [s for s in sections if f"## {s}" in blocks]
         text = normalize_text("\n\n".join(([f"# {title}"] if title else []) + blocks))
         if len(text) - len(title) < self.options["min_chars"]:
             raise ValueError("no abstract or body text")

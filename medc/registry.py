@@ -18,6 +18,7 @@ BUILDERS: dict[str, str] = {
     "clinical_notes": "builders.clinical_notes:ClinicalNotesBuilder",
     "medline": "builders.medline:MedlineBuilder",
     "s2orc": "builders.s2orc:S2ORCBuilder",
+    "textbooks": "builders.textbooks:TextbookBuilder",
     "medqa": "builders.exam_qa:MedQABuilder",
     "medmcqa": "builders.exam_qa:MedMCQABuilder",
     "dialogues": "builders.dialogues:DialogueBuilder",

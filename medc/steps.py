@@ -448,9 +448,80 @@ class NearDedup(GlobalStep):
         return stats
 
 
+class SameArticle(GlobalStep):
+    """One row per article across sources: rows sharing a PMCID, PMID or DOI (from `meta`)
+    are one article, reached e.g. as JATS full text, as an S2ORC parse and as a PubMed
+    abstract. Kept: full text over an abstract, then the source listed first in `prefer`
+    (default: the recipe's source order, so a JATS parse beats a PDF parse), then more
+    words, then the smaller id. Dropped rows say which source kept the article."""
+
+    name = "same_article"
+    defaults = {"ids": ["pmcid", "pmid", "doi"], "prefer": None}
+
+    def __init__(self, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None):
+        super().__init__(params, kind, where, root)
+        if kind != "knowledge":
+            raise UserError(f"{where}: step 'same_article' applies to knowledge datasets")
+        bad = [i for i in self.params["ids"] if i not in ("pmcid", "pmid", "doi")]
+        if bad or not self.params["ids"]:
+            raise UserError(f"{where}: step 'same_article': ids are a non-empty list of pmcid, pmid, doi (got {bad[:1]})")
+        prefer = self.params["prefer"]
+        if prefer is not None and not (isinstance(prefer, list) and all(isinstance(x, str) for x in prefer)):
+            raise UserError(f"{where}: step 'same_article': prefer is a list of source names")
+
+    def signature_columns(self) -> list[str]:
+        return ["_sig_art_pmcid", "_sig_art_pmid", "_sig_art_doi", "_sig_art_full", "_sig_art_words"]
+
+    def signature(self, df: pl.DataFrame) -> pl.DataFrame:
+        meta = df["meta"]
+        full = meta.str.json_path_match("$.article_type").fill_null("") != "abstract"
+        return df.with_columns(
+            meta.str.json_path_match("$.pmcid").str.to_uppercase().alias("_sig_art_pmcid"),
+            meta.str.json_path_match("$.pmid").alias("_sig_art_pmid"),
+            meta.str.json_path_match("$.doi").str.to_lowercase().alias("_sig_art_doi"),
+            full.alias("_sig_art_full"),
+            pl.col("_words").alias("_sig_art_words"),
+        )
+
+    def decide(self, sigs: pl.LazyFrame, ctx: GlobalContext | None = None) -> pl.DataFrame:
+        from medc.minhash import clusters
+
+        frame = sigs.select("_key", "id", "source", *self.signature_columns()).collect()
+        pairs = []
+        for name in self.params["ids"]:
+            col = f"_sig_art_{name}"
+            grouped = frame.filter(pl.col(col).is_not_null() & (pl.col(col) != ""))
+            grouped = grouped.select("_key", pl.col("_key").min().over(col).alias("a"))
+            pairs.append(grouped.filter(pl.col("_key") != pl.col("a")).select("a", pl.col("_key").alias("b")))
+        pair_frame = pl.concat(pairs) if pairs else pl.DataFrame(schema={"a": pl.UInt64, "b": pl.UInt64})
+        self._stats = {"articles_seen_in_several_rows": 0, "rows_dropped": 0}
+        members = clusters(frame["_key"].to_numpy(), pair_frame)
+        if members.height == 0:
+            return pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
+        prefer = self.params["prefer"] or []
+        rank = (pl.col("_key") >> 48).cast(pl.Int64)  # the source's position in the recipe
+        if prefer:
+            order = {name: i for i, name in enumerate(prefer)}
+            rank = pl.col("source").replace_strict(order, default=len(order), return_dtype=pl.Int64) * 65536 + rank
+        ranked = (
+            members.join(frame, on="_key")
+            .with_columns(rank.alias("_rank"))
+            .sort(["cluster", "_sig_art_full", "_rank", "_sig_art_words", "id"], descending=[False, True, False, True, False])
+            .with_columns((pl.int_range(pl.len()).over("cluster") == 0).alias("kept"),
+                          pl.col("source").first().over("cluster").alias("kept_source"))
+        )
+        self._stats = {"articles_seen_in_several_rows": int(ranked["cluster"].n_unique()),
+                       "rows_dropped": int((~ranked["kept"]).sum())}
+        return ranked.filter(~pl.col("kept")).select(
+            "_key", pl.concat_str(pl.lit("same article kept from "), pl.col("kept_source")).alias("reason"))
+
+    def report(self, frame: pl.DataFrame, drop: pl.DataFrame) -> dict[str, Any]:
+        return dict(getattr(self, "_stats", {}))
+
+
 STEPS: dict[str, type[Step]] = {
     cls.name: cls
-    for cls in (NormalizeText, QualitySignals, MinLength, QualityFilter, ExactDedup, NearDedup, Decontaminate)
+    for cls in (NormalizeText, QualitySignals, MinLength, QualityFilter, ExactDedup, NearDedup, Decontaminate, SameArticle)
 }
 
 
