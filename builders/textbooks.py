@@ -39,7 +39,8 @@ from medc.licenses import normalize_license
 from medc.text import collapse_spaces, dehyphenate, normalize_text, split_blocks
 from medc.xmlsafe import parse_xml, read_bytes
 
-_CHAPTER = re.compile(r"^(?:#\s+)?(?:chapter|part|section|unit)\s+([0-9ivxlc]+|[a-z]+)\b", re.IGNORECASE)
+_NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty"
+_CHAPTER = re.compile(rf"^(?:#\s+)?(?:chapter|part|unit)\s+(?:\d+|[ivxlc]+|{_NUMBER_WORDS})\b", re.IGNORECASE)
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}$|^[ivxlc]{1,6}$", re.IGNORECASE)
 _END_PUNCT = (".", ":", ";", ",", "?", "!", "\"", "”", ")")

@@ -1,0 +1,152 @@
+"""Textbooks: the real OpenStax CNXML chapter, and the same text as plain text (MedQA
+textbook layout), PDF and EPUB files made here from it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from builders.textbooks import TextbookBuilder
+from medc.builder import FileReport
+from tests.conftest import SAMPLES
+from tests.docmakers import make_epub, make_pdf
+
+BOOK = SAMPLES / "textbooks" / "openstax_anatomy_physiology_2e"
+COLLECTION = BOOK / "anatomy-and-physiology-2e.collection.xml"
+ENDS_SENTENCE = re.compile(r"[.!?:)\"”]$")
+
+
+def build(path: Path, root: Path = SAMPLES, **options) -> tuple[list[dict], FileReport]:
+    report = FileReport(path.name)
+    return list(TextbookBuilder("textbooks", options, root).parse(path, report)), report
+
+
+def module_paragraphs(name: str) -> list[str]:
+    """Every <para> of a module's content outside exercises, as whitespace-collapsed text."""
+    root = etree.parse(str(BOOK / name)).getroot()
+    out = []
+    for para in root.iter("{http://cnx.rice.edu/cnxml}para"):
+        if any(etree.QName(a).localname in ("exercise", "metadata", "figure") for a in para.iterancestors()):
+            continue
+        text = " ".join("".join(para.itertext()).split())
+        if len(text.split()) > 8 and "<link" not in etree.tostring(para, encoding=str):
+            out.append(text)
+    return out
+
+
+def test_cnxml_collection_in_module_order_without_exercises() -> None:
+    rows, report = build(COLLECTION)
+    assert report.errors == [] and rows
+    assert report.skipped == {"module file not present": 190}  # the sample holds chapter 1 (8 of 198 modules)
+    assert {r["license"] for r in rows} == {"cc-by-nc-sa-4.0"}  # from the collection's md:license
+    assert {r["meta"]["chapter"] for r in rows} == {"An Introduction to the Human Body"}
+    assert [r["meta"]["part"] for r in rows] == list(range(1, len(rows) + 1))
+    text = "\n\n".join(r["text"] for r in rows)
+    # Module order from the collection: m45981 (Introduction), m45983 (Overview), m45985 (Structural Organization) ...
+    order = [text.index("## Introduction"), text.index("## Overview of Anatomy and Physiology"),
+             text.index("## Structural Organization of the Human Body"), text.index("## Medical Imaging")]
+    assert order == sorted(order)
+    for name in ("m45983.index.cnxml", "m45990.index.cnxml"):
+        for para in module_paragraphs(name):
+            assert para in text, para[:80]
+    assert "Which of the following specialties might focus" not in text  # exercises left out
+    assert "Review Questions" not in text  # its heading goes with them
+    assert "- anatomy: science that studies the form and composition of the body’s structures" in text  # glossary kept
+    for row in rows:
+        assert len(row["text"].split()) <= 2000 + 10  # + the repeated chapter heading
+        last = row["text"].rsplit("\n", 1)[-1]
+        assert ENDS_SENTENCE.search(last) or last.startswith("- "), last[-80:]  # a sentence or a list item ends it
+    # Module files next to their collection are read through it, not twice.
+    rows, report = build(BOOK / "m45983.index.cnxml")
+    assert rows == [] and report.skipped == {"module read through its collection": 1}
+
+
+def plain_book(tmp_path: Path) -> Path:
+    """The chapter as a plain-text book in the MedQA layout: bare heading lines, one paragraph per line."""
+    rows, _ = build(COLLECTION)
+    lines = ["Chapter 1 An Introduction to the Human Body", ""]
+    for row in rows:
+        for block in row["text"].split("\n\n")[1:]:
+            lines += [block.lstrip("#").strip()] if block.startswith("#") else block.split("\n")
+            lines.append("")
+    lines += ["CHAPTER 2 THE CHEMICAL LEVEL OF ORGANIZATION", "", "Atoms, isotopes, ions and molecules are the building blocks of the body. " * 12]
+    path = tmp_path / "textbooks" / "Anatomy_Physiology.txt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes("\r\n".join(lines).encode())  # CRLF, no final newline
+    return path
+
+
+@pytest.mark.parametrize("max_words", [2000, 60])
+def test_plain_text_chapters_and_pieces_never_cut_mid_sentence(tmp_path: Path, max_words: int) -> None:
+    path = plain_book(tmp_path)
+    rows, report = build(path, tmp_path, max_words=max_words)
+    assert report.errors == []
+    chapters = [r["meta"]["chapter"] for r in rows]
+    assert chapters[0] == "Chapter 1 An Introduction to the Human Body" and chapters[-1] == "CHAPTER 2 THE CHEMICAL LEVEL OF ORGANIZATION"
+    assert len(set(chapters)) == 2 and rows[0]["id"] == "book:textbooks-anatomy-physiology-txt:001-001"
+    for row in rows:
+        body = row["text"].split("\n\n", 1)[1]
+        assert row["text"].startswith(f"# {row['meta']['chapter']}\n\n")
+        last = body.rsplit("\n\n", 1)[-1]
+        assert ENDS_SENTENCE.search(last) or last.startswith("- "), last[-80:]  # a sentence or the glossary list
+        assert not body.endswith(tuple(f"## {s}" for s in row["meta"]["sections"]))  # no heading left dangling
+        longest_sentence = 70  # one sentence alone may exceed a tiny max_words
+        assert len(body.split()) <= max(max_words, longest_sentence)
+    assert "## Overview of Anatomy and Physiology" in "\n".join(r["text"] for r in rows)  # bare short line → heading
+    joined = " ".join(" ".join(r["text"].split("\n\n")[1:]) for r in rows)
+    for para in module_paragraphs("m45983.index.cnxml"):
+        assert para in joined  # nothing lost when pieces are cut
+
+
+def test_pdf_headers_footers_and_hyphenation(tmp_path: Path) -> None:
+    # Helvetica in a plain PDF speaks Latin-1: typographic quotes become ASCII ones.
+    fold = str.maketrans({"’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+    paras = [p.translate(fold) for p in module_paragraphs("m45983.index.cnxml")[:3]]
+    words = " ".join(paras).split()
+    lines, line = [], ""
+    for w in words:  # wrap at ~70 characters, hyphenating "anatomy" across a line end once
+        if len(line) + len(w) > 70:
+            if w == "anatomy" and "anat-" not in "".join(lines):
+                lines.append(f"{line} anat-")
+                line = "omy"
+                continue
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    lines.append(line)
+    pages = [["Anatomy Handbook"] + (["Chapter 1 Overview"] if i == 0 else []) + lines[i:i + 20] + [str(i // 20 + 1)]
+             for i in range(0, len(lines), 20)]
+    assert len(pages) >= 2
+    path = tmp_path / "textbooks" / "handbook.pdf"
+    path.parent.mkdir()
+    make_pdf(path, pages, title="Anatomy Handbook")
+    rows, report = build(path, tmp_path)
+    assert report.errors == [] and len(rows) == 1
+    text = rows[0]["text"]
+    assert rows[0]["meta"]["chapter"] == "Chapter 1 Overview" and rows[0]["meta"]["book"] == "Anatomy Handbook"
+    assert "Anatomy Handbook" not in text.split("\n\n", 1)[1]  # running header gone
+    assert "anat-" not in text and "anat- omy" not in text
+    assert re.search(r"\n2\n|\s2$", text) is None  # page numbers gone
+    flat = " ".join(text.split()).translate(fold)  # Helvetica's StandardEncoding quote comes back as ’
+    for para in paras:
+        assert para in flat, para[:80]
+
+
+def test_epub_spine_order_and_bad_files(tmp_path: Path) -> None:
+    paras = module_paragraphs("m45983.index.cnxml")
+    path = tmp_path / "textbooks" / "book.epub"
+    path.parent.mkdir()
+    make_epub(path, "Anatomy Notes", [("Overview", paras[:2]), ("Specialties", paras[2:4])])
+    rows, report = build(path, tmp_path, min_words=10)
+    assert report.errors == [] and [r["meta"]["chapter"] for r in rows] == ["Overview", "Specialties"]
+    assert rows[0]["title"] == "Anatomy Notes: Overview" and paras[0] in rows[0]["text"] and paras[3] in rows[1]["text"]
+    (tmp_path / "textbooks" / "broken.epub").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not an EPUB"):
+        build(tmp_path / "textbooks" / "broken.epub", tmp_path)
+    (tmp_path / "textbooks" / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    with pytest.raises(ValueError, match="PDF"):
+        build(tmp_path / "textbooks" / "broken.pdf", tmp_path)
