@@ -420,12 +420,16 @@ def write_config(
         atomic_write_parquet(pl.concat(parts).to_arrow() if parts else pa.table({}), dropped_file, compression="zstd")
     drop_keys = drops.lazy().select("_key")
     drops = drops.select("_key")
-    kept = pl.concat(
-        [pl.scan_parquet(path).select("_key", "source", "_words").join(drop_keys, on="_key", how="anti").select("source", "_words").collect()
-         for path in shard_files]
-    )
+    def counted(path: Path) -> pl.DataFrame:
+        lf = pl.scan_parquet(path)
+        tokens = pl.col("_tokens").cast(pl.Int64) if "_tokens" in lf.collect_schema().names() else pl.lit(None, dtype=pl.Int64)
+        return lf.select("_key", "source", "_words", tokens.alias("_tokens")).join(drop_keys, on="_key", how="anti").drop("_key").collect()
+
+    kept = pl.concat([counted(path) for path in shard_files])
     stats = {
-        source: {"rows": group.height, "words": int(group["_words"].sum() or 0), "length_histogram": length_histogram(group["_words"])}
+        source: {"rows": group.height, "words": int(group["_words"].sum() or 0),
+                 "tokens": int(group["_tokens"].sum()) if group["_tokens"].null_count() == 0 else None,
+                 "length_histogram": length_histogram(group["_words"])}
         for (source,), group in kept.group_by("source", maintain_order=True)
     }
     total = kept.height
@@ -575,6 +579,43 @@ def build_dataset(
     return BuildResult(recipe, repo, manifest, error_rate, error_rate > budget)
 
 
+def mixture_report(recipe: Recipe, sources: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The recipe's declared mixture against what was built: per group its declared share,
+    documents, words and tokens; the share renormalised over the groups that have rows; and
+    each source's sampling weight (its group's share split by the source's size in the
+    mixture's unit), which the training loader uses."""
+    mix = recipe.mixture
+    if not mix:
+        return None
+    unit = mix["unit"]
+    total_weight = sum(mix["weights"].values())
+    groups: dict[str, dict[str, Any]] = {}
+    for group, members in mix["groups"].items():
+        built = {n: sources[n] for n in members if sources.get(n, {}).get("rows")}
+        tokens = [s.get("tokens") for s in built.values()]
+        groups[group] = {
+            "weight": mix["weights"][group],
+            "declared_share": round(mix["weights"][group] / total_weight, 6),
+            "sources": list(members),
+            "documents": sum(s["rows"] for s in built.values()),
+            "words": sum(s["words"] for s in built.values()),
+            "tokens": sum(tokens) if tokens and None not in tokens else None,
+        }
+    present = {g: v for g, v in groups.items() if v["documents"] and v["weight"] > 0}
+    present_weight = sum(v["weight"] for v in present.values())
+    source_weights: dict[str, float] = {}
+    for group, v in groups.items():
+        v["effective_share"] = round(v["weight"] / present_weight, 6) if group in present else 0.0
+        if group not in present:
+            continue
+        sizes = {n: (sources[n].get(unit) or 0) for n in v["sources"] if sources.get(n, {}).get("rows")}
+        size_total = sum(sizes.values()) or 1
+        for n, size in sizes.items():
+            source_weights[n] = round(v["effective_share"] * size / size_total, 6)
+    return {"unit": unit, "groups": groups, "missing_groups": sorted(g for g in groups if g not in present),
+            "source_weights": source_weights}
+
+
 def make_manifest(
     recipe: Recipe,
     plans: list[SourcePlan],
@@ -632,6 +673,7 @@ def make_manifest(
                 "config": p.spec.config,
                 "rows": stats["rows"],
                 "words": stats["words"],
+                "tokens": stats.get("tokens"),
                 "length_histogram": stats["length_histogram"],
             }
         )
@@ -668,6 +710,7 @@ def make_manifest(
         "sources_root": sources_label,
         "sources": sources,
         "global_steps": global_reports,
+        "mixture": mixture_report(recipe, sources),
         "totals": {k: totals[k] for k in ("files", "failed_files", "records", "record_errors", "rows_built", "rows")},
         "inputs": inputs,
         "errors": errors,

@@ -24,7 +24,7 @@ CARDS_DIR = REPO_ROOT / "cards"
 DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags", "source_datasets"}
 BUILD_KEYS = {"files_per_shard", "rows_per_file", "row_group_size", "error_budget"}
 SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation", "config"}
-TOP_KEYS = {"dataset", "build", "sources", "steps"}
+TOP_KEYS = {"dataset", "build", "sources", "steps", "mixture"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class Recipe:
     sources: tuple[SourceSpec, ...]
     steps: tuple[StepSpec, ...]
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # {unit: words|tokens, groups: {group: [source, ...]}, weights: {group: number}} or None
+    mixture: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -162,6 +164,8 @@ def load_recipe(path: Path) -> Recipe:
         steps.make_step(st["step"], params, kind, where=f"recipe {path}: steps[{i}]")
         step_specs.append(StepSpec(st["step"], params))
 
+    mixture = _mixture(path, raw.get("mixture"), [s.name for s in sources], step_specs)
+
     def positive_int(key: str, default: int) -> int:
         value = _typed(path, f"build.{key}", build.get(key), int, default)
         if value < 1:
@@ -189,4 +193,44 @@ def load_recipe(path: Path) -> Recipe:
         sources=tuple(sources),
         steps=tuple(step_specs),
         raw=raw,
+        mixture=mixture,
     )
+
+
+def _mixture(path: Path, table: Any, source_names: list[str], step_specs: list[StepSpec]) -> dict[str, Any] | None:
+    """`[mixture]`: groups of sources and their weights, e.g. PMC-LLaMA's papers : books :
+    general = 15 : 4 : 1. Every source belongs to exactly one group."""
+    if table is None:
+        return None
+    t = _check_keys("[mixture]", table, {"unit", "groups", "weights"}, path)
+    unit = _typed(path, "mixture.unit", t.get("unit"), str, "words")
+    if unit not in ("words", "tokens"):
+        raise UserError(f"recipe {path}: mixture.unit is words or tokens, not {unit!r}")
+    if unit == "tokens" and not any(s.step == "count_tokens" for s in step_specs):
+        raise UserError(f"recipe {path}: mixture.unit = \"tokens\" needs a count_tokens step (with your tokenizer)")
+    groups = _typed(path, "mixture.groups", t.get("groups"), dict)
+    weights = _typed(path, "mixture.weights", t.get("weights"), dict)
+    if not groups or not weights:
+        raise UserError(f"recipe {path}: [mixture] needs groups = {{group = [sources]}} and weights = {{group = number}}")
+    seen: dict[str, str] = {}
+    for group, members in groups.items():
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise UserError(f"recipe {path}: mixture.groups.{group} must be a list of source names")
+        for m in members:
+            if m not in source_names:
+                raise UserError(f"recipe {path}: mixture.groups.{group} names {m!r}, which is not a source of the recipe")
+            if m in seen:
+                raise UserError(f"recipe {path}: source {m!r} is in mixture groups {seen[m]!r} and {group!r}")
+            seen[m] = group
+    missing = [n for n in source_names if n not in seen]
+    if missing:
+        raise UserError(f"recipe {path}: source {missing[0]!r} is in no mixture group")
+    if set(weights) != set(groups):
+        odd = sorted(set(weights) ^ set(groups))[0]
+        raise UserError(f"recipe {path}: mixture group {odd!r} needs both a member list and a weight")
+    for group, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            raise UserError(f"recipe {path}: mixture.weights.{group} must be a number >= 0")
+    if sum(weights.values()) <= 0:
+        raise UserError(f"recipe {path}: mixture weights sum to 0")
+    return {"unit": unit, "groups": {g: list(m) for g, m in groups.items()}, "weights": {g: float(w) for g, w in weights.items()}}

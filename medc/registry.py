@@ -19,6 +19,7 @@ BUILDERS: dict[str, str] = {
     "medline": "builders.medline:MedlineBuilder",
     "s2orc": "builders.s2orc:S2ORCBuilder",
     "textbooks": "builders.textbooks:TextbookBuilder",
+    "replay": "builders.replay:ReplayBuilder",
     "medqa": "builders.exam_qa:MedQABuilder",
     "medmcqa": "builders.exam_qa:MedMCQABuilder",
     "dialogues": "builders.dialogues:DialogueBuilder",

@@ -234,6 +234,23 @@ def render_decontamination(manifest: dict[str, Any]) -> str:
     return intro + "\n\n" + _table(["benchmark", "test files", "test items", "items found in the data", "rows removed"], rows)
 
 
+def render_mixture(manifest: dict[str, Any]) -> str:
+    mix = manifest.get("mixture")
+    if not mix:
+        return "The recipe declares no mixture: sources are sampled by their share of words."
+    rows = []
+    for group, g in mix["groups"].items():
+        rows.append([f"`{group}`", ", ".join(f"`{s}`" for s in g["sources"]), f"{g['weight']:g}", f"{g['declared_share']:.1%}",
+                     f"{g['effective_share']:.1%}", f"{g['documents']:,}", f"{g['words']:,}",
+                     f"{g['tokens']:,}" if g.get("tokens") is not None else "-"])
+    text = (f"Declared by the recipe (weights by {mix['unit']}); *effective* is the share among the groups "
+            "that have rows in this build, which the training loader samples by.\n\n")
+    text += _table(["group", "sources", "weight", "declared share", "effective share", "documents", "words", "tokens"], rows)
+    if mix["missing_groups"]:
+        text += "\n\nNot in this build (no rows): " + ", ".join(f"`{g}`" for g in mix["missing_groups"]) + "."
+    return text
+
+
 def render_licences(manifest: dict[str, Any], licenses: dict[str, dict[str, int]]) -> str:
     totals: dict[str, int] = {}
     for per in licenses.values():
@@ -322,6 +339,7 @@ def render_card(recipe: Recipe, manifest: dict[str, Any], licenses: dict[str, di
         total_rows=f"{manifest['totals']['rows']:,}",
         sources_table=render_sources(manifest, licenses),
         steps_table=render_steps(manifest),
+        mixture=render_mixture(manifest),
         dedup=render_dedup(manifest),
         decontamination=render_decontamination(manifest),
         licences=render_licences(manifest, licenses),

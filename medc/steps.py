@@ -116,6 +116,43 @@ class NormalizeText(MapStep):
         return out, Counter()
 
 
+_TOKENIZERS: dict[str, Any] = {}
+
+
+class CountTokens(MapStep):
+    """Per-row token counts (`_tokens`) with the tokenizer of the model you will train (a
+    local folder or a Hub id that `AutoTokenizer` loads); summed per source in the manifest
+    and card, and used by the recipe's `[mixture]` when its unit is tokens."""
+
+    name = "count_tokens"
+    defaults = {"tokenizer": None, "batch": 1000}
+
+    def __init__(self, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None):
+        super().__init__(params, kind, where, root)
+        if not isinstance(self.params["tokenizer"], str) or not self.params["tokenizer"]:
+            raise UserError(f"{where}: step 'count_tokens' needs tokenizer = a local tokenizer folder or a Hub id")
+
+    def tokenizer(self) -> Any:
+        name = self.params["tokenizer"]
+        if name not in _TOKENIZERS:
+            from transformers import AutoTokenizer
+
+            try:
+                _TOKENIZERS[name] = AutoTokenizer.from_pretrained(name)
+            except (OSError, ValueError) as exc:
+                raise UserError(f"step 'count_tokens': cannot load tokenizer {name!r}: {str(exc).splitlines()[0]}") from None
+        return _TOKENIZERS[name]
+
+    def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
+        tok = self.tokenizer()
+        texts = df.select(_text_expr(self.kind).alias("t"))["t"].to_list()
+        counts: list[int] = []
+        batch = int(self.params["batch"])
+        for start in range(0, len(texts), batch):
+            counts += [len(ids) for ids in tok(texts[start:start + batch], add_special_tokens=False)["input_ids"]]
+        return df.with_columns(pl.Series("_tokens", counts, dtype=pl.UInt32)), Counter()
+
+
 class MinLength(FilterStep):
     """Drop rows whose main text (`text`, or an instruction's `output`) has fewer than
     `min_words` white-space separated words (the `_words` column of every shard)."""
@@ -448,6 +485,58 @@ class NearDedup(GlobalStep):
         return stats
 
 
+class SampleBudget(GlobalStep):
+    """Sample sources down to a budget of words or tokens: `sources = {general_replay =
+    {tokens = 1000000}}`. Rows are taken in a seeded pseudo-random order (a hash of the id),
+    so the sample is the same whatever the sharding; rows past the budget are dropped."""
+
+    name = "sample_budget"
+    defaults = {"sources": None, "seed": 0}
+
+    def __init__(self, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None):
+        super().__init__(params, kind, where, root)
+        budgets = self.params["sources"]
+        if not isinstance(budgets, dict) or not budgets:
+            raise UserError(f"{where}: step 'sample_budget' needs sources = {{name = {{tokens = N}} or {{words = N}}}}")
+        for name, b in budgets.items():
+            if not (isinstance(b, dict) and len(b) == 1 and next(iter(b)) in ("tokens", "words")
+                    and isinstance(next(iter(b.values())), int) and next(iter(b.values())) > 0):
+                raise UserError(f"{where}: step 'sample_budget': sources.{name} must be {{tokens = N}} or {{words = N}} (N > 0)")
+        self.unit = "tokens" if any("tokens" in b for b in budgets.values()) else "words"
+
+    def signature_columns(self) -> list[str]:
+        return ["_sig_budget_rank", "_sig_budget_words", "_sig_budget_tokens"]
+
+    def signature(self, df: pl.DataFrame) -> pl.DataFrame:
+        if self.unit == "tokens" and "_tokens" not in df.columns:
+            raise UserError("step 'sample_budget' with a token budget needs a count_tokens step before it")
+        tokens = pl.col("_tokens") if "_tokens" in df.columns else pl.lit(None, dtype=pl.UInt32)
+        return df.with_columns(
+            pl.col("id").hash(seed=int(self.params["seed"])).alias("_sig_budget_rank"),
+            pl.col("_words").alias("_sig_budget_words"),
+            tokens.cast(pl.UInt32).alias("_sig_budget_tokens"),
+        )
+
+    def decide(self, sigs: pl.LazyFrame, ctx: GlobalContext | None = None) -> pl.DataFrame:
+        frame = sigs.select("_key", "id", "source", *self.signature_columns()).collect()
+        drops = []
+        self._stats: dict[str, Any] = {}
+        for name, budget in sorted(self.params["sources"].items()):
+            unit, limit = next(iter(budget.items()))
+            rows = frame.filter(pl.col("source") == name).sort("_sig_budget_rank", "id")
+            size = pl.col(f"_sig_budget_{unit}").cast(pl.Int64)
+            rows = rows.with_columns(size.cum_sum().alias("_cum"))
+            over = rows.filter(pl.col("_cum") > limit)
+            kept = rows.height - over.height
+            self._stats[name] = {"budget": {unit: limit}, "rows_in": rows.height, "rows_kept": kept,
+                                 f"{unit}_kept": int(rows["_cum"][kept - 1]) if kept else 0}
+            drops.append(over.select("_key", pl.lit(f"over the {unit} budget").alias("reason")))
+        return pl.concat(drops) if drops else pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
+
+    def report(self, frame: pl.DataFrame, drop: pl.DataFrame) -> dict[str, Any]:
+        return dict(getattr(self, "_stats", {}))
+
+
 class SameArticle(GlobalStep):
     """One row per article across sources: rows sharing a PMCID, PMID or DOI (from `meta`)
     are one article, reached e.g. as JATS full text, as an S2ORC parse and as a PubMed
@@ -499,7 +588,7 @@ class SameArticle(GlobalStep):
         if members.height == 0:
             return pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
         prefer = self.params["prefer"] or []
-        rank = (pl.col("_key") >> 48).cast(pl.Int64)  # the source's position in the recipe
+        rank = (pl.col("_key") // (1 << 48)).cast(pl.Int64)  # the source's position in the recipe
         if prefer:
             order = {name: i for i, name in enumerate(prefer)}
             rank = pl.col("source").replace_strict(order, default=len(order), return_dtype=pl.Int64) * 65536 + rank
@@ -521,7 +610,7 @@ class SameArticle(GlobalStep):
 
 STEPS: dict[str, type[Step]] = {
     cls.name: cls
-    for cls in (NormalizeText, QualitySignals, MinLength, QualityFilter, ExactDedup, NearDedup, Decontaminate, SameArticle)
+    for cls in (NormalizeText, QualitySignals, CountTokens, MinLength, QualityFilter, ExactDedup, NearDedup, Decontaminate, SameArticle, SampleBudget)
 }
 
 

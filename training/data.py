@@ -53,11 +53,16 @@ def load_released(name: str, config: str | None = None, streaming: bool = False)
 
 
 def manifest_weights(name: str) -> dict[str, float]:
-    """Per-source share of words from a local repo's build manifest (the natural mixture)."""
+    """Per-source sampling weights from a local repo's build manifest: the recipe's declared
+    mixture when it has one (`mixture.source_weights`), else each source's share of words."""
     path = Path(name) / "build_manifest.json"
     if not path.is_file():
         return {}
-    sources = json.loads(path.read_text())["sources"]
+    manifest = json.loads(path.read_text())
+    declared = (manifest.get("mixture") or {}).get("source_weights")
+    if declared:
+        return dict(declared)
+    sources = manifest["sources"]
     words = {k: v.get("words", 0) for k, v in sources.items() if v.get("status") == "ok" and v.get("rows")}
     total = sum(words.values()) or 1
     return {k: v / total for k, v in words.items()}
