@@ -409,12 +409,41 @@ def article_license(meta: etree._Element) -> str:
     return normalize_license(*[s for s in statements if s and s.strip().lower() not in ("open-access", "open access")])
 
 
+def _file_list(path: Path) -> dict[str, dict[str, str]]:
+    """The OA file list that goes with a bulk package: `<package>.filelist.csv` beside it, or
+    `oa_file_list.csv` / `*file_list*.csv` in its folder. Keyed by member path and by PMCID."""
+    import csv
+
+    base = path.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
+    candidates = [path.with_name(base + ".filelist.csv"), path.parent / "oa_file_list.csv",
+                  *sorted(path.parent.glob("*file_list*.csv")), *sorted(path.parent.glob("*filelist*.csv"))]
+    for cand in candidates:
+        if cand.is_file():
+            index: dict[str, dict[str, str]] = {}
+            with open(cand, newline="", encoding="utf-8-sig") as fh:
+                for row in csv.DictReader(fh):
+                    row = {(k or "").strip().split(" (")[0].lower(): (v or "").strip() for k, v in row.items()}
+                    if row.get("article file"):
+                        index[row["article file"]] = row
+                    if row.get("accessionid"):
+                        index[row["accessionid"].upper()] = row
+            return index
+    return {}
+
+
 class PMCJatsBuilder(Builder):
+    """JATS articles from single files, `<pmc-articleset>` files, or PMC OA bulk packages
+    (`oa_comm` / `oa_noncomm` / `oa_other` `.tar.gz`), streamed member by member without
+    unpacking to disk and joined with the OA file list CSV (`Article File, Article Citation,
+    AccessionID, LastUpdated, PMID, License, Retracted`): the licence comes from the list and
+    articles it marks retracted are skipped (counted). Members with an absolute path or `..`
+    are never read."""
+
     kind = "knowledge"
-    patterns = ("**/*.nxml", "**/*.xml", "**/*.nxml.gz", "**/*.xml.gz")
+    patterns = ("**/*.nxml", "**/*.xml", "**/*.nxml.gz", "**/*.xml.gz", "**/*.tar.gz", "**/*.tgz")
     defaults: dict[str, Any] = {
         "tables": "full",  # drop | caption | full
-        "skip_retractions": True,  # article-type retraction/correction/... are skipped (counted)
+        "skip_retractions": True,  # article-type retraction/correction/... (and file-list Retracted=yes) are skipped, counted
         "min_chars": 1,  # articles whose text is shorter are reported as records without text
     }
 
@@ -426,22 +455,85 @@ class PMCJatsBuilder(Builder):
             raise UserError(f"source {source!r}: option 'tables' must be drop, caption or full, not {self.options['tables']!r}")
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
-        root = parse_xml(read_bytes(path))
+        if path.name.endswith((".tar.gz", ".tgz")):
+            yield from self.parse_package(path, report)
+            return
+        yield from self.parse_document(read_bytes(path), report)
+
+    def parse_package(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        import tarfile
+
+        from medc.xmlsafe import MAX_XML_BYTES
+
+        file_list = _file_list(path)
+        try:
+            with tarfile.open(path, mode="r|gz") as tar:  # a stream: members are read in order, never extracted
+                for member in tar:
+                    if not member.isfile() or not member.name.endswith((".nxml", ".xml")):
+                        continue
+                    parts = member.name.split("/")
+                    if member.name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+                        report.records += 1
+                        report.error("unsafe member path (absolute or with ..): not read", member.name)
+                        continue
+                    if member.size > MAX_XML_BYTES:
+                        report.records += 1
+                        report.error(f"member is larger than {MAX_XML_BYTES} bytes", member.name)
+                        continue
+                    fh = tar.extractfile(member)
+                    data = fh.read() if fh is not None else b""
+                    listed = file_list.get(member.name)
+                    yield from self.parse_document(data, report, member=member.name, listed=listed, file_list=file_list)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ValueError(f"broken tar.gz package after {report.records} articles: {exc}") from None
+
+    def parse_document(self, data: bytes, report: FileReport, member: str | None = None,
+                       listed: dict[str, str] | None = None, file_list: dict[str, dict[str, str]] | None = None
+                       ) -> Iterator[dict[str, Any]]:
+        try:
+            root = parse_xml(data)
+        except ValueError as exc:
+            if member is None:
+                raise
+            report.records += 1
+            report.error(str(exc), member)
+            return
         name = localname(root)
         if name == "article":
             articles = [root]
         elif name in ("pmc-articleset", "articles", "article-set"):
             articles = [a for a in root.iter() if localname(a) == "article"]
         else:
+            if member is not None:
+                report.records += 1
+                report.error(f"root element <{name}> is not a JATS <article>", member)
+                return
             raise ValueError(f"root element <{name}> is not a JATS <article> or <pmc-articleset>")
         for i, article in enumerate(articles):
             report.records += 1
             key = f"article {i + 1}" if len(articles) > 1 else "article"
+            if member is not None:
+                key = member if len(articles) == 1 else f"{member} {key}"
             try:
                 row = self.article_row(article, report)
             except ValueError as exc:
                 report.error(str(exc), key)
                 continue
+            if row is not None and file_list:
+                entry = listed or file_list.get(row["meta"].get("pmcid", "").upper())
+                if entry is None:
+                    row["meta"]["oa_file_list"] = False  # kept, with the licence the article states
+                else:
+                    if entry.get("retracted", "").lower() in ("yes", "y", "true", "1"):
+                        if self.options["skip_retractions"]:
+                            report.skip("retracted (OA file list)")
+                            continue
+                        row["meta"]["retracted"] = True
+                    if entry.get("license"):
+                        row["license"] = normalize_license(entry["license"])
+                        row["meta"]["license_from"] = "oa_file_list"
+                    if entry.get("lastupdated"):
+                        row["meta"]["last_updated"] = entry["lastupdated"]
             if row is not None:
                 yield row
 

@@ -36,11 +36,11 @@ def test_default_build_loads_with_datasets(default_build: Path, monkeypatch: pyt
     monkeypatch.chdir(default_build)
     k = load_dataset("medc-k")
     i = load_dataset("medc-i")
-    assert k["train"].num_rows == 9
+    assert k["train"].num_rows == 17  # 6 articles, 3 abstracts, 2 S2ORC papers, 6 textbook pieces
     assert set(i["train"]["task"]) == MEDC_I_CONFIGS
     assert i["train"].num_rows == sum(load_dataset("medc-i", c)["train"].num_rows for c in MEDC_I_CONFIGS)
     assert load_dataset("medc-i", "rationale_qa")["train"].num_rows == PQAL_TRAIN
-    assert set(k["train"]["source"]) == {"pmc_jats", "pubmed_abstracts"}
+    assert set(k["train"]["source"]) == {"pmc_jats", "pubmed_abstracts", "s2orc", "textbooks"}
     assert k["train"].column_names == ["id", "source", "title", "text", "license", "meta"]
     assert i["train"].column_names == ["id", "source", "task", "instruction", "input", "output", "messages", "license", "meta"]
     by_id = {r["id"]: r for r in k["train"]}
@@ -58,6 +58,7 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()) == [
         "README.md", "build_manifest.json", "data/commercial/train-00000-of-00001.parquet",
         "data/pmc_jats/train-00000-of-00001.parquet", "data/pubmed_abstracts/train-00000-of-00001.parquet",
+        "data/s2orc/train-00000-of-00001.parquet", "data/textbooks/train-00000-of-00001.parquet",
         "length_distribution.png",
     ]
     fm = front_matter(repo / "README.md")
@@ -71,13 +72,16 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     assert len(m["recipe"]["sha256"]) == 64
     assert m["medc_version"]
     inputs = {x["path"]: x for x in m["inputs"]}
-    assert set(inputs) == {f"pmc_jats/{p.name}" for p in (SAMPLES / "pmc_jats").glob("*.nxml")} | {
-        f"medline/{p.name}" for p in (SAMPLES / "medline").glob("*.xml")}
+    knowledge_dirs = ("pmc_jats", "medline", "s2orc", "textbooks", "clinical_notes")
+    assert set(inputs) == {p.relative_to(SAMPLES).as_posix() for d in knowledge_dirs for p in (SAMPLES / d).rglob("*")
+                           if p.is_file() and not p.name.endswith(".txt")}  # every bundled knowledge file but licence texts
     for rel, entry in inputs.items():
         assert entry["sha256"] == hashlib.sha256((SAMPLES / rel).read_bytes()).hexdigest()
-        assert entry["rows"] == 1
+        if rel.startswith(("pmc_jats/", "medline/")):
+            assert entry["rows"] == 1
     src = m["sources"]["pmc_jats"]
-    assert [s["step"] for s in src["steps"]] == ["quality_signals", "min_length", "quality_filter", "unique_ids", "decontaminate", "exact_dedup", "near_dedup"]
+    assert [s["step"] for s in src["steps"]] == ["quality_signals", "min_length", "quality_filter", "unique_ids", "decontaminate", "same_article",
+                                                   "sample_budget", "exact_dedup", "near_dedup"]
     assert all({"in", "out", "dropped"} <= set(s) for s in src["steps"])
     out = m["configs"]["pmc_jats"]["outputs"][0]
     assert out["sha256"] == hashlib.sha256((repo / out["path"]).read_bytes()).hexdigest()
@@ -263,7 +267,10 @@ def test_exact_duplicates_and_duplicate_ids_are_dropped_and_counted(tmp_path: Pa
     raw = (SAMPLES / "pmc_jats" / "mds526.nxml").read_text(encoding="utf-8")
     (jats / "a.nxml").write_text(raw)
     (jats / "b-same-id.nxml").write_text(raw)  # the same article twice
-    (jats / "c-other-id.nxml").write_text(raw.replace('<article-id pub-id-type="pmc">3574550', '<article-id pub-id-type="pmc">1', 1))
+    other = raw.replace('<article-id pub-id-type="pmc">3574550', '<article-id pub-id-type="pmc">1', 1)
+    other = other.replace('<article-id pub-id-type="pmid">23149571', '<article-id pub-id-type="pmid">1', 1)
+    other = other.replace('<article-id pub-id-type="doi">10.1093/annonc/mds526', '<article-id pub-id-type="doi">10.1/x', 1)
+    (jats / "c-other-id.nxml").write_text(other)  # other ids (not the same article), same text
     shutil.copy(SAMPLES / "pmc_jats" / "ehp-116-1694.nxml", jats)
     proc = run_build("medc-k", "--sources", str(sources), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr

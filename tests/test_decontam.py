@@ -120,7 +120,7 @@ def test_leaked_test_items_are_removed_and_reported(tmp_path: Path) -> None:
     assert report["rows_removed"] == ["pmc:PMC111", "pmc:PMC222"]
     assert report["test_items"] == 500 and report["files"][0]["path"] == "pubmedqa/ori_pqal.json"
     ids = load_dataset(str(out / "medc-k"))["train"]["id"]
-    assert "pmc:PMC111" not in ids and "pmc:PMC222" not in ids and len(ids) == 9  # 6 articles + 3 abstracts
+    assert "pmc:PMC111" not in ids and "pmc:PMC222" not in ids and len(ids) == 17  # 6 articles + 3 abstracts + 2 S2ORC papers + 6 textbook pieces
 
     i = json.loads((out / "medc-i" / "build_manifest.json").read_text())
     decon_i = next(g for g in i["global_steps"] if g["step"] == "decontaminate")

@@ -47,7 +47,8 @@ def test_recipe_errors_name_the_key(tmp_path: Path, edit, message: str) -> None:
 def test_default_recipes_load() -> None:
     k = load_recipe(REPO / "pipelines" / "medc-k.toml")
     i = load_recipe(REPO / "pipelines" / "medc-i.toml")
-    assert [s.name for s in k.sources] == ["pmc_jats", "pubmed_abstracts"] and k.kind == "knowledge"
+    assert [s.name for s in k.sources] == ["pmc_jats", "pubmed_abstracts", "s2orc", "textbooks", "clinical_notes", "general_replay"]
+    assert k.kind == "knowledge" and set(k.mixture["groups"]) == {"papers", "books", "clinical", "general"}
     assert [s.name for s in i.sources] == ["pubmedqa", "medqa", "medmcqa", "chatdoctor", "medalpaca", "meddialog", "umls", "abbreviations"]
     assert {s.config for s in i.sources} == {"rationale_qa", "dialogue", "knowledge_graph"} and i.kind == "instruction"
     assert k.sha256 != i.sha256 and len(k.sha256) == 64

@@ -64,7 +64,7 @@ def test_medc_k_card_facts(default_build: Path) -> None:
     raw = yaml.safe_load(text.split("---\n", 2)[1])
     assert raw["license"] == "other" and "cc-by-nc-3.0 (1 rows)" in raw["license_details"]
     assert "| cc-by-nc-3.0 | 1 | no | yes |" in text
-    assert "Configs whose every row allows commercial use: `commercial`" in text
+    assert "Configs whose every row allows commercial use: `s2orc`, `commercial`" in text  # S2ORC: ODC-By
     assert "| `pmc_jats` | pmc_jats | `pmc_jats` | 6 | 6 |" in text
     assert "@article{jin2021medqa" in text  # decontaminated against MedQA: cited
     mi = (default_build / "medc-i" / "README.md").read_text()
@@ -96,7 +96,6 @@ def build_with_notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (sources / "clinical_notes").mkdir()
     (sources / "clinical_notes" / "NOTEEVENTS.csv").write_text(NOTES_CSV)
     recipe = (REPO / "pipelines" / "medc-k.toml").read_text()
-    recipe = recipe.replace("[[steps]]", '[[sources]]\nname = "clinical_notes"\nbuilder = "clinical_notes"\ndir = "clinical_notes"\n\n[[steps]]', 1)
     recipe = recipe.replace("min_words = 50", "min_words = 20")
     # Notes are full of dates and de-identification placeholders: fewer alphabetic words.
     recipe = recipe.replace("max_non_alpha_words_ratio = 0.5\n", "max_non_alpha_words_ratio = 0.5\n[steps.sources.clinical_notes]\nmax_non_alpha_words_ratio = 0.6\n")
