@@ -141,6 +141,8 @@ def linearize_mathml(el: etree._Element) -> str:
 
 def render_formula(el: etree._Element) -> str:
     """TeX kept as TeX, MathML linearised, graphic-only formulas as a placeholder."""
+    if el.get(_RENDERED):
+        return (el.text or "").strip()
     tex = next((d for d in el.iter() if localname(d) == "tex-math"), None)
     if tex is not None:
         body = collapse_spaces("".join(tex.itertext()))
@@ -153,37 +155,56 @@ def render_formula(el: etree._Element) -> str:
 
 
 # ---------------------------------------------------------------------------- inline text
+_RENDERED = "medc-rendered"  # marks a formula element whose text is already its rendering
+
+
+def prepare_inline(root: etree._Element) -> None:
+    """Rewrite the inline markup of a subtree once, in place, so that every inline run is
+    then read with lxml's C-level `itertext()`: non-text elements (graphics, footnotes) are
+    removed with their tails kept, formulas are replaced by their rendering (TeX kept,
+    MathML linearised), citation `xref`s become marked spans (removed later without
+    debris), line breaks become spaces."""
+    # Tag-filtered iteration and stripping run in C: Python only sees the matching elements.
+    etree.strip_elements(root, *INLINE_SKIP, with_tail=False)
+    for el in list(root.iter("inline-formula", "disp-formula")):
+        if el.getparent() is not None or el is root:
+            _replace_text(el, f" {render_formula(el)} ", rendered=True)
+    for el in list(root.iter("{*}math", "tex-math")):
+        if el.getparent() is None or _inside_formula(el):
+            continue
+        target = el.getparent() if localname(el) == "tex-math" else el
+        _replace_text(target, f" {render_formula(target)} ", rendered=True)
+    for el in list(root.iter("xref")):
+        if el.get("ref-type") == "bibr":
+            _replace_text(el, _CITE_OPEN + collapse_spaces("".join(el.itertext())) + _CITE_CLOSE)
+    for el in list(root.iter("break", "hr")):
+        _replace_text(el, " ")
+
+
+def _inside_formula(el: etree._Element) -> bool:
+    for anc in el.iterancestors():
+        if localname(anc) in ("inline-formula", "disp-formula"):
+            return True
+    return False
+
+
+def _replace_text(el: etree._Element, text: str, rendered: bool = False) -> None:
+    tail = el.tail
+    for child in list(el):
+        el.remove(child)
+    el.text = text
+    el.tail = tail
+    if rendered:
+        el.set(_RENDERED, "1")
+
+
 def inline_text(el: etree._Element, *, with_tail: bool = False) -> str:
-    """The text of an element with inline markup flattened; citations marked for removal."""
-    out: list[str] = []
-    _inline(el, out)
+    """The text of an element (of a subtree passed through `prepare_inline`), inline markup
+    flattened; citations marked for removal."""
+    text = "".join(el.itertext())
     if with_tail and el.tail:
-        out.append(el.tail)
-    return "".join(out)
-
-
-def _inline(el: etree._Element, out: list[str]) -> None:
-    name = localname(el)
-    if name in INLINE_SKIP:
-        return
-    if name in ("inline-formula", "disp-formula"):
-        out.append(f" {render_formula(el)} ")
-        return
-    if name == "math" or name == "tex-math":
-        out.append(f" {render_formula(el.getparent() if name == 'tex-math' else el)} ")
-        return
-    if name == "xref" and el.get("ref-type") == "bibr":
-        out.append(_CITE_OPEN + collapse_spaces("".join(el.itertext())) + _CITE_CLOSE)
-        return
-    if name in ("break", "hr"):
-        out.append(" ")
-        return
-    if el.text:
-        out.append(el.text)
-    for child in el:
-        _inline(child, out)
-        if child.tail:
-            out.append(child.tail)
+        text += el.tail
+    return text
 
 
 def clean_inline(text: str) -> str:
@@ -288,6 +309,9 @@ class Renderer:
 
     def paragraph(self, p: etree._Element, level: int) -> None:
         """A paragraph; block elements nested in it (lists, figures, tables) become own blocks."""
+        if next(p.iterchildren(*BLOCK_IN_P), None) is None:  # the common case, found in C
+            self.add("".join(p.itertext()))
+            return
         parts: list[str] = [p.text or ""]
         for child in p:
             if localname(child) in BLOCK_IN_P:
@@ -349,7 +373,7 @@ class Renderer:
             return
         rows = []
         for row in el.iter("tr"):
-            cells = [clean_inline(inline_text(c)) for c in row if localname(c) in ("td", "th")]
+            cells = [clean_inline("".join(c.itertext())) for c in row.iterchildren("td", "th")]
             cells = [c for c in cells if c]
             if cells:
                 rows.append(" | ".join(cells))
@@ -554,6 +578,9 @@ class PMCJatsBuilder(Builder):
                 journal_meta.find("journal-title")
             )
 
+        for part in (*meta.findall("abstract"), article.find("body"), article.find("back")):
+            if part is not None:
+                prepare_inline(part)
         r = Renderer(self.options["tables"])
         if title:
             r.blocks.append(f"# {title}")
