@@ -14,16 +14,13 @@ sample does not depend on how files are sharded.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.builder import Builder, FileReport
-from medc.errors import UserError
+from medc.builder import Builder, FileReport, json_records
 from medc.text import normalize_text
-from medc.xmlsafe import read_bytes
 
 POINTER_KEYS = {"dataset", "config", "split", "max_rows", "text_field", "id_field", "license"}
 
@@ -60,14 +57,7 @@ class ReplayBuilder(Builder):
                 raise ValueError(f"no column {text_field!r} (columns: {', '.join(table.schema_arrow.names[:10])})")
             records = (rec for batch in table.iter_batches(batch_size=10_000) for rec in batch.to_pylist())
         else:
-            def jsonl() -> Iterator[Any]:
-                for line in read_bytes(path).decode("utf-8-sig").splitlines():
-                    if line.strip():
-                        try:
-                            yield json.loads(line)
-                        except json.JSONDecodeError as exc:
-                            yield exc
-            records = jsonl()
+            records = (rec for _, rec in json_records(path))
         for i, rec in enumerate(records):
             report.records += 1
             key = f"record {i + 1}"

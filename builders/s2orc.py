@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from builders.pmc_jats import consistent_heading
-from medc.builder import Builder, FileReport
+from medc.builder import Builder, FileReport, json_records
 from medc.errors import UserError
 from medc.text import normalize_text
 
@@ -46,37 +46,10 @@ DROP_ANNOTATIONS = ("author", "authorfirstname", "authorlastname", "authoraffili
 _BATCH = re.compile(r"(\d+)")
 
 
-def _open_text(path: Path) -> str:
-    from medc.xmlsafe import read_bytes
-
-    return read_bytes(path).decode("utf-8-sig")
-
-
-def _records(path: Path) -> Iterator[tuple[str, Any]]:
-    """(`record N` / `line N`, parsed JSON) for a JSON file (one record or a list) or JSONL."""
-    text = _open_text(path)
-    stripped = text.lstrip()
-    if path.name.removesuffix(".gz").endswith(".json") and stripped[:1] in "[{":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None  # a .json file of JSON lines
-        if data is not None:
-            for i, rec in enumerate(data if isinstance(data, list) else [data]):
-                yield f"record {i + 1}", rec
-            return
-    for i, line in enumerate(text.splitlines()):
-        if line.strip():
-            try:
-                yield f"line {i + 1}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield f"line {i + 1}", exc
-
-
 @lru_cache(maxsize=4)
 def _metadata_index(path: str, mtime_ns: int) -> dict[str, dict[str, Any]]:
     index: dict[str, dict[str, Any]] = {}
-    for _, rec in _records(Path(path)):
+    for _, rec in json_records(Path(path)):
         if isinstance(rec, dict) and rec.get("paper_id") is not None:
             index[str(rec["paper_id"])] = rec
     return index
@@ -221,7 +194,7 @@ class S2ORCBuilder(Builder):
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         metadata: dict[str, dict[str, Any]] | None = None
-        for key, rec in _records(path):
+        for key, rec in json_records(path):
             report.records += 1
             if isinstance(rec, Exception):
                 report.error(f"invalid JSON: {rec.msg}", key)

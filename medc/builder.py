@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+import json
 from typing import Any, ClassVar
 
 from medc.errors import UserError
@@ -70,3 +71,26 @@ class Builder:
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         """Yield rows (dicts in the dataset schema) from one file; report bad records."""
         raise NotImplementedError
+
+
+def json_records(path: Path) -> Iterator[tuple[str, Any]]:
+    """(`record N` / `line N`, parsed JSON or the JSONDecodeError of a bad line) for a JSON file (one record or a list) or JSONL."""
+    from medc.xmlsafe import read_bytes
+
+    text = read_bytes(path).decode("utf-8-sig")
+    stripped = text.lstrip()
+    if path.name.removesuffix(".gz").endswith(".json") and stripped[:1] in "[{":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None  # a .json file of JSON lines
+        if data is not None:
+            for i, rec in enumerate(data if isinstance(data, list) else [data]):
+                yield f"record {i + 1}", rec
+            return
+    for i, line in enumerate(text.splitlines()):
+        if line.strip():
+            try:
+                yield f"line {i + 1}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield f"line {i + 1}", exc
