@@ -130,11 +130,11 @@ def _strip_cites(text: str, spans: Any) -> str:
     return "".join(out)
 
 
-def _paragraph_text(paragraphs: list[dict[str, Any]], start_section: str | None = None) -> tuple[list[str], list[str]]:
+def _paragraph_text(paragraphs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """S2ORC body_text paragraphs → blocks, with a `## Section` heading whenever it changes."""
     blocks: list[str] = []
     sections: list[str] = []
-    current = start_section
+    current: str | None = None
     for para in paragraphs or []:
         if not isinstance(para, dict):
             continue
@@ -270,8 +270,6 @@ class S2ORCBuilder(Builder):
         title = normalize_text(str(meta.get("title") or "")).replace("\n", " ")
         abstract = _abstract_blocks(parse.get("abstract")) or _abstract_blocks(meta.get("abstract"))
         body, sections = _paragraph_text(parse.get("body_text") or [])
-        if not body:
-            report.skip("no body text (abstract only)") if abstract else None
         blocks = (["## Abstract", *abstract] if abstract else []) + body
         if not body and not abstract:
             raise ValueError("no abstract or body text")

@@ -315,11 +315,7 @@ def global_decisions(
     first = pl.col("_key").min().over("id")
     dup_ids = frame.filter(pl.col("_key") != first).select("_key", pl.lit("duplicate id").alias("reason"))
     frame = record("unique_ids", dup_ids, frame)
-    def load_texts(keys: Any, fields: list[str]) -> pl.DataFrame:
-        wanted = pl.Series(keys, dtype=pl.UInt64)
-        return pl.scan_parquet([str(p) for p in shard_files]).filter(pl.col("_key").is_in(wanted.implode())).select("_key", *fields).collect()
-
-    ctx = GlobalContext(load_texts, work_dir or (shard_files[0].parent.parent), [str(p) for p in shard_files], map_unordered)
+    ctx = GlobalContext(work_dir or (shard_files[0].parent.parent), [str(p) for p in shard_files], map_unordered)
     for step in global_steps:
         drop = step.decide(frame.lazy(), ctx)
         frame = record(step.name, drop, frame, step.report(frame, drop))

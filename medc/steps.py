@@ -72,9 +72,8 @@ class FilterStep(Step):
 class GlobalContext:
     """What a global step may use besides the signature columns."""
 
-    load_texts: Callable[[np.ndarray, list[str]], pl.DataFrame]  # keys, fields -> _key + fields
     work_dir: Path  # for side outputs (e.g. cluster tables)
-    shard_files: list[str] = field(default_factory=list)  # the map stage's outputs, for tasks that read them
+    shard_files: list[str] = field(default_factory=list)  # the map stage's outputs (texts are read from them)
     # The build's executor (`map_unordered(fn, tasks)`), to spread heavy work over workers / a Ray cluster.
     map_unordered: Callable[[Callable[[Any], Any], list[Any]], Any] | None = None
 
@@ -417,7 +416,7 @@ class NearDedup(GlobalStep):
         )
 
     def decide(self, sigs: pl.LazyFrame, ctx: GlobalContext | None = None) -> pl.DataFrame:
-        from medc.minhash import candidate_pairs, clusters, jaccard, shingle_sets
+        from medc.minhash import candidate_pairs, clusters
 
         p = self.params
         frame = sigs.filter(pl.col("_sig_near_words") > 0).select("_key", "id", "source", *self.signature_columns()).collect()
@@ -437,23 +436,18 @@ class NearDedup(GlobalStep):
             self._clusters = None
             return empty
         assert ctx is not None, "near_dedup needs the texts of candidate rows"
-        cand = np.unique(np.concatenate([pairs["a"].to_numpy(), pairs["b"].to_numpy()]))
-        fields = list(dedup_fields(self.kind, p["fields"]))
-        threshold = float(p["threshold"])
+        fields = tuple(dedup_fields(self.kind, p["fields"]))
+        # Exact-Jaccard verification in chunks of pairs, each reading the texts of its own pairs
+        # from the shard files; more than one chunk is spread over the executor's workers.
         chunk = int(p["verify_chunk"])
-        if ctx.map_unordered is not None and ctx.shard_files and pairs.height > chunk:
-            # Spread the exact-Jaccard verification over the executor's workers, in chunks of
-            # pairs; each task reads the texts of its own pairs from the shard files.
-            a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-            tasks = [(i, ctx.shard_files, self.kind, tuple(fields), int(p["ngram"]), threshold, a[i:i + chunk], b[i:i + chunk])
-                     for i in range(0, pairs.height, chunk)]
+        a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+        tasks = [(i, ctx.shard_files, self.kind, fields, int(p["ngram"]), float(p["threshold"]), a[i:i + chunk], b[i:i + chunk])
+                 for i in range(0, pairs.height, chunk)]
+        if ctx.map_unordered is not None and len(tasks) > 1:
             parts = dict(ctx.map_unordered(verify_pairs, tasks))
-            ok_mask = np.concatenate([parts[i] for i in sorted(parts)])
         else:
-            texts = ctx.load_texts(cand, fields).sort("_key")
-            joined = texts.select("_key", _text_expr(self.kind, tuple(fields)).alias("t"))
-            sets = dict(zip(joined["_key"].to_list(), shingle_sets(joined["t"], int(p["ngram"]))))
-            ok_mask = np.array([jaccard(sets[a], sets[b]) >= threshold for a, b in pairs.iter_rows()], dtype=bool)
+            parts = dict(verify_pairs(t) for t in tasks)
+        ok_mask = np.concatenate([parts[i] for i in sorted(parts)])
         verified = pairs.filter(pl.Series(ok_mask, dtype=pl.Boolean))
         self._stats["verified_pairs"] = verified.height
         members = clusters(keys, verified)
