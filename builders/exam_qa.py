@@ -59,6 +59,10 @@ class MedQABuilder(Builder):
     patterns = ("**/*.jsonl",)
     defaults: dict[str, Any] = {"split": "train", "license": "mit", "rationales": None, "templates": None}
 
+    @classmethod
+    def companions(cls, options: dict[str, Any], folder: str) -> list[str]:
+        return [options["rationales"]] if options.get("rationales") else []
+
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
         super().__init__(source, options, sources_root)
         refuse_held_out(source, self.options)

@@ -471,6 +471,10 @@ class PMCJatsBuilder(Builder):
         "min_chars": 1,  # articles whose text is shorter are reported as records without text
     }
 
+    @classmethod
+    def companions(cls, options: dict[str, Any], folder: str) -> list[str]:
+        return [f"{folder}/**/*file_list*.csv", f"{folder}/**/*filelist*.csv"]  # OA file lists (see _file_list)
+
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
         super().__init__(source, options, sources_root)
         if self.options["tables"] not in ("drop", "caption", "full"):

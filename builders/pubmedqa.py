@@ -44,6 +44,10 @@ class PubMedQABuilder(Builder):
         "templates": None,  # a phrasings file (default: pipelines/templates/medc-i.toml)
     }
 
+    @classmethod
+    def companions(cls, options: dict[str, Any], folder: str) -> list[str]:
+        return [options.get("test_pmids", cls.defaults["test_pmids"])]
+
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
         super().__init__(source, options, sources_root)
         self._test_pmids: frozenset[str] | None = None

@@ -173,6 +173,10 @@ class S2ORCBuilder(Builder):
         "min_chars": 200,
     }
 
+    @classmethod
+    def companions(cls, options: dict[str, Any], folder: str) -> list[str]:
+        return [f"{folder}/{options.get('metadata', cls.defaults['metadata'])}"]  # joined to the pdf_parses
+
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
         super().__init__(source, options, sources_root)
         if self.options["biomedical"] not in ("ids", "ids_or_field", "off"):

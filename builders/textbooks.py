@@ -89,6 +89,10 @@ class TextbookBuilder(Builder):
     patterns = ("**/*.txt", "**/*.md", "**/*.collection.xml", "**/*.cnxml", "**/*.pdf", "**/*.epub")
     defaults: dict[str, Any] = {"license": "unknown", "max_words": 2000, "min_words": 30}
 
+    @classmethod
+    def companions(cls, options: dict[str, Any], folder: str) -> list[str]:
+        return [f"{folder}/**/*.collection.xml", f"{folder}/**/*.cnxml"]  # a collection reads its modules
+
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
         super().__init__(source, options, sources_root)
         if not isinstance(self.options["max_words"], int) or self.options["max_words"] < 50:

@@ -17,6 +17,7 @@ from medc.executor import default_workers, make_executor
 from medc.pipeline import BuildResult, build_dataset
 from medc.progress import Progress
 from medc.recipe import SAMPLES_DIR, default_recipe_path, load_recipe
+from medc.storage import Tree, is_url
 
 TARGETS = {"all": ("medc-k", "medc-i"), "medc-k": ("medc-k",), "medc-i": ("medc-i",)}
 
@@ -28,10 +29,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("target", choices=sorted(TARGETS), help="which dataset(s) to build")
     p.add_argument(
-        "--sources", type=Path, default=None,
-        help="root folder of the raw sources, laid out like samples/ (pmc_jats/, pubmedqa/, ...); default: the bundled samples/",
+        "--sources", default=None,
+        help="root folder of the raw sources, laid out like samples/ (pmc_jats/, pubmedqa/, ...), or an fsspec URL "
+             "(s3://bucket/medc-sources, gs://..., file:///...); default: the bundled samples/",
     )
-    p.add_argument("--out", type=Path, default=Path("."), help="where the repos (medc-k/, medc-i/) are written (default: .)")
+    p.add_argument("--out", default=".",
+                   help="where the repos (medc-k/, medc-i/) are written: a folder (default: .) or an fsspec URL")
+    p.add_argument("--work-dir", type=Path, default=None,
+                   help="with a URL --out: the driver's local folder for shard copies and the repo before upload "
+                        "(default: under $MEDC_STAGE_DIR or the system temp folder)")
     p.add_argument("--workers", type=int, default=None,
                    help=f"worker processes (default: all cores, here {default_workers()}); with --executor ray: tasks in flight (default: the cluster's CPUs)")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -51,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def summary_table(result: BuildResult) -> str:
     m = result.manifest
-    lines = [f"{m['dataset']}  ->  {result.repo}"]
+    lines = [f"{m['dataset']}  ->  {result.location or result.repo}"]
     header = f"  {'source':<18}{'files':>7}{'records':>9}{'built':>8}{'out':>8}{'errors':>8}  dropped / skipped"
     lines.append(header)
     for name, s in m["sources"].items():
@@ -73,7 +79,7 @@ def summary_table(result: BuildResult) -> str:
         rec = f" [{e['record']}]" if e["record"] else ""
         lines.append(f"  error: {e['source']}: {e['file']}{rec}: {e['reason']}")
     if len(m["errors"]) > 20:
-        lines.append(f"  ... {len(m['errors']) - 20} more errors in {result.repo / 'build_manifest.json'}")
+        lines.append(f"  ... {len(m['errors']) - 20} more errors in {result.location or result.repo}/build_manifest.json")
     b = m["error_budget"]
     state = "EXCEEDED" if b["exceeded"] else "ok"
     lines.append(f"  error rate {b['error_rate']:.2%} (budget {b['budget']:.2%}): {state}; {m['timings']['total_seconds']:.1f}s")
@@ -92,9 +98,17 @@ def main(argv: list[str] | None = None) -> int:
             recipes[r.name] = r
         for name in datasets:
             recipes.setdefault(name, None)
-        sources = args.sources if args.sources is not None else SAMPLES_DIR
-        if not sources.is_dir():
-            raise UserError(f"--sources {sources}: no such folder")
+        sources: str | Path = args.sources if args.sources is not None else SAMPLES_DIR
+        if is_url(sources):
+            if not Tree(sources).files:  # listed now: a missing folder or filesystem is a usage error
+                raise UserError(f"--sources {sources}: no files there")
+        else:
+            sources = Path(sources).resolve()
+            if not sources.is_dir():
+                raise UserError(f"--sources {args.sources}: no such folder")
+        out: str | Path = args.out if is_url(args.out) else Path(args.out).resolve()
+        if args.work_dir is not None and not is_url(args.out):
+            raise UserError("--work-dir is for a URL --out (a local --out is the work folder)")
         if args.workers is not None and args.workers < 1:
             raise UserError("--workers must be at least 1")
         if args.error_budget is not None and not 0 <= args.error_budget <= 1:
@@ -110,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             recipe = recipes[name] or load_recipe(default_recipe_path(name))
             try:
                 result = build_dataset(
-                    recipe, sources.resolve(), args.out.resolve(), workers=args.workers,
+                    recipe, sources, out, workers=args.workers,
                     error_budget=args.error_budget, progress=progress, sources_label=label,
-                    keep_dropped=args.keep_dropped, executor=executor,
+                    keep_dropped=args.keep_dropped, executor=executor, work_dir=args.work_dir,
                 )
             except NothingToBuild as exc:
                 if len(datasets) == 1:

@@ -68,6 +68,13 @@ class Builder:
         self.options = {**self.defaults, **options}
         self.sources_root = sources_root
 
+    @classmethod
+    def companions(cls, options: dict[str, Any], folder: str) -> list[str]:
+        """Globs (relative to the sources root) of files the builder reads besides its input
+        files, e.g. a package's file list; `folder` is the source's folder. With remote
+        sources these are staged next to every task's inputs."""
+        return []
+
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         """Yield rows (dicts in the dataset schema) from one file; report bad records."""
         raise NotImplementedError

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,11 +32,13 @@ import pyarrow.parquet as pq
 from medc import __version__
 from medc.builder import FileReport
 from medc.errors import NothingToBuild, UserError
+from medc import storage
 from medc.executor import LocalExecutor, RayExecutor
 from medc.progress import Progress
 from medc.recipe import Recipe, SourceSpec
 from medc.schema import RecordError, schema_for, validate_row
 from medc.steps import FilterStep, GlobalContext, GlobalStep, MapStep, make_step
+from medc.storage import Tree, is_url, join
 
 CACHE_DIR = ".medc-cache"
 COMMERCIAL_CONFIG = "commercial"
@@ -51,14 +54,16 @@ class ShardTask:
     source_index: int
     shard_index: int
     files: tuple[str, ...]  # paths relative to the sources root (posix)
-    sources_root: str
+    sources_root: str  # a local path or an fsspec URL
     steps: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
-    cache_dir: str
+    cache_dir: str  # a local path or an fsspec URL
     fingerprint: str
+    # Remote sources only: files read besides the inputs, staged on the worker's node: (path, size, version).
+    shared: tuple[tuple[str, int, str], ...] = ()
 
     @property
     def stem(self) -> str:
-        return str(Path(self.cache_dir) / self.source.name / f"shard-{self.shard_index:05d}")
+        return join(self.cache_dir, self.source.name, f"shard-{self.shard_index:05d}")
 
 
 @dataclass
@@ -79,17 +84,12 @@ def _thaw(params: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
     return {k: json.loads(v) for k, v in params}
 
 
-def find_files(folder: Path, patterns: tuple[str, ...], root: Path) -> list[str]:
-    """Files under `folder` matching any glob, as sorted posix paths relative to `root`."""
-    found: set[str] = set()
-    for pattern in patterns:
-        for p in folder.glob(pattern):
-            if p.is_file():
-                found.add(p.relative_to(root).as_posix())
-    return sorted(found)
+def reference_patterns(recipe: Recipe) -> list[str]:
+    """Globs of the files the recipe's steps read under the sources root (benchmark test sets)."""
+    return sorted({p for s in recipe.steps for p in make_step(s.step, s.params, recipe.kind).reference_patterns()})
 
 
-def plan(recipe: Recipe, sources_root: Path, cache_dir: Path) -> list[SourcePlan]:
+def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
     from medc.registry import builder_class
 
     # Filter steps are left out: they run on the stored columns, so changing one never
@@ -98,27 +98,28 @@ def plan(recipe: Recipe, sources_root: Path, cache_dir: Path) -> list[SourcePlan
         (s.step, _frozen(s.params)) for s in recipe.steps
         if not isinstance(make_step(s.step, s.params, recipe.kind), FilterStep)
     )
-    references = sorted(
-        {p for s in recipe.steps for p in make_step(s.step, s.params, recipe.kind, root=sources_root).reference_files()}
-    )
-    ref_stats = [[p.relative_to(sources_root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns] for p in references]
+    references = tree.glob(reference_patterns(recipe))
+    ref_stats = [tree.stat(rel) for rel in references]
     plans: list[SourcePlan] = []
     for index, spec in enumerate(recipe.sources):
-        folder = sources_root / spec.dir
-        sp = SourcePlan(spec, index, folder)
+        sp = SourcePlan(spec, index, Path(spec.dir))
         plans.append(sp)
-        if not folder.is_dir():
+        if not tree.is_dir(spec.dir):
             sp.status = "absent"
             continue
-        patterns = spec.patterns or builder_class(spec.builder).patterns
+        builder = builder_class(spec.builder)
         # Paths stay relative to the sources root, so a manifest never names this machine.
-        sp.files = find_files(folder, patterns, sources_root)
+        sp.files = tree.glob(spec.patterns or builder.patterns, under=spec.dir)
         if not sp.files:
             sp.status = "empty"
             continue
+        shared: tuple[tuple[str, int, str], ...] = ()
+        if tree.url:  # what a task reads besides its inputs, staged on its node
+            names = sorted(set(references) | set(tree.glob(builder.companions({**builder.defaults, **spec.options}, spec.dir))))
+            shared = tuple((rel, *tree.files[rel]) for rel in names)
         for shard, start in enumerate(range(0, len(sp.files), recipe.files_per_shard)):
             files = tuple(sp.files[start : start + recipe.files_per_shard])
-            fp = fingerprint(recipe.kind, spec, (steps, ref_stats), [sources_root / f for f in files], files)
+            fp = fingerprint(recipe.kind, spec, (steps, ref_stats), [tree.stat(f) for f in files])
             sp.tasks.append(
                 ShardTask(
                     kind=recipe.kind,
@@ -126,22 +127,20 @@ def plan(recipe: Recipe, sources_root: Path, cache_dir: Path) -> list[SourcePlan
                     source_index=index,
                     shard_index=shard,
                     files=files,
-                    sources_root=str(sources_root),
+                    sources_root=str(tree),
                     steps=steps,
-                    cache_dir=str(cache_dir),
+                    cache_dir=cache_dir,
                     fingerprint=fp,
+                    shared=shared,
                 )
             )
     return plans
 
 
-def fingerprint(kind: str, spec: SourceSpec, steps: Any, paths: list[Path], rel: tuple[str, ...]) -> str:
-    """What a shard's output depends on: code version, source spec, steps, and its files' stat."""
+def fingerprint(kind: str, spec: SourceSpec, steps: Any, stats: list[list[Any]]) -> str:
+    """What a shard's output depends on: code version, source spec, steps, and its files'
+    stat ([path, size, mtime] locally; [path, size, ETag or other version] remotely)."""
     h = hashlib.sha256()
-    stats = []
-    for p, r in zip(paths, rel):
-        st = p.stat()
-        stats.append([r, st.st_size, st.st_mtime_ns])
     payload = {
         "version": __version__,
         "kind": kind,
@@ -153,14 +152,27 @@ def fingerprint(kind: str, spec: SourceSpec, steps: Any, paths: list[Path], rel:
     return h.hexdigest()
 
 
-def shard_is_complete(task: ShardTask) -> bool:
-    marker = Path(task.stem + ".json")
-    if not marker.is_file() or not Path(task.stem + ".parquet").is_file():
-        return False
+def read_marker(stem: str) -> dict[str, Any] | None:
+    """A shard's report (its completion marker), or None when absent or unreadable."""
+    if is_url(stem):
+        data = storage.read_bytes(stem + ".json")
+    else:
+        marker = Path(stem + ".json")
+        data = marker.read_bytes() if marker.is_file() else None
     try:
-        return json.loads(marker.read_text())["fingerprint"] == task.fingerprint
-    except (ValueError, KeyError, OSError):
+        return json.loads(data) if data else None
+    except ValueError:
+        return None
+
+
+def shard_is_complete(task: ShardTask) -> bool:
+    marker = read_marker(task.stem)
+    if marker is None or marker.get("fingerprint") != task.fingerprint:
         return False
+    if is_url(task.stem):
+        fs, path = storage.filesystem(task.stem + ".parquet")
+        return bool(fs.exists(path))
+    return Path(task.stem + ".parquet").is_file()
 
 
 # ---------------------------------------------------------------------------- map stage
@@ -186,10 +198,16 @@ def sha256_file(path: Path) -> str:
 
 def run_shard(task: ShardTask) -> dict[str, Any]:
     """Map stage of one shard (runs in a worker process). Returns the shard's report."""
+    if is_url(task.sources_root):
+        with storage.Staged(task.sources_root, task.files, task.shared) as staged:
+            return _run_shard(task, staged)
+    return _run_shard(task, Path(task.sources_root))
+
+
+def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     from medc.registry import builder_class
 
     started = time.perf_counter()
-    root = Path(task.sources_root)
     builder = builder_class(task.source.builder)(task.source.name, task.source.options, root)
     rows: list[dict[str, Any]] = []
     reports: list[FileReport] = []
@@ -238,10 +256,6 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
             df = step.signature(df)
         # FilterSteps run later, in the driver, on the stored columns.
 
-    stem = Path(task.stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    _fault_injection(stem)
-    atomic_write_parquet(df.to_arrow(), stem.with_suffix(".parquet"), compression="zstd")
     result = {
         "source": task.source.name,
         "shard": task.shard_index,
@@ -252,7 +266,21 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
         "steps": step_stats,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    atomic_write_bytes(stem.with_suffix(".json"), json.dumps(result, sort_keys=True).encode())
+    marker = json.dumps(result, sort_keys=True).encode()
+    if is_url(task.stem):
+        # Shard first, marker last: a marker is never seen without its shard.
+        with tempfile.TemporaryDirectory(prefix="medc-shard-") as tmp:
+            local = Path(tmp) / "shard.parquet"
+            _fault_injection(local.with_suffix(""))
+            pq.write_table(df.to_arrow(), local, compression="zstd")
+            storage.upload_file(local, task.stem + ".parquet")
+        storage.write_bytes(task.stem + ".json", marker)
+        return result
+    stem = Path(task.stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    _fault_injection(stem)
+    atomic_write_parquet(df.to_arrow(), stem.with_suffix(".parquet"), compression="zstd")
+    atomic_write_bytes(stem.with_suffix(".json"), marker)
     return result
 
 
@@ -275,7 +303,7 @@ def _fault_injection(stem: Path) -> None:
 # ---------------------------------------------------------------------------- global stage
 def global_decisions(
     recipe: Recipe, shard_files: list[Path], root: Path, work_dir: Path | None = None,
-    map_unordered: Any = None,
+    map_unordered: Any = None, shared_shards: list[str] | None = None,
 ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Row keys to drop (`_key, step, reason`): filter steps on stored columns, then unique
     ids, then every global step, each seeing only the rows the previous ones kept."""
@@ -315,7 +343,7 @@ def global_decisions(
     first = pl.col("_key").min().over("id")
     dup_ids = frame.filter(pl.col("_key") != first).select("_key", pl.lit("duplicate id").alias("reason"))
     frame = record("unique_ids", dup_ids, frame)
-    ctx = GlobalContext(work_dir or (shard_files[0].parent.parent), [str(p) for p in shard_files], map_unordered)
+    ctx = GlobalContext(work_dir or (shard_files[0].parent.parent), shared_shards or [str(p) for p in shard_files], map_unordered)
     for step in global_steps:
         drop = step.decide(frame.lazy(), ctx)
         frame = record(step.name, drop, frame, step.report(frame, drop))
@@ -486,31 +514,63 @@ def write_commercial(repo: Path, sources: list[str], recipe: Recipe) -> list[dic
 @dataclass
 class BuildResult:
     recipe: Recipe
-    repo: Path
+    repo: Path  # the repo folder written (with a remote --out: the local copy that was uploaded)
     manifest: dict[str, Any]
     error_rate: float
     budget_exceeded: bool
+    location: str = ""  # where the repo is: `repo`, or its URL
+
+
+def default_work_dir(out: str) -> Path:
+    """The driver's local folder for a build whose --out is a URL (shard copies, the repo before upload)."""
+    return storage.stage_dir() / "work" / hashlib.sha256(out.encode()).hexdigest()[:16]
+
+
+def fetch_shards(tasks: list[ShardTask], local_cache: Path) -> None:
+    """Local copies of remote shards (for the global stage and the write), fetched when the
+    local copy's marker does not carry the shard's fingerprint."""
+    for t in tasks:
+        local = local_cache / t.source.name / f"shard-{t.shard_index:05d}"
+        if (marker := read_marker(str(local))) and marker.get("fingerprint") == t.fingerprint and local.with_suffix(".parquet").is_file():
+            continue
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fs, path = storage.filesystem(t.stem + ".parquet")
+        tmp = local.with_name(f".{local.name}.parquet.{os.getpid()}.tmp")
+        fs.get_file(path, str(tmp))
+        os.replace(tmp, local.with_suffix(".parquet"))
+        data = storage.read_bytes(t.stem + ".json")
+        if data is None:
+            raise RuntimeError(f"{t.stem}.json vanished while the build was reading it")
+        atomic_write_bytes(local.with_suffix(".json"), data)
 
 
 def build_dataset(
     recipe: Recipe,
-    sources_root: Path,
-    out_dir: Path,
+    sources_root: str | Path,
+    out_dir: str | Path,
     workers: int | None = None,
     error_budget: float | None = None,
     progress: Progress | None = None,
     sources_label: str = "",
     keep_dropped: bool = False,
     executor: LocalExecutor | RayExecutor | None = None,
+    work_dir: Path | None = None,
 ) -> BuildResult:
+    """Build one dataset repo. `sources_root` and `out_dir` are local folders or fsspec URLs;
+    with a URL `out_dir`, shards are kept under `<out>/.medc-cache/` (shared by every node)
+    and the repo is written in `work_dir` (default: under the staging folder), then uploaded."""
     from medc.repo import write_repo
 
     progress = progress or Progress(enabled=False)
     executor = executor or LocalExecutor(workers)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    cache_dir = out_dir / CACHE_DIR / recipe.name
-    plans = plan(recipe, sources_root, cache_dir)
+    tree = Tree(sources_root)
+    remote_out = str(out_dir).rstrip("/") if is_url(out_dir) else None
+    local_out = (work_dir or default_work_dir(remote_out)) if remote_out else Path(out_dir)
+    cache_dir = join(remote_out or str(local_out), CACHE_DIR, recipe.name)
+    local_cache = local_out / CACHE_DIR / recipe.name
+    plans = plan(recipe, tree, cache_dir)
     active = [p for p in plans if p.status == "ok"]
     for p in plans:
         if p.status == "absent":
@@ -520,7 +580,7 @@ def build_dataset(
     if not active:
         raise NothingToBuild(
             f"{recipe.name}: none of the sources ({', '.join(s.name for s in recipe.sources)}) has input files under "
-            f"{sources_root}; see the README for the expected layout"
+            f"{tree}; see the README for the expected layout"
         )
 
     tasks = [t for p in active for t in p.tasks]
@@ -531,15 +591,25 @@ def build_dataset(
             bar.advance(files=len(result["files"]), records=sum(f["records"] for f in result["files"]))
     timings["map_seconds"] = round(time.perf_counter() - t0, 3)
 
+    if remote_out:
+        fetch_shards(tasks, local_cache)
+
+    def local_stem(t: ShardTask) -> Path:
+        return local_cache / t.source.name / f"shard-{t.shard_index:05d}"
+
     shard_reports = {
-        (t.source.name, t.shard_index): json.loads(Path(t.stem + ".json").read_text()) for t in tasks
+        (t.source.name, t.shard_index): json.loads(local_stem(t).with_suffix(".json").read_text()) for t in tasks
     }
-    shard_files = [Path(t.stem + ".parquet") for t in tasks]
+    shard_files = [local_stem(t).with_suffix(".parquet") for t in tasks]
     t1 = time.perf_counter()
-    drops, global_reports = global_decisions(recipe, shard_files, sources_root, cache_dir, executor.map_unordered)
+    # Workers of the global stage (near-dup verification) read the shards where every node sees them.
+    shared_shards = [t.stem + ".parquet" for t in tasks] if remote_out else None
+    with _driver_root(tree, recipe) as root:
+        drops, global_reports = global_decisions(recipe, shard_files, root, local_cache, executor.map_unordered, shared_shards)
     timings["global_seconds"] = round(time.perf_counter() - t1, 3)
 
     t2 = time.perf_counter()
+    out_dir = local_out
     repo = out_dir / recipe.name
     outputs: dict[str, list[dict[str, Any]]] = {}
     source_stats: dict[str, dict[str, Any]] = {}
@@ -547,7 +617,7 @@ def build_dataset(
     for p in active:
         config_sources.setdefault(p.spec.config, []).append(p.spec.name)
     for config, names in config_sources.items():
-        files = [Path(t.stem + ".parquet") for p in active if p.spec.name in names for t in p.tasks]
+        files = [local_stem(t).with_suffix(".parquet") for p in active if p.spec.name in names for t in p.tasks]
         dropped_file = out_dir / f"{recipe.name}-dropped" / f"{config}.parquet" if keep_dropped else None
         outputs[config], stats = write_config(files, drops, repo / "data" / config, recipe, dropped_file)
         source_stats.update(stats)
@@ -572,7 +642,34 @@ def build_dataset(
     error_rate = (totals["failed_files"] + totals["record_errors"]) / inputs if inputs else 0.0
     manifest["error_budget"] = {"budget": budget, "error_rate": round(error_rate, 6), "exceeded": error_rate > budget}
     write_repo(recipe, repo, manifest)
-    return BuildResult(recipe, repo, manifest, error_rate, error_rate > budget)
+    location = str(repo)
+    if remote_out:
+        location = join(remote_out, recipe.name)
+        with progress.bar(f"{recipe.name}: upload", total=1) as bar:
+            storage.upload_tree(repo, location)
+            if keep_dropped:
+                storage.upload_tree(out_dir / f"{recipe.name}-dropped", join(remote_out, f"{recipe.name}-dropped"))
+            bar.advance()
+    return BuildResult(recipe, repo, manifest, error_rate, error_rate > budget, location)
+
+
+class _driver_root:
+    """The sources root as a local folder for the driver's global steps: the root itself, or
+    (remote sources) a staged folder holding the steps' reference files."""
+
+    def __init__(self, tree: Tree, recipe: Recipe):
+        self.tree, self.recipe, self.staged = tree, recipe, None
+
+    def __enter__(self) -> Path:
+        if self.tree.local is not None:
+            return self.tree.local
+        refs = self.tree.glob(reference_patterns(self.recipe))
+        self.staged = storage.Staged(str(self.tree), [], [(r, *self.tree.files[r]) for r in refs])
+        return self.staged.path
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.staged is not None:
+            self.staged.close()
 
 
 def mixture_report(recipe: Recipe, sources: dict[str, dict[str, Any]]) -> dict[str, Any] | None:

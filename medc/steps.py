@@ -44,8 +44,9 @@ class Step:
         self.params = {**self.defaults, **params}
         self.kind = kind
 
-    def reference_files(self) -> list[Path]:
-        """Files besides the inputs that the step's result depends on (part of shard fingerprints)."""
+    def reference_patterns(self) -> list[str]:
+        """Globs under the sources root of files besides the inputs that the step reads
+        (part of shard fingerprints; staged on every node when the sources are remote)."""
         return []
 
 
@@ -293,14 +294,8 @@ class Decontaminate(GlobalStep):
 
         return self.params["benchmarks"] or list(DEFAULT_BENCHMARKS)
 
-    def reference_files(self) -> list[Path]:
-        if self.root is None:
-            return []
-        found = set()
-        for spec in self.specs():
-            patterns = list(spec["paths"]) + [spec["test_ids"]] if spec.get("test_ids") else list(spec["paths"])
-            found.update(p for pattern in patterns for p in self.root.glob(pattern) if p.is_file())
-        return sorted(found)
+    def reference_patterns(self) -> list[str]:
+        return [p for spec in self.specs() for p in [*spec["paths"], *([spec["test_ids"]] if spec.get("test_ids") else [])]]
 
     def index(self) -> Any:
         from medc.decontam import load_index
@@ -360,7 +355,9 @@ def verify_pairs(task: tuple[Any, ...]) -> tuple[int, np.ndarray]:
 
     index, shard_files, kind, fields, ngram, threshold, a, b = task
     wanted = pl.Series(np.unique(np.concatenate([a, b])), dtype=pl.UInt64)
-    texts = pl.scan_parquet(list(shard_files)).filter(pl.col("_key").is_in(wanted.implode())).select("_key", *fields).collect()
+    from medc.storage import stage_files
+
+    texts = pl.scan_parquet(stage_files(list(shard_files))).filter(pl.col("_key").is_in(wanted.implode())).select("_key", *fields).collect()
     joined = texts.select("_key", _text_expr(kind, tuple(fields)).alias("t"))
     sets = dict(zip(joined["_key"].to_list(), shingle_sets(joined["t"], ngram)))
     return index, np.array([jaccard(sets[int(x)], sets[int(y)]) >= threshold for x, y in zip(a, b)], dtype=bool)

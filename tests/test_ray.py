@@ -25,10 +25,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     flag.write_text("disarmed\n")
     os.environ["MEDC_TEST_KILL_ONCE"] = str(flag)
     os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
+    os.environ["MEDC_STAGE_DIR"] = str(tmp_path_factory.mktemp("stage"))  # where tasks stage remote inputs
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield flag
     ray.shutdown()
-    del os.environ["MEDC_TEST_KILL_ONCE"]
+    del os.environ["MEDC_TEST_KILL_ONCE"], os.environ["MEDC_STAGE_DIR"]
 
 
 def test_ray_build_equals_local_build_and_retries_a_killed_task(cluster: Path, default_build: Path, tmp_path: Path) -> None:
@@ -58,16 +59,22 @@ def test_ray_build_equals_local_build_and_retries_a_killed_task(cluster: Path, d
     assert files_by_relpath(out / "medc-k") == files_by_relpath(default_build / "medc-k")
 
 
-def test_near_dedup_verification_spread_over_ray_tasks(cluster: Path, tmp_path: Path) -> None:
-    """Candidate pairs checked in chunks of 1 pair per Ray task decide exactly as one pass does."""
+def test_near_dedup_verification_spread_over_ray_tasks_with_fsspec_urls(cluster: Path, tmp_path: Path) -> None:
+    """Candidate pairs checked in chunks of 1 pair per Ray task decide exactly as one pass does.
+    The Ray build reads and writes through fsspec (`file://` URLs): tasks stage their inputs
+    and the benchmark test sets, write shards through fsspec, and the verification tasks read
+    the shards from the output URL, as on a cluster with an object store."""
     planted_pqaa(tmp_path / "sources" / "pubmedqa", n=40)
     recipe = (REPO / "pipelines" / "medc-i.toml").read_text()
     assert '\nstep = "near_dedup"\n' in recipe
     chunked = tmp_path / "medc-i.toml"
     chunked.write_text(recipe.replace('\nstep = "near_dedup"\n', '\nstep = "near_dedup"\nverify_chunk = 1\n'))
-    common = ["medc-i", "--sources", str(tmp_path / "sources"), "--quiet"]
-    assert main([*common, "--out", str(tmp_path / "ray"), "--executor", "ray", "--recipe", str(chunked)]) == 0
-    assert main([*common, "--out", str(tmp_path / "local"), "--workers", "1"]) == 0
+    assert main(["medc-i", "--sources", f"file://{tmp_path}/sources", "--out", f"file://{tmp_path}/ray", "--quiet",
+                 "--executor", "ray", "--recipe", str(chunked)]) == 0
+    assert main(["medc-i", "--sources", str(tmp_path / "sources"), "--quiet", "--out", str(tmp_path / "local"), "--workers", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "ray" / ".medc-cache" / "medc-i" / "pubmedqa").iterdir()) == \
+        ["shard-00000.json", "shard-00000.parquet"]
+    assert not list(Path(os.environ["MEDC_STAGE_DIR"]).glob("task-*"))  # per-task staging folders are removed
     reports = []
     for name in ("ray", "local"):
         m = json.loads((tmp_path / name / "medc-i" / "build_manifest.json").read_text())
