@@ -40,14 +40,25 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-def normalize_text(text: str) -> str:
+# Characters replaced by nothing or by white space (then white space must be tidied again).
+_VANISHING = tuple(c for c, v in _LIGATURE_MAP.items() if not v or not v.strip())
+
+
+def normalize_text(text: str, collapsed: bool = False) -> str:
     """NFC-normalise, expand ligatures, drop control characters, tidy white space.
 
     Paragraphs (blank-line separated) are kept; runs of spaces collapse to one and lines
     are stripped. NFC rather than NFKC: NFKC would turn "m²" into "m2" and "µ" into "μ".
+    `collapsed=True` says that every line is already stripped with single spaces and there
+    are no runs of blank lines (text assembled from `collapse_spaces` pieces): the white space
+    pass is then skipped unless a removed character could have changed it. Same result.
     """
     if not text:
         return ""
+    if collapsed and "\r" not in text and not any(c in text for c in _VANISHING) and not _CONTROL.search(text):
+        if any(c in text for c in _LIGATURE_SUB):
+            text = _LIGATURE_RE.sub(lambda m: _LIGATURE_SUB[m.group()], text)
+        return unicodedata.normalize("NFC", text) if not text.isascii() else text
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if any(c in text for c in _LIGATURE_SUB):  # a few C-level finds: much cheaper than a regex scan
         text = _LIGATURE_RE.sub(lambda m: _LIGATURE_SUB[m.group()], text)

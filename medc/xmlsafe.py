@@ -8,6 +8,7 @@ file or URL reads) is refused as a whole, with the reason, before it is parsed.
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 from lxml import etree
@@ -21,12 +22,20 @@ class UnsafeXMLError(ValueError):
 
 def read_bytes(path: Path, limit: int = MAX_XML_BYTES) -> bytes:
     """Read a file, transparently decompressing `.gz`, refusing anything larger than `limit`."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise UnsafeXMLError(f"document is larger than {limit} bytes")
-    return data
+    if not path.name.endswith(".gz"):
+        with open(path, "rb") as fh:
+            # (read(limit + 1) would allocate a buffer of `limit` bytes for every file)
+            if os.fstat(fh.fileno()).st_size > limit:
+                raise UnsafeXMLError(f"document is larger than {limit} bytes")
+            return fh.read()
+    chunks, total = [], 0
+    with gzip.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            total += len(chunk)
+            if total > limit:
+                raise UnsafeXMLError(f"document is larger than {limit} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _prolog(data: bytes) -> bytes:

@@ -151,6 +151,41 @@ def test_table_policy() -> None:
     assert "2219 45%" not in caption
 
 
+@pytest.mark.parametrize("path", JATS, ids=lambda p: p.name)
+def test_every_table_row_present_cell_by_cell(path: Path) -> None:
+    """Each table row of the XML, its cells read one by one, is a line `a | b | c` of the text."""
+    (row,), _ = parse(path)
+    lines = set(row["text"].split("\n"))
+    expected = []
+    for tr in tree(path).iter("tr"):
+        if any(a.tag == "table-wrap-foot" for a in tr.iterancestors()):
+            continue
+        cells = [squash("".join(c.itertext())) for c in tr.iterchildren("td", "th")]
+        if any(cells) and not any("xref" in (d.tag for d in c.iter()) for c in tr):  # (citation markers are cut)
+            expected.append(" | ".join(c for c in cells if c))
+    assert expected or path.name in ("ehp-116-1694.nxml",)
+    missing = [e for e in expected if e not in lines]
+    assert not missing, missing[:3]
+
+
+def test_table_with_separator_characters_and_a_nested_table(tmp_path: Path) -> None:
+    """Text that holds the private-use characters the fast table reading uses, and a table
+    inside a cell, are read cell by cell: nothing is split or lost."""
+    raw = (SAMPLES / "pmc_jats" / "mds526.nxml").read_text(encoding="utf-8")
+    start = raw.index("<table-wrap ")
+    end = raw.index("</table-wrap>", start) + len("</table-wrap>")
+    table = ('<table-wrap id="t9"><label>Table 9</label><caption><p>Odd cells</p></caption><table><tbody>'
+             '<tr><td>a\ue010b</td><td>c\ue011d</td></tr>'
+             '<tr><td>outer <table><tr><td>inner</td></tr></table></td><td>last</td></tr></tbody></table></table-wrap>')
+    path = tmp_path / "odd.nxml"
+    path.write_text(raw[:start] + table + raw[end:], encoding="utf-8")
+    (row,), report = parse(path)
+    assert report.errors == []
+    lines = row["text"].split("\n")
+    assert "a\ue010b | c\ue011d" not in lines  # the separators themselves are never kept as text
+    assert "ab | cd" in lines and "outer inner | last" in lines and "inner" in lines
+
+
 def test_nlm23_licence_in_p_and_journal_title() -> None:
     (row,), _ = parse(SAMPLES / "pmc_jats" / "1472-6831-8-11.nxml")
     assert row["license"] == "cc-by-2.0"
