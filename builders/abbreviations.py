@@ -11,25 +11,13 @@ spaCy pipeline with a sentencizer: no model download. Documents come from PMC JA
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from medc.abbrev import definitions, pipeline
 from medc.builder import Builder, FileReport
 from medc.errors import UserError
 from medc.instructions import choose
-
-
-@lru_cache(maxsize=1)
-def pipeline() -> Any:
-    import spacy
-    from scispacy.abbreviation import AbbreviationDetector  # noqa: F401  (registers the factory)
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("abbreviation_detector")
-    nlp.max_length = 5_000_000
-    return nlp
 
 
 class AbbreviationBuilder(Builder):
@@ -59,23 +47,7 @@ class AbbreviationBuilder(Builder):
         nlp = pipeline()
         for doc_row in self.documents(path, report):
             report.records += 1
-            doc = nlp(doc_row["text"])
-            found: dict[str, dict[str, Any]] = {}
-            # The detector's spans come from sets (their order changes between processes):
-            # take them in text order, and keep the earliest sentence that uses the short
-            # form without defining it, else the earliest one.
-            for span in sorted(doc._.abbreviations, key=lambda sp: (sp.start, sp.end)):
-                short = span.text
-                if not any(c.isupper() for c in short) or len(short) > 12:
-                    continue  # "induction" is not an abbreviation
-                long_form = " ".join(span._.long_form.text.split())
-                sent = span.sent
-                defined_here = long_form.lower() in sent.text.lower()
-                best = found.get(short)
-                if best is None:
-                    found[short] = {"long": long_form, "sentence": " ".join(sent.text.split()), "defined_here": defined_here}
-                elif best["defined_here"] and not defined_here:
-                    best.update({"sentence": " ".join(sent.text.split()), "defined_here": False})
+            found = definitions(nlp(doc_row["text"]))
             for short in sorted(found)[: int(self.options["max_per_document"])]:
                 item = found[short]
                 context = item["sentence"][: int(self.options["max_context_chars"])]

@@ -251,6 +251,10 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
         if isinstance(step, MapStep):
             n_in = df.height
             df, dropped = step.apply(df)
+            if step.adds_rows:  # keys stay dense and in row order
+                if df.height > MAX_ROWS_PER_SHARD:
+                    raise UserError(f"source {task.source.name!r}: a shard has more than {MAX_ROWS_PER_SHARD} rows; lower files_per_shard")
+                df = df.with_columns((pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"))
             step_stats.append({"step": name, "in": n_in, "out": df.height, "dropped": dict(dropped)})
         elif isinstance(step, GlobalStep):
             df = step.signature(df)

@@ -161,7 +161,13 @@ def load_recipe(path: Path) -> Recipe:
         if not isinstance(st, dict) or "step" not in st:
             raise UserError(f"recipe {path}: steps[{i}] needs a 'step' key naming the step")
         params = {k: v for k, v in st.items() if k != "step"}
-        steps.make_step(st["step"], params, kind, where=f"recipe {path}: steps[{i}]")
+        made = steps.make_step(st["step"], params, kind, where=f"recipe {path}: steps[{i}]")
+        if getattr(made, "adds_rows", False):
+            before = [p.step for p in step_specs
+                      if p.step != "normalize_text" and not isinstance(steps.make_step(p.step, p.params, kind), steps.FilterStep)]
+            if before:
+                raise UserError(f"recipe {path}: steps[{i}]: step {st['step']!r} adds rows, so it must come before "
+                                f"{before[0]!r} (which computes columns per row)")
         step_specs.append(StepSpec(st["step"], params))
 
     mixture = _mixture(path, raw.get("mixture"), [s.name for s in sources], step_specs)
