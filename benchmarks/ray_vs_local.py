@@ -5,7 +5,9 @@ of real sentences from the bundled samples (so articles are distinct and near-de
 real work), with its own PMCID. The default MedC-K recipe builds it, from an empty output
 folder each time, with the local executor and with Ray (a local Ray instance started here
 with `ray.init(num_cpus=2)`), at 1 and 2 workers. Reported: documents/s of the whole build
-(map + global + write), the Ray/local ratio per worker count, and the 2-vs-1 worker scaling.
+(map + global + write), the Ray/local ratio per worker count, and the 2-vs-1 worker scaling;
+then Ray at 2 workers with `--sources` / `--out` given as `file://` URLs, so that inputs are
+staged per task and shards and the repo go through fsspec (the object-store path).
 
     uv run python benchmarks/ray_vs_local.py --docs 4000
 """
@@ -16,12 +18,15 @@ import argparse
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from benchmarks.corpus import sentences
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.corpus import sentences  # noqa: E402
 
 ARTICLE = """<?xml version="1.0" encoding="UTF-8"?>
 <article xmlns:xlink="http://www.w3.org/1999/xlink" article-type="research-article"><front>
@@ -77,6 +82,14 @@ def main() -> None:
                 shutil.rmtree(out)
                 print(f"{kind:>5} workers={workers}: {results[(kind, workers)]:7.1f} s  {args.docs / results[(kind, workers)]:7.1f} docs/s"
                       f"  (map {res.manifest['timings']['map_seconds']:.1f} s, rows out {rows})", flush=True)
+        # The same Ray build with --sources / --out as fsspec URLs (file://): every task stages
+        # its inputs and uploads its shard through fsspec; the driver fetches and uploads.
+        t0 = time.perf_counter()
+        res = build_dataset(recipe, f"file://{work}/sources", f"file://{work}/out-url", executor=RayExecutor(workers=2),
+                            work_dir=work / "url-work")
+        results[("ray-url", 2)] = time.perf_counter() - t0
+        print(f"ray workers=2, file:// URLs: {results[('ray-url', 2)]:7.1f} s  {args.docs / results[('ray-url', 2)]:7.1f} docs/s"
+              f"  (map {res.manifest['timings']['map_seconds']:.1f} s, rows out {res.manifest['totals']['rows']})", flush=True)
         ray.shutdown()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -85,6 +98,7 @@ def main() -> None:
         print(f"Ray / local throughput at {workers} worker(s): {results[('local', workers)] / results[('ray', workers)]:.2f}x")
     for kind in ("local", "ray"):
         print(f"{kind}: 2 workers vs 1: {results[(kind, 1)] / results[(kind, 2)]:.2f}x")
+    print(f"Ray 2 workers, fsspec URLs / paths throughput: {results[('ray', 2)] / results[('ray-url', 2)]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.data import DEFAULT_CHAT_TEMPLATE, IGNORE, load_released, pretrain_sequences, render_example, sft_sequences
+from training.data import (DEFAULT_CHAT_TEMPLATE, IGNORE, StreamingPacker, load_released, manifest_weights, pretrain_sequences,
+                           render_example, sft_sequences)
 from tests.conftest import REPO
 
 
@@ -46,6 +47,61 @@ def test_pretraining_packing_keeps_every_token_in_order(workdir: Path, tokenizer
         windows |= {tuple(joined[i : i + 256]) for i in range(0, len(joined) - 255, 256)}
     assert all(tuple(row) in windows for row in packed.input_ids)
     assert (packed.labels == packed.input_ids).all()
+
+
+def test_streaming_packer_order_mixture_and_exact_resume(workdir: Path, tokenizer) -> None:
+    repo = str(workdir / "medc-k")
+    ds = load_released(repo)
+    eos = tokenizer.eos_token_id
+    # Unshuffled, one source: the sequences are that source's EOS-joined stream, cut in order,
+    # and a source that runs out starts again (epochs).
+    texts = [r["text"] for r in ds if r["source"] == "pmc_jats"]
+    joined = [t for text in texts for t in (*tokenizer(text, add_special_tokens=False)["input_ids"], eos)]
+    n = len(joined) // 64 + 3
+    packer = StreamingPacker(repo, tokenizer, 64, {"pmc_jats": 1.0}, seed=0, batch=2, shuffle_buffer=0)
+    rows = packer.next_batch(n)
+    assert rows.shape == (n, 64)
+    stream = rows.reshape(-1).tolist()
+    assert stream[: len(joined) // 64 * 64] == joined[: len(joined) // 64 * 64]
+    assert stream[len(joined):] == joined[: len(stream) - len(joined)] and packer.state["pmc_jats"]["epoch"] == 1
+
+    # Mixture of every source by the manifest weights, shuffled: a packer restored from a
+    # state saved mid-document continues with exactly the sequences of an uninterrupted one.
+    weights = manifest_weights(repo)
+    a = StreamingPacker(repo, tokenizer, 128, weights, seed=3, batch=4, shuffle_buffer=50)
+    assert a.names == sorted(weights)
+    a.next_batch(7)
+    state = json.loads(json.dumps(a.state_dict()))  # what a checkpoint stores
+    assert any(v["offset"] for v in state["sources"].values())  # saved mid-document
+    expected = a.next_batch(9)
+    b = StreamingPacker(repo, tokenizer, 128, weights, seed=3, batch=4, shuffle_buffer=50)
+    b.load_state_dict(state)
+    assert (b.next_batch(9) == expected).all()
+    c = StreamingPacker(repo, tokenizer, 128, weights, seed=4, batch=4, shuffle_buffer=50)
+    assert not (c.next_batch(16)[7:] == expected).all()  # the seed matters
+
+
+def test_streamed_pretraining_resumes_to_the_same_losses(workdir: Path) -> None:
+    """`data.streaming = true`: a run cut after its step-3 checkpoint and resumed logs the
+    same losses as the uninterrupted run (data position restored from the checkpoint)."""
+    args = [sys.executable, "-m", "training.run", "--stage", "pretrain", "train.out=\"runs/stream\"", "data.streaming=true",
+            "train.pretrain_steps=6", "train.save_every=3", "train.batch_size=2", "data.seq_len=128"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    full = subprocess.run(args, cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
+    assert full.returncode == 0, full.stderr[-3000:]
+    assert "streamed from" in full.stdout
+    stage = workdir / "runs/stream/pretrain"
+    log = read_log(stage / "log.jsonl")
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6] and (stage / "checkpoints/step-3/data-state.json").is_file()
+    # Leave what a job killed after step 3 leaves behind, then resume.
+    shutil.rmtree(stage / "checkpoints/step-6")
+    shutil.rmtree(stage / "final")
+    (stage / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log[:3]))
+    resumed = subprocess.run([*args, "--resume"], cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "at step 3" in resumed.stdout
+    again = read_log(stage / "log.jsonl")
+    assert [r["loss"] for r in again] == pytest.approx([r["loss"] for r in log], abs=1e-6)
 
 
 def test_sft_labels_only_on_responses(workdir: Path, tokenizer) -> None:

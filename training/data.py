@@ -3,7 +3,9 @@
 * Pretraining: documents are tokenised in batches, joined with EOS into one stream per
   source, and cut into fixed-length sequences (every token is a real token, so packing
   efficiency is 100% but for one partial tail per source, which is dropped). Sequences are
-  drawn from the sources by mixture weights with a seeded generator.
+  drawn from the sources by mixture weights with a seeded generator. In memory
+  (`pretrain_sequences`), or streamed (`StreamingPacker`, `data.streaming = true`) for
+  corpora larger than memory, with a resumable position.
 * SFT: each row is rendered with the tokenizer's chat template (or the PMC-LLaMA Alpaca
   template); labels are -100 everywhere but on assistant/response tokens. Rows are packed
   into fixed-length sequences whose `position_ids` restart at every row: transformers then
@@ -13,7 +15,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +127,153 @@ def pretrain_sequences(dataset: Any, tokenizer: Any, seq_len: int, weights: dict
     labels = ids.copy()
     positions = np.broadcast_to(np.arange(seq_len), ids.shape).copy()
     return Packed(ids, labels, positions, int(ids.size))
+
+
+class StreamingPacker:
+    """Pretraining sequences from a streamed repo, for corpora that do not fit in memory.
+
+    Each source (a config of the released repo) is read as its own stream: a local repo's
+    parquet files batch by batch, a Hub repo through `datasets` streaming; shuffled with a
+    seeded buffer (a new seed per epoch); tokenised `batch` rows at a time, joined with EOS and cut
+    into `seq_len` windows; every window is a full one. Which source the next sequence
+    comes from is drawn by the mixture weights with a seeded generator; a source that runs
+    out starts its next epoch. `state_dict()` is small (per source: epoch, rows fully
+    used, tokens used of the next row; the generator state): `load_state_dict` skips the
+    rows already used and continues with exactly the sequences an uninterrupted run gets.
+    Every rank runs the same packer and takes its own slice of each batch."""
+
+    def __init__(self, name: str, tokenizer: Any, seq_len: int, weights: dict[str, float], seed: int,
+                 batch: int = 256, shuffle_buffer: int = 10_000, sources: list[str] | None = None):
+        self.name, self.tokenizer, self.seq_len, self.seed = name, tokenizer, seq_len, seed
+        self.batch, self.shuffle_buffer = batch, shuffle_buffer
+        # Like the in-memory packer: the sources the repo has, weighted (a weighted source the
+        # repo lacks is left out; without weights, sources are equally likely).
+        present = sources or released_configs(name)
+        names = sorted(n for n in present if not weights or float(weights.get(n, 0.0)) > 0)
+        if not names:
+            raise UserError(f"mixture weights {weights} give no weight to any source of {name!r} ({', '.join(present)})")
+        w = np.array([float(weights.get(n, 0.0)) if weights else 1.0 for n in names])
+        self.names, self.p = names, w / w.sum()
+        self.rng = np.random.default_rng(seed)
+        self.state = {n: {"epoch": 0, "rows_done": 0, "offset": 0} for n in names}
+        self._iters: dict[str, Any] = {}
+        self._docs: dict[str, list[list[int]]] = {n: [] for n in names}
+        self._skip_tokens: dict[str, int] = dict.fromkeys(names, 0)
+
+    # -- one source
+    def _texts(self, source: str) -> Iterator[str]:
+        """A source's texts in file order: a local repo's parquet files read in batches with
+        pyarrow, or the Hub repo's config streamed by `datasets`."""
+        folder = Path(self.name) / "data" / source
+        if folder.is_dir():
+            import pyarrow.parquet as pq
+
+            for f in sorted(folder.glob("*.parquet")):
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=["text"]):
+                    yield from batch.column(0).to_pylist()
+        else:
+            for row in _streamed(self.name, source):
+                yield row["text"]
+
+    def _shuffled(self, texts: Iterator[str], seed: int) -> Iterator[str]:
+        """A seeded shuffle buffer of `shuffle_buffer` texts (0 or 1: file order)."""
+        if self.shuffle_buffer <= 1:
+            yield from texts
+            return
+        rng = np.random.default_rng(seed)
+        buf: list[str] = []
+        for text in texts:
+            if len(buf) < self.shuffle_buffer:
+                buf.append(text)
+                continue
+            i = int(rng.integers(len(buf)))
+            yield buf[i]
+            buf[i] = text
+        for i in rng.permutation(len(buf)):
+            yield buf[i]
+
+    def _open(self, source: str) -> Iterator[str]:
+        import itertools
+
+        st = self.state[source]
+        texts = self._shuffled(self._texts(source), self.seed + 1000 * st["epoch"])
+        return itertools.islice(texts, st["rows_done"], None)  # rows already used are skipped
+
+    def _refill(self, source: str) -> None:
+        import itertools
+
+        st = self.state[source]
+        for attempt in range(2):
+            if source not in self._iters:
+                self._iters[source] = self._open(source)
+            rows = list(itertools.islice(self._iters[source], self.batch))
+            if rows:
+                break
+            if attempt:  # a fresh epoch with no row
+                raise UserError(f"source {source!r} of {self.name!r} has no rows to stream")
+            st.update(epoch=st["epoch"] + 1, rows_done=0, offset=0)  # next epoch
+            self._iters.pop(source)
+        eos = self.tokenizer.eos_token_id
+        ids = self.tokenizer(rows, add_special_tokens=False)["input_ids"]
+        self._docs[source].extend([*t, eos] for t in ids)
+
+    def _take(self, source: str) -> list[int]:
+        st, docs = self.state[source], self._docs[source]
+        out: list[int] = []
+        while len(out) < self.seq_len:
+            if not docs:
+                self._refill(source)
+            doc = docs[0]
+            piece = doc[st["offset"] : st["offset"] + self.seq_len - len(out)]
+            out += piece
+            st["offset"] += len(piece)
+            if st["offset"] >= len(doc):
+                docs.pop(0)
+                st["rows_done"] += 1
+                st["offset"] = 0
+        return out
+
+    # -- the mixture
+    def next_batch(self, n: int) -> np.ndarray:
+        """The next `n` sequences, shape (n, seq_len)."""
+        choice = self.rng.choice(len(self.names), size=n, p=self.p)
+        return np.array([self._take(self.names[c]) for c in choice], dtype=np.int64)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sources": {n: dict(v) for n, v in self.state.items()}, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if sorted(state["sources"]) != self.names:
+            raise UserError(f"checkpoint data state has sources {sorted(state['sources'])}, the config streams {self.names}")
+        self.state = {n: dict(v) for n, v in state["sources"].items()}
+        self.rng.bit_generator.state = state["rng"]
+        self._iters, self._docs = {}, {n: [] for n in self.names}
+        # The partly used row is re-read and its used tokens dropped.
+        for n in self.names:
+            offset = self.state[n]["offset"]
+            if offset:
+                self._refill(n)
+                self.state[n]["offset"] = offset
+
+
+@lru_cache(maxsize=64)
+def _streamed(name: str, config: str) -> Any:
+    """A Hub repo's source config as a streaming dataset (resolved once)."""
+    return load_released(name, config=config, streaming=True)
+
+
+def released_configs(name: str) -> list[str]:
+    """The per-source configs of a released repo (a local folder's data/<source>/, or the Hub's)."""
+    path = Path(name)
+    if path.is_dir():
+        if not (path / "data").is_dir():
+            raise UserError(f"dataset {name!r} has no data/ folder: run `python -m medc.build all` first")
+        return sorted(p.name for p in (path / "data").iterdir() if p.is_dir() and p.name != "commercial")
+    if name.startswith((".", "/")) or name.count("/") != 1:
+        raise UserError(f"dataset {name!r} not found: run `python -m medc.build all` first (or set data.* to a Hub id)")
+    from datasets import get_dataset_config_names
+
+    return sorted(c for c in get_dataset_config_names(name) if c not in ("default", "commercial"))
 
 
 def render_example(row: dict[str, Any], tokenizer: Any, fmt: str) -> tuple[list[int], list[int]]:

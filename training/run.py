@@ -26,7 +26,8 @@ from medc.errors import UserError
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {"path": "", "hidden_size": 128, "layers": 2, "heads": 4, "vocab_size": 2048, "context": 512},
-    "data": {"pretrain": "medc-k", "sft": "medc-i", "seq_len": 256, "sft_seq_len": 1024, "mixture": {}, "sft_format": "chat", "streaming": False},
+    "data": {"pretrain": "medc-k", "sft": "medc-i", "seq_len": 256, "sft_seq_len": 1024, "mixture": {}, "sft_format": "chat", "streaming": False,
+             "shuffle_buffer": 10000},
     "train": {
         "stage": "all", "pretrain_steps": 40, "sft_steps": 20, "batch_size": 4, "grad_accum": 1, "lr": 3e-3, "sft_lr": 1e-3,
         "warmup": 0.1, "min_lr_ratio": 0.1, "weight_decay": 0.1, "clip": 1.0, "seed": 0, "precision": "auto",
@@ -166,7 +167,8 @@ def lr_lambda(total: int, warmup: float, min_ratio: float) -> Any:
 
 
 # ---------------------------------------------------------------------------- checkpoints
-def save_checkpoint(folder: Path, model: Any, optim: Any, sched: Any, step: int, d: Dist) -> None:
+def save_checkpoint(folder: Path, model: Any, optim: Any, sched: Any, step: int, d: Dist,
+                    data_state: dict[str, Any] | None = None) -> None:
     import torch
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
@@ -174,6 +176,8 @@ def save_checkpoint(folder: Path, model: Any, optim: Any, sched: Any, step: int,
     model_sd, optim_sd = get_state_dict(model, optim)
     dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(folder))
     torch.save({"rng": torch.get_rng_state(), "sched": sched.state_dict(), "step": step}, folder / f"extra-rank{d.rank}.pt")
+    if data_state is not None and d.main:  # the streamed data position (the same on every rank)
+        (folder / "data-state.json").write_text(json.dumps(data_state))
     barrier(d)
     if d.main:
         (folder / "COMPLETE").write_text(str(step))
@@ -220,7 +224,7 @@ def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: 
     import numpy as np
     import torch
 
-    from training.data import load_released, manifest_weights, pretrain_sequences, sft_sequences
+    from training.data import StreamingPacker, load_released, manifest_weights, pretrain_sequences, sft_sequences
 
     t, data_cfg = cfg["train"], cfg["data"]
     steps = int(t["pretrain_steps"] if stage == "pretrain" else t["sft_steps"])
@@ -230,14 +234,20 @@ def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: 
     stage_dir = out / stage
     log_path = stage_dir / "log.jsonl"
 
-    if stage == "pretrain":
-        dataset = load_released(data_cfg["pretrain"], streaming=bool(data_cfg["streaming"]))
+    streamer = None
+    if stage == "pretrain" and data_cfg["streaming"]:
+        weights = dict(data_cfg["mixture"]) or manifest_weights(data_cfg["pretrain"])
+        streamer = StreamingPacker(data_cfg["pretrain"], tokenizer, seq_len, weights, int(t["seed"]),
+                                   shuffle_buffer=int(data_cfg["shuffle_buffer"]))
+        packed = None
+    elif stage == "pretrain":
+        dataset = load_released(data_cfg["pretrain"])
         weights = dict(data_cfg["mixture"]) or manifest_weights(data_cfg["pretrain"])
         packed = pretrain_sequences(dataset, tokenizer, seq_len, weights, steps * global_batch, int(t["seed"]))
-    else:
+    else:  # SFT rows are rendered in memory (instruction sets are small), streamed from the Hub if asked
         dataset = load_released(data_cfg["sft"], streaming=bool(data_cfg["streaming"]))
         packed = sft_sequences(dataset, tokenizer, seq_len, data_cfg["sft_format"], int(t["seed"]))
-    n = len(packed.input_ids)
+    n = len(packed.input_ids) if packed is not None else 0
 
     lr = float(t["lr"] if stage == "pretrain" else t["sft_lr"])
     decay = [p for name, p in model.named_parameters() if p.ndim >= 2]
@@ -249,6 +259,8 @@ def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: 
     start = 0
     if resume and (ckpt := latest_checkpoint(stage_dir)) is not None:
         start = load_checkpoint(ckpt, model, optim, sched, d)
+        if streamer is not None:
+            streamer.load_state_dict(json.loads((ckpt / "data-state.json").read_text()))
         if d.main:
             print(f"{stage}: resumed from {ckpt} at step {start}", flush=True)
     elif d.main and log_path.exists():
@@ -257,20 +269,30 @@ def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: 
 
     n_params = sum(p.numel() for p in model.parameters())
     if d.main:
-        print(f"{stage}: {n:,} sequences of {seq_len} tokens (packing efficiency {packed.efficiency:.2%}), "
+        what = (f"{n:,} sequences of {seq_len} tokens (packing efficiency {packed.efficiency:.2%})" if packed is not None
+                else f"sequences of {seq_len} tokens streamed from {', '.join(streamer.names)} (every token real)")
+        print(f"{stage}: {what}, "
               f"{steps} steps x {global_batch} sequences, {n_params:,} parameters, world size {d.world}", flush=True)
     model.train()
     t_last = time.perf_counter()
     for step in range(start, steps):
         loss_sum = torch.zeros((), device=d.device)
         tokens = 0
+        if streamer is not None:  # this step's global batch, the same on every rank
+            step_ids = streamer.next_batch(global_batch)
         for a in range(accum):
             # Sequence indices of this rank's micro-batch: a deterministic function of the step.
             base = (step * accum + a) * micro * d.world + d.rank * micro
-            idx = np.arange(base, base + micro) % n
-            ids = torch.from_numpy(packed.input_ids[idx]).to(d.device)
-            labels = torch.from_numpy(packed.labels[idx]).to(d.device)
-            pos = torch.from_numpy(packed.position_ids[idx]).to(d.device)
+            if streamer is not None:
+                rows = step_ids[base - step * global_batch : base - step * global_batch + micro]
+                ids = torch.from_numpy(rows).to(d.device)
+                labels = ids.clone()
+                pos = torch.arange(seq_len, device=d.device).expand(micro, seq_len)
+            else:
+                idx = np.arange(base, base + micro) % n
+                ids = torch.from_numpy(packed.input_ids[idx]).to(d.device)
+                labels = torch.from_numpy(packed.labels[idx]).to(d.device)
+                pos = torch.from_numpy(packed.position_ids[idx]).to(d.device)
             with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=t["precision"] == "bf16" and d.world == 1):
                 # use_cache=False matters: with a cache, transformers ignores the restarting
                 # position ids and packed SFT rows would attend to each other.
@@ -289,7 +311,8 @@ def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: 
         if crash_at_step is not None and step + 1 == crash_at_step:
             os._exit(17)  # testing aid: die abruptly, as a killed job would
         if (step + 1) % int(t["save_every"]) == 0 or step + 1 == steps:
-            save_checkpoint(stage_dir / "checkpoints" / f"step-{step + 1}", model, optim, sched, step + 1, d)
+            data_state = streamer.state_dict() if streamer is not None else None
+            save_checkpoint(stage_dir / "checkpoints" / f"step-{step + 1}", model, optim, sched, step + 1, d, data_state)
         if d.main and ((step + 1) % int(t["log_every"]) == 0 or step + 1 == steps):
             now = time.perf_counter()
             tok_s = tokens * d.world / max(now - t_last, 1e-9)
