@@ -82,24 +82,24 @@ def test_streaming_packer_order_mixture_and_exact_resume(workdir: Path, tokenize
 
 
 def test_streamed_pretraining_resumes_to_the_same_losses(workdir: Path) -> None:
-    """`data.streaming = true`: a run cut after its step-3 checkpoint and resumed logs the
+    """`data.streaming = true`: a run cut after its step-2 checkpoint and resumed logs the
     same losses as the uninterrupted run (data position restored from the checkpoint)."""
     args = [sys.executable, "-m", "training.run", "--stage", "pretrain", "train.out=\"runs/stream\"", "data.streaming=true",
-            "train.pretrain_steps=6", "train.save_every=3", "train.batch_size=2", "data.seq_len=128"]
+            "train.pretrain_steps=4", "train.save_every=2", "train.batch_size=2", "data.seq_len=128"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     full = subprocess.run(args, cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
     assert full.returncode == 0, full.stderr[-3000:]
     assert "streamed from" in full.stdout
     stage = workdir / "runs/stream/pretrain"
     log = read_log(stage / "log.jsonl")
-    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6] and (stage / "checkpoints/step-3/data-state.json").is_file()
-    # Leave what a job killed after step 3 leaves behind, then resume.
-    shutil.rmtree(stage / "checkpoints/step-6")
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and (stage / "checkpoints/step-2/data-state.json").is_file()
+    # Leave what a job killed after step 2 leaves behind, then resume.
+    shutil.rmtree(stage / "checkpoints/step-4")
     shutil.rmtree(stage / "final")
-    (stage / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log[:3]))
+    (stage / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log[:2]))
     resumed = subprocess.run([*args, "--resume"], cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "at step 3" in resumed.stdout
+    assert "at step 2" in resumed.stdout
     again = read_log(stage / "log.jsonl")
     assert [r["loss"] for r in again] == pytest.approx([r["loss"] for r in log], abs=1e-6)
 
