@@ -143,12 +143,12 @@ class StreamingPacker:
     Every rank runs the same packer and takes its own slice of each batch."""
 
     def __init__(self, name: str, tokenizer: Any, seq_len: int, weights: dict[str, float], seed: int,
-                 batch: int = 256, shuffle_buffer: int = 10_000, sources: list[str] | None = None):
+                 batch: int = 256, shuffle_buffer: int = 10_000):
         self.name, self.tokenizer, self.seq_len, self.seed = name, tokenizer, seq_len, seed
         self.batch, self.shuffle_buffer = batch, shuffle_buffer
         # Like the in-memory packer: the sources the repo has, weighted (a weighted source the
         # repo lacks is left out; without weights, sources are equally likely).
-        present = sources or released_configs(name)
+        present = released_configs(name)
         names = sorted(n for n in present if not weights or float(weights.get(n, 0.0)) > 0)
         if not names:
             raise UserError(f"mixture weights {weights} give no weight to any source of {name!r} ({', '.join(present)})")
