@@ -20,6 +20,8 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,19 +233,12 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
             continue
         report.rows = len(file_rows)
         rows.extend(file_rows)
-    if len(rows) > MAX_ROWS_PER_SHARD:
-        raise UserError(f"source {task.source.name!r}: a shard has more than {MAX_ROWS_PER_SHARD} rows; lower files_per_shard")
-
     schema = schema_for(task.kind)
     table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
     df = pl.from_arrow(table)
     assert isinstance(df, pl.DataFrame)
-    base = (task.source_index << 48) | (task.shard_index << SHARD_BITS)
     words_of = "text" if task.kind == "knowledge" else "output"
-    df = df.with_columns(
-        (pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"),
-        pl.col(words_of).fill_null("").str.count_matches(r"\S+").cast(pl.UInt32).alias("_words"),
-    )
+    df = with_keys(df.with_columns(pl.col(words_of).fill_null("").str.count_matches(r"\S+").cast(pl.UInt32).alias("_words")), task)
 
     step_stats: list[dict[str, Any]] = []
     for name, params in task.steps:
@@ -252,9 +247,7 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
             n_in = df.height
             df, dropped = step.apply(df)
             if step.adds_rows:  # keys stay dense and in row order
-                if df.height > MAX_ROWS_PER_SHARD:
-                    raise UserError(f"source {task.source.name!r}: a shard has more than {MAX_ROWS_PER_SHARD} rows; lower files_per_shard")
-                df = df.with_columns((pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"))
+                df = with_keys(df, task)
             step_stats.append({"step": name, "in": n_in, "out": df.height, "dropped": dict(dropped)})
         elif isinstance(step, GlobalStep):
             df = step.signature(df)
@@ -286,6 +279,14 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     atomic_write_parquet(df.to_arrow(), stem.with_suffix(".parquet"), compression="zstd")
     atomic_write_bytes(stem.with_suffix(".json"), marker)
     return result
+
+
+def with_keys(df: pl.DataFrame, task: ShardTask) -> pl.DataFrame:
+    """`_key` = source << 48 | shard << 24 | row, for the rows in their order."""
+    if df.height > MAX_ROWS_PER_SHARD:
+        raise UserError(f"source {task.source.name!r}: a shard has more than {MAX_ROWS_PER_SHARD} rows; lower files_per_shard")
+    base = (task.source_index << 48) | (task.shard_index << SHARD_BITS)
+    return df.with_columns((pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"))
 
 
 def _fault_injection(stem: Path) -> None:
@@ -537,11 +538,7 @@ def fetch_shards(tasks: list[ShardTask], local_cache: Path) -> None:
         local = local_cache / t.source.name / f"shard-{t.shard_index:05d}"
         if (marker := read_marker(str(local))) and marker.get("fingerprint") == t.fingerprint and local.with_suffix(".parquet").is_file():
             continue
-        local.parent.mkdir(parents=True, exist_ok=True)
-        fs, path = storage.filesystem(t.stem + ".parquet")
-        tmp = local.with_name(f".{local.name}.parquet.{os.getpid()}.tmp")
-        fs.get_file(path, str(tmp))
-        os.replace(tmp, local.with_suffix(".parquet"))
+        storage.download(t.stem + ".parquet", local.with_suffix(".parquet"))
         data = storage.read_bytes(t.stem + ".json")
         if data is None:
             raise RuntimeError(f"{t.stem}.json vanished while the build was reading it")
@@ -657,23 +654,16 @@ def build_dataset(
     return BuildResult(recipe, repo, manifest, error_rate, error_rate > budget, location)
 
 
-class _driver_root:
+@contextmanager
+def _driver_root(tree: Tree, recipe: Recipe) -> Iterator[Path]:
     """The sources root as a local folder for the driver's global steps: the root itself, or
     (remote sources) a staged folder holding the steps' reference files."""
-
-    def __init__(self, tree: Tree, recipe: Recipe):
-        self.tree, self.recipe, self.staged = tree, recipe, None
-
-    def __enter__(self) -> Path:
-        if self.tree.local is not None:
-            return self.tree.local
-        refs = self.tree.glob(reference_patterns(self.recipe))
-        self.staged = storage.Staged(str(self.tree), [], [(r, *self.tree.files[r]) for r in refs])
-        return self.staged.path
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.staged is not None:
-            self.staged.close()
+    if tree.local is not None:
+        yield tree.local
+        return
+    refs = tree.glob(reference_patterns(recipe))
+    with storage.Staged(str(tree), [], [(r, *tree.files[r]) for r in refs]) as staged:
+        yield staged
 
 
 def mixture_report(recipe: Recipe, sources: dict[str, dict[str, Any]]) -> dict[str, Any] | None:

@@ -158,10 +158,12 @@ def stage_dir() -> Path:
     return Path(os.environ.get("MEDC_STAGE_DIR") or Path(tempfile.gettempdir()) / "medc-stage")
 
 
-def _download(fs: Any, remote: str, local: Path) -> None:
+def download(url: str, local: Path) -> None:
+    """Copy a remote file to `local`, atomically (a partial download never has the final name)."""
+    fs, path = filesystem(url)
     local.parent.mkdir(parents=True, exist_ok=True)
     tmp = local.with_name(f".{local.name}.{os.getpid()}.part")
-    fs.get_file(remote, str(tmp))
+    fs.get_file(path, str(tmp))
     os.replace(tmp, local)
 
 
@@ -174,7 +176,7 @@ def cached_copy(url: str, size: int | None = None, version: str | None = None) -
     key = hashlib.sha256(f"{url}\0{size}\0{version}".encode()).hexdigest()[:32]
     local = stage_dir() / "cache" / key / url.rstrip("/").rsplit("/", 1)[-1]
     if not (local.is_file() and local.stat().st_size == size):
-        _download(fs, path, local)
+        download(url, local)
     return local
 
 
@@ -182,12 +184,11 @@ class Staged:
     """A per-task folder laid out like the sources root, holding the files a task reads."""
 
     def __init__(self, root_url: str, inputs: Iterable[str], shared: Iterable[tuple[str, int, str]]):
-        fs, base = filesystem(root_url)
         stage_dir().mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix="task-", dir=stage_dir()))
         try:
             for rel in inputs:
-                _download(fs, join(base, rel), self.path / rel)
+                download(join(root_url, rel), self.path / rel)
             for rel, size, version in shared:
                 target = self.path / rel
                 if target.exists():

@@ -281,14 +281,14 @@ def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: 
         if streamer is not None:  # this step's global batch, the same on every rank
             step_ids = streamer.next_batch(global_batch)
         for a in range(accum):
-            # Sequence indices of this rank's micro-batch: a deterministic function of the step.
-            base = (step * accum + a) * micro * d.world + d.rank * micro
+            # This rank's micro-batch within the step's global batch: a deterministic function of the step.
+            offset = (a * d.world + d.rank) * micro
             if streamer is not None:
-                rows = step_ids[base - step * global_batch : base - step * global_batch + micro]
-                ids = torch.from_numpy(rows).to(d.device)
+                ids = torch.from_numpy(step_ids[offset : offset + micro]).to(d.device)
                 labels = ids.clone()
                 pos = torch.arange(seq_len, device=d.device).expand(micro, seq_len)
             else:
+                base = step * global_batch + offset
                 idx = np.arange(base, base + micro) % n
                 ids = torch.from_numpy(packed.input_ids[idx]).to(d.device)
                 labels = torch.from_numpy(packed.labels[idx]).to(d.device)
