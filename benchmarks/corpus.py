@@ -16,7 +16,7 @@ SAMPLES = REPO / "samples"
 
 def article_texts() -> list[str]:
     from builders.pmc_jats import PMCJatsBuilder
-    from medc.builder import FileReport
+    from medc.ingest.builder import FileReport
 
     builder = PMCJatsBuilder("pmc_jats", {}, SAMPLES)
     texts = []

@@ -30,7 +30,7 @@ def main() -> None:
     import pubmed_parser as pp
 
     from builders.pmc_jats import PMCJatsBuilder
-    from medc.builder import FileReport
+    from medc.ingest.builder import FileReport
 
     files = sorted((SAMPLES / "pmc_jats").glob("*.nxml"))
     builder = PMCJatsBuilder("pmc_jats", {}, SAMPLES)

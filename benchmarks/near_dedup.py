@@ -39,7 +39,7 @@ NUM_PERM = 128
 
 def generate(n_docs: int, seed: int, path: Path) -> tuple[int, int]:
     from benchmarks.corpus import sentences
-    from medc.minhash import jaccard, shingle_sets
+    from medc.text.minhash import jaccard, shingle_sets
 
     pool = sentences()
     rng = random.Random(seed)
@@ -88,7 +88,7 @@ def generate(n_docs: int, seed: int, path: Path) -> tuple[int, int]:
 def medc_pairs(path: str, queue: mp.Queue) -> None:
     import scipy.sparse.csgraph  # noqa: F401  (imports are not timed, for either method)
 
-    from medc.minhash import band_hashes, candidate_pairs, clusters, jaccard, optimal_bands, shingle_sets, signatures
+    from medc.text.minhash import band_hashes, candidate_pairs, clusters, jaccard, optimal_bands, shingle_sets, signatures
 
     t0 = time.perf_counter()
     texts = pl.read_parquet(path)["text"]
@@ -145,7 +145,7 @@ def run_child(fn, path: Path) -> dict:
 
 
 def score(name: str, result: dict, truth: pl.DataFrame, texts: pl.Series) -> None:
-    from medc.minhash import jaccard, shingle_sets
+    from medc.text.minhash import jaccard, shingle_sets
 
     found = pl.DataFrame(result["pairs"], schema={"a": pl.Int64, "b": pl.Int64}, orient="row").unique()
     positives = truth.filter(pl.col("jaccard") >= THRESHOLD).select(pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64))

@@ -60,9 +60,9 @@ def main() -> None:
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     import ray
 
-    from medc.executor import LocalExecutor, RayExecutor
-    from medc.pipeline import build_dataset
-    from medc.recipe import default_recipe_path, load_recipe
+    from medc.engine.executors import LocalExecutor, RayExecutor
+    from medc.engine.driver import build_dataset
+    from medc.recipes.recipe import default_recipe_path, load_recipe
 
     recipe = load_recipe(default_recipe_path("medc-k"))
     work = Path(tempfile.mkdtemp(prefix="medc-ray-bench-"))

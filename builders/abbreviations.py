@@ -14,13 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.abbrev import definitions, pipeline
-from medc.builder import Builder, FileReport
+from medc.text.abbreviations import definitions, pipeline
+from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
-from medc.instructions import choose
+from medc.ingest.instructions import choose, instruction_row
 
 
+@register_builder("abbreviations")
 class AbbreviationBuilder(Builder):
+    citations = ("neumann2019scispacy", "pmcoa")
     kind = "instruction"
     patterns = ("**/*.nxml", "**/*.xml", "**/*.parquet")
     defaults: dict[str, Any] = {"max_per_document": 10, "max_context_chars": 500, "templates": None}
@@ -55,11 +57,6 @@ class AbbreviationBuilder(Builder):
                 instruction = choose(row_id, "knowledge_graph", "abbreviation", self.options["templates"])
                 instruction = instruction.format(short=short, context=context)
                 output = f"In this text, {short} stands for {item['long']}."
-                yield {
-                    "id": row_id, "source": self.source, "task": "knowledge_graph", "instruction": instruction, "input": "",
-                    "output": output,
-                    "messages": [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}],
-                    "license": doc_row["license"],
-                    "meta": {"prompt": "abbreviation", "short": short, "long": item["long"], "document": doc_row["id"],
-                             "defined_in_context": item["defined_here"]},
-                }
+                meta = {"prompt": "abbreviation", "short": short, "long": item["long"], "document": doc_row["id"],
+                        "defined_in_context": item["defined_here"]}
+                yield instruction_row(self.source, row_id, "knowledge_graph", instruction, "", output, doc_row["license"], meta)

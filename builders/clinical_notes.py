@@ -15,8 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from medc.builder import Builder, FileReport
-from medc.text import normalize_text
+from medc.ingest.builder import Builder, FileReport, register_builder
+from medc.text.normalize import normalize_text
 
 REQUIRED = ("row_id", "text")
 _PLACEHOLDER = re.compile(r"\[\*\*\s*(.*?)\s*\*\*\]", re.S)
@@ -27,7 +27,9 @@ def tidy_placeholders(text: str) -> str:
     return _PLACEHOLDER.sub(lambda m: f"[**{' '.join(m.group(1).split())}**]", text)
 
 
+@register_builder("clinical_notes")
 class ClinicalNotesBuilder(Builder):
+    citations = ("johnson2016mimic",)
     kind = "knowledge"
     patterns = ("**/NOTEEVENTS.csv", "**/NOTEEVENTS.csv.gz", "**/noteevents.csv")
     defaults: dict[str, Any] = {"categories": None, "min_chars": 1}

@@ -19,16 +19,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.builder import Builder, FileReport
+from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
-from medc.instructions import choose
+from medc.ingest.instructions import choose, instruction_row
 from medc.schema import stable_id
-from medc.text import normalize_text
+from medc.text.normalize import normalize_text
 
 _SPEAKER = re.compile(r"^\s*(patient|doctor)\s*[:：]\s*(.*)$", re.IGNORECASE)
 
 
+@register_builder("dialogues")
 class DialogueBuilder(Builder):
+    citations = ("li2023chatdoctor", "han2023medalpaca")
     kind = "instruction"
     patterns = ("**/*.json", "**/*.txt")
     defaults: dict[str, Any] = {"format": "instruct_json", "license": "unknown", "name": None, "templates": None, "system_prompt": True}
@@ -52,11 +54,8 @@ class DialogueBuilder(Builder):
             input_text = "\n".join(f"{'Patient' if r == 'user' else 'Doctor'}: {t}" for r, t in history)
         messages = [{"role": "system", "content": self._choose(row_id, "system")}] if self.options["system_prompt"] else []
         messages += [{"role": r, "content": t} for r, t in turns]
-        return {
-            "id": row_id, "source": self.source, "task": "dialogue", "instruction": instruction, "input": input_text,
-            "output": turns[-1][1], "messages": messages, "license": self.options["license"],
-            "meta": {**meta, "turns": len(turns)},
-        }
+        return instruction_row(self.source, row_id, "dialogue", instruction, input_text, turns[-1][1], self.options["license"],
+                               {**meta, "turns": len(turns)}, chat=messages)
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         if self.options["format"] == "meddialog":

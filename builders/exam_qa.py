@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.benchmarks import _read_json_records, medmcqa_layout
-from medc.builder import Builder, FileReport
+from medc.ingest.testsets import read_records, medmcqa_layout
+from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
-from medc.instructions import choose, format_options, qa_row
-from medc.text import normalize_text
+from medc.ingest.instructions import choose, format_options, instruction_row
+from medc.text.normalize import normalize_text
 
 HELD_OUT = re.compile(r"(^|[_\-.])(test|dev|val|valid|validation)([_\-.]|$)", re.IGNORECASE)
 
@@ -45,7 +45,7 @@ def read_training_records(path: Path) -> list[dict[str, Any]]:
     """Records of a training-split file (a held-out split is refused by its name)."""
     check_file_name(path)
     try:
-        return _read_json_records(path)
+        return read_records(path)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"malformed JSON: {exc}") from None
 
@@ -54,7 +54,9 @@ def answer_text(letter: str, options: dict[str, str]) -> str:
     return f"The answer is {letter}. {options[letter]}"
 
 
+@register_builder("medqa")
 class MedQABuilder(Builder):
+    citations = ("jin2021medqa",)
     kind = "instruction"
     patterns = ("**/*.jsonl",)
     defaults: dict[str, Any] = {"split": "train", "license": "mit", "rationales": None, "templates": None}
@@ -89,14 +91,16 @@ class MedQABuilder(Builder):
             output = answer_text(letter, options)
             if rationale:
                 output = f"{normalize_text(rationale['text'])}\n\n{output}"
-            yield qa_row(self.source, row_id, "rationale_qa", instruction,
+            yield instruction_row(self.source, row_id, "rationale_qa", instruction,
                          f"Question: {question}\nOptions:\n{format_options(options)}", output, self.options["license"],
                          {"answer": letter, "n_options": len(options), "exam": rec.get("meta_info"), "split": "train",
                           "rationale": "generated" if rationale else None,
                           "rationale_model": rationale.get("model") if rationale else None})
 
 
+@register_builder("medmcqa")
 class MedMCQABuilder(Builder):
+    citations = ("pal2022medmcqa",)
     kind = "instruction"
     patterns = ("**/*.json", "**/*.jsonl")
     defaults: dict[str, Any] = {"split": "train", "license": "mit", "layout": None, "null_exp": "keep", "templates": None}
@@ -145,7 +149,7 @@ class MedMCQABuilder(Builder):
             output = answer_text(letter, options)
             if exp:
                 output = f"{exp}\n\n{output}"
-            yield qa_row(self.source, row_id, "rationale_qa", instruction,
+            yield instruction_row(self.source, row_id, "rationale_qa", instruction,
                          f"Question: {question}\nOptions:\n{format_options(options)}", output, self.options["license"],
                          {"answer": letter, "layout": layout, "subject": rec.get("subject_name"), "topic": rec.get("topic_name"),
                           "choice_type": rec.get("choice_type"), "split": "train"})

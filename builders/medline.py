@@ -17,10 +17,11 @@ from typing import Any
 
 from lxml import etree
 
-from builders.pmc_jats import consistent_heading
-from medc.builder import Builder, FileReport
-from medc.text import collapse_spaces, normalize_text
-from medc.xmlsafe import parse_xml, read_bytes
+from medc.text.headings import consistent_heading
+from medc.ingest.builder import Builder, FileReport, register_builder
+from medc.text.normalize import collapse_spaces, normalize_text
+from medc.files.records import read_bytes
+from medc.files.xmlsafe import parse_xml
 
 LICENSE = "pubmed-abstract"
 _TAG = re.compile(r"^([A-Z]{2,4})\s*-\s?(.*)$")
@@ -37,7 +38,9 @@ def _year(date: etree._Element | None) -> int | None:
     return int(year) if year and year.isdigit() else None
 
 
+@register_builder("medline")
 class MedlineBuilder(Builder):
+    citations = ("pubmed",)
     kind = "knowledge"
     patterns = ("**/*.xml", "**/*.xml.gz", "**/*.txt", "**/*.nbib", "**/*.medline")
     defaults: dict[str, Any] = {"license": LICENSE}

@@ -11,16 +11,21 @@ footnotes, supplementary-material boilerplate. Handles JATS 1.x, NLM 2.3 and the
 from __future__ import annotations
 
 import re
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from medc.builder import Builder, FileReport
-from medc.licenses import normalize_license
-from medc.text import collapse_spaces, normalize_text
-from medc.xmlsafe import parse_xml, read_bytes
+from medc.ingest.builder import Builder, FileReport, register_builder
+from medc.schema import stable_id
+from medc.text.headings import consistent_heading
+from medc.text.licenses import normalize_license
+from medc.text.normalize import collapse_spaces, normalize_text
+from medc.errors import UserError
+from medc.files.records import MAX_INPUT_BYTES, read_bytes
+from medc.files.xmlsafe import parse_xml
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 
@@ -221,20 +226,6 @@ def inline_text(el: etree._Element, *, with_tail: bool = False) -> str:
 
 def clean_inline(text: str) -> str:
     return collapse_spaces(strip_citations(text))
-
-
-_ENUMERATOR = re.compile(r"^((?:[IVXLC]+[.)]|\d+(?:\.\d+)*[.)]?|[A-Za-z][.)])\s+)")
-
-
-def consistent_heading(title: str) -> str:
-    """"INTRODUCTION" and "introduction" both become "Introduction"; mixed case is kept; a
-    leading enumerator ("II. ", "2.1 ", "A) ") keeps its case ("II. PRELIMINARIES" → "II. Preliminaries")."""
-    m = _ENUMERATOR.match(title)
-    prefix, rest = (m.group(1), title[m.end():]) if m else ("", title)
-    letters = [c for c in rest if c.isalpha()]
-    if len(letters) > 3 and (rest.isupper() or rest.islower()):
-        return prefix + rest[:1].upper() + rest[1:].lower()
-    return title
 
 
 # ---------------------------------------------------------------------------- blocks
@@ -507,6 +498,7 @@ def _file_list(path: Path) -> dict[str, dict[str, str]]:
     return {}
 
 
+@register_builder("pmc_jats")
 class PMCJatsBuilder(Builder):
     """JATS articles from single files, `<pmc-articleset>` files, or PMC OA bulk packages
     (`oa_comm` / `oa_noncomm` / `oa_other` `.tar.gz`), streamed member by member without
@@ -514,6 +506,8 @@ class PMCJatsBuilder(Builder):
     AccessionID, LastUpdated, PMID, License, Retracted`): the licence comes from the list and
     articles it marks retracted are skipped (counted). Members with an absolute path or `..`
     are never read."""
+
+    citations = ("pmcoa",)
 
     kind = "knowledge"
     patterns = ("**/*.nxml", "**/*.xml", "**/*.nxml.gz", "**/*.xml.gz", "**/*.tar.gz", "**/*.tgz")
@@ -530,8 +524,6 @@ class PMCJatsBuilder(Builder):
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
         super().__init__(source, options, sources_root)
         if self.options["tables"] not in ("drop", "caption", "full"):
-            from medc.errors import UserError
-
             raise UserError(f"source {source!r}: option 'tables' must be drop, caption or full, not {self.options['tables']!r}")
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
@@ -541,10 +533,6 @@ class PMCJatsBuilder(Builder):
         yield from self.parse_document(read_bytes(path), report)
 
     def parse_package(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
-        import tarfile
-
-        from medc.xmlsafe import MAX_XML_BYTES
-
         file_list = _file_list(path)
         try:
             with tarfile.open(path, mode="r|gz") as tar:  # a stream: members are read in order, never extracted
@@ -556,9 +544,9 @@ class PMCJatsBuilder(Builder):
                         report.records += 1
                         report.error("unsafe member path (absolute or with ..): not read", member.name)
                         continue
-                    if member.size > MAX_XML_BYTES:
+                    if member.size > MAX_INPUT_BYTES:
                         report.records += 1
-                        report.error(f"member is larger than {MAX_XML_BYTES} bytes", member.name)
+                        report.error(f"member is larger than {MAX_INPUT_BYTES} bytes", member.name)
                         continue
                     fh = tar.extractfile(member)
                     data = fh.read() if fh is not None else b""
@@ -666,8 +654,6 @@ class PMCJatsBuilder(Builder):
             else f"doi:{ids['doi']}" if "doi" in ids else None
         )
         if row_id is None:
-            from medc.schema import stable_id
-
             row_id = stable_id("jats", title, text[:2000])
         subjects = [
             _text(s) for s in meta.findall("article-categories/subj-group/subject")

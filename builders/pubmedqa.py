@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.builder import Builder, FileReport
+from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
-from medc.instructions import choose
-from medc.text import normalize_text
+from medc.ingest.instructions import choose, instruction_row
+from medc.text.normalize import normalize_text
 
 DECISIONS = ("yes", "no", "maybe")
 TEST_SET_REASON = "benchmark test set (PubMedQA PQA-L test)"
@@ -35,7 +35,9 @@ def load_test_pmids(path: Path) -> frozenset[str]:
     raise UserError(f"{path}: expected an object {{PMID: label}} or a list of PMIDs")
 
 
+@register_builder("pubmedqa")
 class PubMedQABuilder(Builder):
+    citations = ("jin2019pubmedqa",)
     kind = "instruction"
     patterns = ("ori_pqal.json", "ori_pqaa.json")
     defaults: dict[str, Any] = {
@@ -109,24 +111,6 @@ class PubMedQABuilder(Builder):
         output = f"{long_answer}\n\nFinal answer: {decision}"
         row_id = f"pubmedqa:{subset}:{pmid}"
         instruction = choose(row_id, "rationale_qa", "pubmedqa", self.options["templates"])
-        return {
-            "id": row_id,
-            "source": self.source,
-            "task": "rationale_qa",
-            "instruction": instruction,
-            "input": input_text,
-            "output": output,
-            "messages": [
-                {"role": "user", "content": f"{instruction}\n\n{input_text}"},
-                {"role": "assistant", "content": output},
-            ],
-            "license": "mit",
-            "meta": {
-                "pmid": pmid,
-                "subset": subset,
-                "year": rec.get("YEAR"),
-                "meshes": rec.get("MESHES") or [],
-                "answer": decision,
-                "split": "train",
-            },
-        }
+        meta = {"pmid": pmid, "subset": subset, "year": rec.get("YEAR"), "meshes": rec.get("MESHES") or [],
+                "answer": decision, "split": "train"}
+        return instruction_row(self.source, row_id, "rationale_qa", instruction, input_text, output, "mit", meta)

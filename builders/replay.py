@@ -19,12 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.builder import Builder, FileReport, json_records
-from medc.text import normalize_text
+from medc.files.records import json_records
+from medc.ingest.builder import Builder, FileReport, register_builder
+from medc.text.normalize import normalize_text
 
 POINTER_KEYS = {"dataset", "config", "split", "max_rows", "text_field", "id_field", "license"}
 
 
+@register_builder("replay")
 class ReplayBuilder(Builder):
     kind = "knowledge"
     patterns = ("**/*.jsonl", "**/*.jsonl.gz", "**/*.parquet", "**/*.hf.toml")

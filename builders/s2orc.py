@@ -33,10 +33,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from builders.pmc_jats import consistent_heading
-from medc.builder import Builder, FileReport, json_records
+from medc.text.headings import consistent_heading
+from medc.files.records import json_records
+from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
-from medc.text import normalize_text
+from medc.text.normalize import normalize_text
 
 LICENSE = "odc-by"  # S2ORC 2020+ releases; S2ORC's own licence, see the card
 BIOMEDICAL_FIELDS = {"medicine", "biology"}
@@ -163,6 +164,7 @@ def _abstract_blocks(abstract: Any) -> list[str]:
     return blocks
 
 
+@register_builder("s2orc")
 class S2ORCBuilder(Builder):
     kind = "knowledge"
     patterns = ("**/*.json", "**/*.jsonl", "**/*.json.gz", "**/*.jsonl.gz")

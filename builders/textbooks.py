@@ -32,12 +32,14 @@ from typing import Any
 
 from lxml import etree
 
-from builders.pmc_jats import consistent_heading
-from medc.builder import Builder, FileReport
+from medc.text.headings import consistent_heading
+from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
-from medc.licenses import normalize_license
-from medc.text import collapse_spaces, dehyphenate, normalize_text, split_blocks
-from medc.xmlsafe import parse_xml, read_bytes
+from medc.text.licenses import normalize_license
+from medc.text.normalize import collapse_spaces, dehyphenate, normalize_text
+from medc.text.sentences import split_blocks
+from medc.files.records import read_bytes
+from medc.files.xmlsafe import parse_xml
 
 _NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty"
 _CHAPTER = re.compile(rf"^(?:#\s+)?(?:chapter|part|unit)\s+(?:\d+|[ivxlc]+|{_NUMBER_WORDS})\b", re.IGNORECASE)
@@ -84,6 +86,7 @@ def is_heading_line(line: str) -> bool:
     return 0 < len(words) <= 12 and not line.rstrip().endswith(_END_PUNCT) and line[:1].isupper() or bool(_CHAPTER.match(line))
 
 
+@register_builder("textbooks")
 class TextbookBuilder(Builder):
     kind = "knowledge"
     patterns = ("**/*.txt", "**/*.md", "**/*.collection.xml", "**/*.cnxml", "**/*.pdf", "**/*.epub")

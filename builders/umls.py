@@ -20,8 +20,8 @@ from typing import Any
 
 import polars as pl
 
-from medc.builder import Builder, FileReport
-from medc.instructions import choose
+from medc.ingest.builder import Builder, FileReport, register_builder
+from medc.ingest.instructions import choose, instruction_row
 
 COLUMNS = {
     "MRCONSO": ["CUI", "LAT", "TS", "LUI", "STT", "SUI", "ISPREF", "AUI", "SAUI", "SCUI", "SDUI", "SAB", "TTY", "CODE", "STR", "SRL", "SUPPRESS", "CVF"],
@@ -44,7 +44,9 @@ def read_rrf(path: Path, table: str) -> pl.DataFrame:
     return frame.select(cols).with_columns(pl.all().fill_null(""))
 
 
+@register_builder("umls")
 class UMLSBuilder(Builder):
+    citations = ("bodenreider2004umls",)
     kind = "instruction"
     patterns = ("**/MRCONSO.RRF",)
     defaults: dict[str, Any] = {
@@ -62,9 +64,8 @@ class UMLSBuilder(Builder):
         return choose(row_id, "knowledge_graph", kind, self.options["templates"]).format(**fields)
 
     def _row(self, row_id: str, kind: str, instruction: str, output: str, meta: dict[str, Any]) -> dict[str, Any]:
-        return {"id": row_id, "source": self.source, "task": "knowledge_graph", "instruction": instruction, "input": "",
-                "output": output, "messages": [{"role": "user", "content": instruction}, {"role": "assistant", "content": output}],
-                "license": self.options["license"], "meta": {"prompt": kind, **meta}}
+        return instruction_row(self.source, row_id, "knowledge_graph", instruction, "", output, self.options["license"],
+                               {"prompt": kind, **meta})
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         folder = path.parent

@@ -12,12 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from medc.cli import command
+from medc.engine.driver import BuildResult, build_dataset
+from medc.engine.executors import default_workers, make_executor
+from medc.engine.progress import Progress
 from medc.errors import NothingToBuild, UserError
-from medc.executor import default_workers, make_executor
-from medc.pipeline import BuildResult, build_dataset
-from medc.progress import Progress
-from medc.recipe import SAMPLES_DIR, default_recipe_path, load_recipe
-from medc.storage import Tree, is_url
+from medc.files.bundled import SAMPLES_DIR
+from medc.files.storage import Tree, is_url
+from medc.recipes.recipe import Recipe, default_recipe_path, load_recipe
+from medc.release.manifest import MANIFEST_NAME
 
 TARGETS = {"all": ("medc-k", "medc-i"), "medc-k": ("medc-k",), "medc-i": ("medc-i",)}
 
@@ -57,74 +60,87 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def summary_table(result: BuildResult) -> str:
     m = result.manifest
-    lines = [f"{m['dataset']}  ->  {result.location or result.repo}"]
-    header = f"  {'source':<18}{'files':>7}{'records':>9}{'built':>8}{'out':>8}{'errors':>8}  dropped / skipped"
-    lines.append(header)
-    for name, s in m["sources"].items():
-        if s["status"] != "ok":
-            lines.append(f"  {name:<18}{'-':>7}{'-':>9}{'-':>8}{'-':>8}{'-':>8}  not built: {'folder absent' if s['status'] == 'absent' else 'no matching files'}")
+    lines = [f"{m.dataset}  ->  {result.location or result.repo}"]
+    lines.append(f"  {'source':<18}{'files':>7}{'records':>9}{'built':>8}{'out':>8}{'errors':>8}  dropped / skipped")
+    for name, s in m.sources.items():
+        if not s.built:
+            why = "folder absent" if s.status == "absent" else "no matching files"
+            lines.append(f"  {name:<18}{'-':>7}{'-':>9}{'-':>8}{'-':>8}{'-':>8}  not built: {why}")
             continue
-        why = dict(s["skipped"])
-        for st in s["steps"]:
-            for reason, n in st["dropped"].items():
-                why[f"{st['step']}: {reason}"] = n
-        why_text = ", ".join(f"{k}={v}" for k, v in why.items()) or "-"
-        lines.append(
-            f"  {name:<18}{s['files']:>7}{s['records']:>9}{s['rows_built']:>8}{s['rows']:>8}"
-            f"{s['failed_files'] + s['record_errors']:>8}  {why_text}"
-        )
-    t = m["totals"]
-    lines.append(f"  {'total':<18}{t['files']:>7}{t['records']:>9}{t['rows_built']:>8}{t['rows']:>8}{t['failed_files'] + t['record_errors']:>8}")
-    for e in m["errors"][:20]:
-        rec = f" [{e['record']}]" if e["record"] else ""
-        lines.append(f"  error: {e['source']}: {e['file']}{rec}: {e['reason']}")
-    if len(m["errors"]) > 20:
-        lines.append(f"  ... {len(m['errors']) - 20} more errors in {result.location or result.repo}/build_manifest.json")
-    b = m["error_budget"]
-    state = "EXCEEDED" if b["exceeded"] else "ok"
-    lines.append(f"  error rate {b['error_rate']:.2%} (budget {b['budget']:.2%}): {state}; {m['timings']['total_seconds']:.1f}s")
+        why_counts = dict(s.skipped)
+        for st in s.steps:
+            for reason, n in st.dropped.items():
+                why_counts[f"{st.step}: {reason}"] = n
+        why_text = ", ".join(f"{k}={v}" for k, v in why_counts.items()) or "-"
+        lines.append(f"  {name:<18}{s.files:>7}{s.records:>9}{s.rows_built:>8}{s.rows:>8}{s.failed_files + s.record_errors:>8}  {why_text}")
+    t = m.totals
+    lines.append(f"  {'total':<18}{t.files:>7}{t.records:>9}{t.rows_built:>8}{t.rows:>8}{t.failed_files + t.record_errors:>8}")
+    for e in m.errors[:20]:
+        rec = f" [{e.record}]" if e.record else ""
+        lines.append(f"  error: {e.source}: {e.file}{rec}: {e.reason}")
+    if len(m.errors) > 20:
+        lines.append(f"  ... {len(m.errors) - 20} more errors in {result.location or result.repo}/{MANIFEST_NAME}")
+    b = m.error_budget
+    assert b is not None
+    state = "EXCEEDED" if b.exceeded else "ok"
+    lines.append(f"  error rate {b.error_rate:.2%} (budget {b.budget:.2%}): {state}; {m.timings['total_seconds']:.1f}s")
     return "\n".join(lines)
 
 
+def source_root(given: str | None) -> str | Path:
+    """`--sources` checked: a URL with files under it, or an existing folder (default: samples/)."""
+    sources: str | Path = given if given is not None else SAMPLES_DIR
+    if is_url(sources):
+        if not Tree(sources).files:  # listed now: a missing folder or filesystem is a usage error
+            raise UserError(f"--sources {sources}: no files there")
+        return sources
+    sources = Path(sources).resolve()
+    if not sources.is_dir():
+        raise UserError(f"--sources {given}: no such folder")
+    return sources
+
+
+def check_options(args: argparse.Namespace) -> None:
+    if args.work_dir is not None and not is_url(args.out):
+        raise UserError("--work-dir is for a URL --out (a local --out is the work folder)")
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    if args.error_budget is not None and not 0 <= args.error_budget <= 1:
+        raise UserError("--error-budget is a fraction between 0 and 1")
+    if args.ray_address and args.executor != "ray":
+        raise UserError("--ray-address needs --executor ray")
+
+
+def recipes_for(target: str, paths: list[Path]) -> dict[str, Recipe]:
+    """The recipe of each dataset of the target: `--recipe` files matched by dataset name, else pipelines/<dataset>.toml."""
+    datasets = TARGETS[target]
+    recipes = {}
+    for path in paths:
+        r = load_recipe(path)
+        if r.name not in datasets:
+            raise UserError(f"recipe {path} builds {r.name!r}, which is not part of target {target!r}")
+        recipes[r.name] = r
+    return {name: recipes.get(name) or load_recipe(default_recipe_path(name)) for name in datasets}
+
+
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         datasets = TARGETS[args.target]
-        recipes = {}
-        for path in args.recipe or []:
-            r = load_recipe(path)
-            if r.name not in datasets:
-                raise UserError(f"recipe {path} builds {r.name!r}, which is not part of target {args.target!r}")
-            recipes[r.name] = r
-        for name in datasets:
-            recipes.setdefault(name, None)
-        sources: str | Path = args.sources if args.sources is not None else SAMPLES_DIR
-        if is_url(sources):
-            if not Tree(sources).files:  # listed now: a missing folder or filesystem is a usage error
-                raise UserError(f"--sources {sources}: no files there")
-        else:
-            sources = Path(sources).resolve()
-            if not sources.is_dir():
-                raise UserError(f"--sources {args.sources}: no such folder")
+        recipes = recipes_for(args.target, args.recipe or [])
+        sources = source_root(args.sources)
         out: str | Path = args.out if is_url(args.out) else Path(args.out).resolve()
-        if args.work_dir is not None and not is_url(args.out):
-            raise UserError("--work-dir is for a URL --out (a local --out is the work folder)")
-        if args.workers is not None and args.workers < 1:
-            raise UserError("--workers must be at least 1")
-        if args.error_budget is not None and not 0 <= args.error_budget <= 1:
-            raise UserError("--error-budget is a fraction between 0 and 1")
-        if args.ray_address and args.executor != "ray":
-            raise UserError("--ray-address needs --executor ray")
+        check_options(args)
         label = "bundled samples/" if args.sources is None else "user-supplied (--sources)"
         executor = make_executor(args.executor, args.workers, args.ray_address)
         progress = Progress(enabled=not args.quiet)
         exceeded = False
         built = 0
         for name in datasets:
-            recipe = recipes[name] or load_recipe(default_recipe_path(name))
             try:
                 result = build_dataset(
-                    recipe, sources, out, workers=args.workers,
+                    recipes[name], sources, out, workers=args.workers,
                     error_budget=args.error_budget, progress=progress, sources_label=label,
                     keep_dropped=args.keep_dropped, executor=executor, work_dir=args.work_dir,
                 )
@@ -139,9 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         if not built:
             raise UserError(f"nothing to build: no source of {', '.join(datasets)} found under {sources}")
         return 1 if exceeded else 0
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted: completed shards are kept; rerun the same command to resume", file=sys.stderr)
         return 130

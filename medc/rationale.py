@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from medc.errors import UserError
+from medc.ingest.testsets import read_records
 
 SYSTEM = "You are a medical educator who explains exam answers clearly and accurately."
 PROMPT = (
@@ -159,11 +160,9 @@ def generate(records: list[tuple[str, dict[str, Any]]], ask: Callable[[str], str
     return out, {"cached": len(done) - len(todo), "asked": len(todo), "missing": len(records) - len(done)}
 
 
-def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
+def medqa_questions(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """MedQA-layout records with the ids the MedQA builder gives them (`medqa:<stem>:<line>`)."""
-    from medc.benchmarks import _read_json_records
-
-    records = _read_json_records(path)
+    records = read_records(path)
     return [(f"medqa:{path.stem}:{i}", r) for i, r in enumerate(records)
             if r.get("question") and isinstance(r.get("options"), dict) and r.get("answer_idx") in r["options"]]
 
@@ -192,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     timeout=args.timeout, retries=args.retries)
         else:
             ask = TransformersBackend(args.model)
-        records = read_records(args.input)
+        records = medqa_questions(args.input)
         rows, stats = generate(records, ask, args.model, Cache(args.cache), args.concurrency, args.limit)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

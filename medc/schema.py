@@ -43,11 +43,17 @@ INSTRUCTION_SCHEMA = pa.schema(
 
 SCHEMAS: dict[str, pa.Schema] = {"knowledge": KNOWLEDGE_SCHEMA, "instruction": INSTRUCTION_SCHEMA}
 
-# The field holding the main text of a row, per kind (used by cleaning, dedup and stats).
+# Which fields hold a row's text, per kind, by what they are used for; nothing else decides it.
+# Every free-text field: cleaned, scored by the quality signals, checked for contamination, tokenised.
 TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "knowledge": ("text",),
     "instruction": ("instruction", "input", "output"),
 }
+# The main text: its words are the row's length (`_words`), it is cut and read for abbreviations.
+MAIN_TEXT_FIELD: dict[str, str] = {"knowledge": "text", "instruction": "output"}
+# What the dedup steps compare: instructions are templated phrasings, so an instruction row
+# is compared on its input and output.
+DEDUP_FIELDS: dict[str, tuple[str, ...]] = {"knowledge": ("text",), "instruction": ("input", "output")}
 
 
 class RecordError(ValueError):

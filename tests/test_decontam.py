@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from datasets import load_dataset
 
-from medc.benchmarks import medmcqa_layout, read_medmcqa, read_medqa, read_pubmedqa_test
-from medc.decontam import ContaminationIndex
-from medc.ngrams import ngram_hashes, word_hashes
+from medc.ingest.testsets import medmcqa_layout, read_medmcqa, read_medqa, read_pubmedqa_test
+from medc.steps.decontamination import ContaminationIndex
+from medc.text.ngrams import ngram_hashes, word_hashes
 from tests.conftest import SAMPLES, run_build
 
 MEDQA = SAMPLES / "medqa" / "medqa_us_4options_phrases_no_exclude_test.jsonl"

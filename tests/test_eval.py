@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from medc.benchmarks import BenchmarkItem, read_medmcqa, read_medqa, read_pubmedqa_test
+from medc.ingest.testsets import BenchmarkItem, read_medmcqa, read_medqa, read_pubmedqa_test
 from training.eval import build_question, parse_answer, predict, wilson_interval
 from tests.conftest import REPO, SAMPLES
 

@@ -10,11 +10,11 @@ import pytest
 from builders.dialogues import DialogueBuilder
 from builders.exam_qa import MedMCQABuilder, MedQABuilder
 from builders.umls import UMLSBuilder
-from medc.builder import FileReport
+from medc.ingest.builder import FileReport
 from medc.errors import UserError
-from medc.instructions import choose, load_templates
+from medc.ingest.instructions import choose, load_templates
 from medc.schema import validate_row
-from medc.text import normalize_text
+from medc.text.normalize import normalize_text
 from tests.conftest import FIXTURES, SAMPLES
 
 MEDQA_TEST = SAMPLES / "medqa" / "medqa_us_4options_phrases_no_exclude_test.jsonl"

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from builders.medline import MedlineBuilder
-from medc.builder import FileReport
+from medc.ingest.builder import FileReport
 from tests.conftest import SAMPLES
 
 MEDLINE = SAMPLES / "medline"

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from medc.errors import UserError
-from medc.recipe import load_recipe
+from medc.recipes.recipe import load_recipe
 from tests.conftest import REPO, SAMPLES, run_build
 from training.data import manifest_weights
 

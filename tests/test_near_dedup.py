@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 from datasets import load_dataset
 
-from medc.minhash import jaccard, optimal_bands, shingle_sets, signatures
+from medc.text.minhash import jaccard, optimal_bands, shingle_sets, signatures
 from tests.conftest import SAMPLES, run_build
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from builders.pmc_jats import PMCJatsBuilder
-from medc.builder import FileReport
+from medc.ingest.builder import FileReport
 from tests.conftest import SAMPLES
 
 ARTICLES = {  # member path in the package -> sample file (PMCID)

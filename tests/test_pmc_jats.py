@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 
 from builders.pmc_jats import PMCJatsBuilder
-from medc.builder import FileReport
+from medc.ingest.builder import FileReport
 from tests.conftest import SAMPLES
 
 JATS = sorted((SAMPLES / "pmc_jats").glob("*.nxml"))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from builders.pubmedqa import TEST_SET_REASON, PubMedQABuilder
-from medc.builder import FileReport
+from medc.ingest.builder import FileReport
 from medc.schema import INSTRUCTION_SCHEMA, validate_row
 from tests.conftest import SAMPLES
 

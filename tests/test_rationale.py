@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from builders.exam_qa import MedQABuilder
-from medc.builder import FileReport
+from medc.ingest.builder import FileReport
 from tests.conftest import REPO, SAMPLES
 
 MEDQA_TEST = SAMPLES / "medqa" / "medqa_us_4options_phrases_no_exclude_test.jsonl"
@@ -33,7 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
     texts = [json.loads(l)["question"] for l in MEDQA_TEST.read_text().splitlines()[:300]]
     model = make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "m", texts, vocab_size=512, context=2048)
-    proc = subprocess.Popen([sys.executable, "-m", "medc.openai_server", "--model", str(model), "--fail-first", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "tests.aids.openai_server", "--model", str(model), "--fail-first", "2"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line.startswith("listening on"), proc.stderr.read()

@@ -14,6 +14,7 @@ from tests.conftest import REPO
 from tests.test_build import files_by_relpath
 from tests.test_near_dedup import planted_pqaa
 
+KILLER = "tests.aids.faults:KillOnceJats"
 ray = pytest.importorskip("ray")  # in the test environment (dev group); `pip install 'medc[ray]'` for users
 
 
@@ -33,13 +34,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_ray_build_equals_local_build_and_retries_a_killed_task(cluster: Path, default_build: Path, tmp_path: Path) -> None:
-    cluster.unlink()  # arm: the first shard task to finish parsing dies before writing its output
+    # The JATS source is parsed by a builder that kills its Ray worker once (tests/aids/faults.py).
+    recipe = tmp_path / "medc-k.toml"
+    recipe.write_text((REPO / "pipelines" / "medc-k.toml").read_text().replace('builder = "pmc_jats"', f'builder = "{KILLER}"', 1))
+    cluster.unlink()  # arm: the first shard task to finish parsing a file dies before writing its output
     out = tmp_path / "ray"
-    assert main(["all", "--out", str(out), "--executor", "ray", "--quiet"]) == 0
-    killed_shard, pid = cluster.read_text().split()
-    assert killed_shard.startswith("shard-") and int(pid) != os.getpid()  # a Ray worker died, once
+    assert main(["all", "--out", str(out), "--executor", "ray", "--quiet", "--recipe", str(recipe)]) == 0
+    killed_file, pid = cluster.read_text().split()
+    assert killed_file.endswith(".nxml") and int(pid) != os.getpid()  # a Ray worker died, once
     ray_files = files_by_relpath(out, "medc-*/**/*")
     local_files = files_by_relpath(default_build, "medc-*/**/*")
+    # The card names the builder and the recipe's hash: those are the test's, the rest must be the same.
+    recipe_sha = {p: json.loads((p / "medc-k" / "build_manifest.json").read_text())["recipe"]["sha256"] for p in (out, default_build)}
+    ray_files["medc-k/README.md"] = (ray_files["medc-k/README.md"].decode().replace(KILLER, "pmc_jats")
+                                     .replace(recipe_sha[out], recipe_sha[default_build]).encode())
     ray_files = {k: v for k, v in ray_files.items() if not k.endswith("build_manifest.json")}
     local_files = {k: v for k, v in local_files.items() if not k.endswith("build_manifest.json")}
     assert ray_files.keys() == local_files.keys() and any(k.endswith(".parquet") for k in ray_files)
@@ -54,7 +62,7 @@ def test_ray_build_equals_local_build_and_retries_a_killed_task(cluster: Path, d
     # Rerun: every shard is complete, none is rewritten; the output stays the same.
     shards = sorted((out / ".medc-cache" / "medc-k").glob("*/shard-*.parquet"))
     before = {p: p.stat().st_mtime_ns for p in shards}
-    assert main(["medc-k", "--out", str(out), "--executor", "ray", "--quiet"]) == 0
+    assert main(["medc-k", "--out", str(out), "--executor", "ray", "--quiet", "--recipe", str(recipe)]) == 0
     assert {p: p.stat().st_mtime_ns for p in shards} == before
     assert files_by_relpath(out / "medc-k") == files_by_relpath(default_build / "medc-k")
 

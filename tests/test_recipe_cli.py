@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from medc.errors import UserError
-from medc.recipe import load_recipe
+from medc.recipes.recipe import load_recipe
 from tests.conftest import REPO, run_build
 
 BASE = (REPO / "pipelines" / "medc-k.toml").read_text()
@@ -48,7 +48,7 @@ def test_default_recipes_load() -> None:
     k = load_recipe(REPO / "pipelines" / "medc-k.toml")
     i = load_recipe(REPO / "pipelines" / "medc-i.toml")
     assert [s.name for s in k.sources] == ["pmc_jats", "pubmed_abstracts", "s2orc", "textbooks", "clinical_notes", "general_replay"]
-    assert k.kind == "knowledge" and set(k.mixture["groups"]) == {"papers", "books", "clinical", "general"}
+    assert k.kind == "knowledge" and set(k.mixture.groups) == {"papers", "books", "clinical", "general"}
     assert [s.name for s in i.sources] == ["pubmedqa", "medqa", "medmcqa", "chatdoctor", "medalpaca", "meddialog", "umls", "abbreviations"]
     assert {s.config for s in i.sources} == {"rationale_qa", "dialogue", "knowledge_graph"} and i.kind == "instruction"
     assert k.sha256 != i.sha256 and len(k.sha256) == 64

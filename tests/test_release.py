@@ -14,8 +14,8 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from builders.clinical_notes import ClinicalNotesBuilder
-from medc.builder import FileReport
-from medc.licenses import allows_commercial_use
+from medc.ingest.builder import FileReport
+from medc.text.licenses import allows_commercial_use
 from medc.publish import commit_operations, plan_upload, upload, validate_card
 from tests.conftest import REPO, SAMPLES, run_build
 

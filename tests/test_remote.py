@@ -13,7 +13,7 @@ import fsspec
 import pytest
 
 from medc.build import main
-from medc.storage import Tree, glob_regex
+from medc.files.storage import Tree, glob_regex
 from tests.conftest import SAMPLES
 from tests.test_build import files_by_relpath
 
@@ -33,11 +33,11 @@ def remote_files(fs, root: str) -> dict[str, bytes]:
 
 
 def test_remote_glob_matches_local_glob_for_every_builder_pattern(memfs) -> None:
-    from medc.registry import BUILDERS, builder_class
+    from medc.ingest.builder import available, builder_class
 
     memfs.put(str(SAMPLES) + "/", "/src/", recursive=True)
     local, remote = Tree(SAMPLES), Tree("memory://src")
-    patterns = sorted({p for name in BUILDERS for p in builder_class(name).patterns} | {"medqa/**/*test*.jsonl", "pubmedqa/**/ori_pqal.json"})
+    patterns = sorted({p for name in available() for p in builder_class(name).patterns} | {"medqa/**/*test*.jsonl", "pubmedqa/**/ori_pqal.json"})
     for pattern in patterns:
         for under in ("", "pmc_jats", "textbooks"):
             assert remote.glob([pattern], under) == local.glob([pattern], under), (pattern, under)

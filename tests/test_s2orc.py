@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from builders.s2orc import S2ORCBuilder
-from medc.builder import FileReport
+from medc.ingest.builder import FileReport
 from tests.conftest import SAMPLES
 
 S2 = SAMPLES / "s2orc"

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from builders.pmc_jats import PMCJatsBuilder
-from medc.builder import FileReport
+from medc.ingest.builder import FileReport
 from medc.errors import UserError
-from medc.pipeline import build_dataset
-from medc.recipe import load_recipe
+from medc.engine.driver import build_dataset
+from medc.recipes.recipe import load_recipe
 from tests.conftest import SAMPLES
 
 RECIPE = """

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from builders.textbooks import TextbookBuilder
-from medc.builder import FileReport
+from medc.ingest.builder import FileReport
 from tests.conftest import SAMPLES
 from tests.docmakers import make_epub, make_pdf
 

@@ -8,11 +8,11 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from medc.licenses import allows_commercial_use, normalize_license
-from medc.pipeline import ShardedParquetWriter
+from medc.text.licenses import allows_commercial_use, normalize_license
+from medc.engine.write_stage import ShardedParquetWriter
 from medc.schema import KNOWLEDGE_SCHEMA, RecordError, rows_to_table, validate_row
-from medc.steps import ExactDedup, MinLength
-from medc.text import normalize_text
+from medc.steps.base import GlobalContext, make_step
+from medc.text.normalize import normalize_text
 
 
 @pytest.mark.parametrize(
@@ -61,16 +61,16 @@ def frame(texts: list[str]) -> pl.DataFrame:
 
 
 def test_min_length_reasons_from_stored_word_counts() -> None:
-    step = MinLength({"min_words": 3}, "knowledge")
+    step = make_step("min_length", {"min_words": 3}, "knowledge")
     texts = ["one two three", "one two", "a b c d"]
     df = frame(texts).with_columns(pl.col("text").str.count_matches(r"\S+").alias("_words"))
     assert step.reasons(df).to_list() == [None, "fewer than 3 words", None]
 
 
-def test_exact_dedup_keeps_first_of_normalised_duplicates() -> None:
-    step = ExactDedup({}, "knowledge")
+def test_exact_dedup_keeps_first_of_normalised_duplicates(tmp_path: Path) -> None:
+    step = make_step("exact_dedup", {}, "knowledge")
     df = step.signature(frame(["The  cell\ncycle.", "Another text.", "the cell cycle.", "The cell cycle!"]))
-    drop = step.decide(df.lazy())
+    drop = step.decide(df, GlobalContext(tmp_path)).drops
     assert drop["_key"].to_list() == [2]
     assert drop["reason"].to_list() == ["exact duplicate"]
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from medc.xmlsafe import UnsafeXMLError, parse_xml, read_bytes
+from medc.files.records import InputTooLarge, read_bytes
+from medc.files.xmlsafe import UnsafeXMLError, parse_xml
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE article [
@@ -62,5 +63,5 @@ def test_gzip_size_limit(tmp_path: Path) -> None:
     with gzip.open(path, "wb") as fh:
         fh.write(b"<a>" + b" " * 10_000 + b"</a>")
     assert len(read_bytes(path)) == 10_007
-    with pytest.raises(UnsafeXMLError, match="larger than"):
+    with pytest.raises(InputTooLarge, match="larger than"):
         read_bytes(path, limit=1000)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from medc.errors import UserError
+from medc.release.manifest import MANIFEST_NAME, Manifest
 
 IGNORE = -100
 ALPACA_PROMPT = (
@@ -59,15 +59,13 @@ def load_released(name: str, config: str | None = None, streaming: bool = False)
 def manifest_weights(name: str) -> dict[str, float]:
     """Per-source sampling weights from a local repo's build manifest: the recipe's declared
     mixture when it has one (`mixture.source_weights`), else each source's share of words."""
-    path = Path(name) / "build_manifest.json"
+    path = Path(name) / MANIFEST_NAME
     if not path.is_file():
         return {}
-    manifest = json.loads(path.read_text())
-    declared = (manifest.get("mixture") or {}).get("source_weights")
-    if declared:
-        return dict(declared)
-    sources = manifest["sources"]
-    words = {k: v.get("words", 0) for k, v in sources.items() if v.get("status") == "ok" and v.get("rows")}
+    manifest = Manifest.load(path)
+    if manifest.mixture and manifest.mixture.source_weights:
+        return dict(manifest.mixture.source_weights)
+    words = {k: s.words for k, s in manifest.sources.items() if s.built and s.rows}
     total = sum(words.values()) or 1
     return {k: v / total for k, v in words.items()}
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medc.benchmarks import BenchmarkItem, load_benchmark
+from medc.ingest.testsets import BenchmarkItem, load_benchmark
 from medc.errors import UserError
-from medc.recipe import SAMPLES_DIR
+from medc.files.bundled import SAMPLES_DIR
 
 BENCHMARKS = ("medqa", "medmcqa", "pubmedqa")
 DATA_PATTERNS = {

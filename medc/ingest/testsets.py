@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medc.files.records import json_records
+
 LETTERS = "ABCDEFGHIJ"
 
 
@@ -40,35 +42,22 @@ class BenchmarkItem:
         return "\n".join(p for p in parts if p)
 
 
-def _read_json_records(path: Path) -> list[dict[str, Any]]:
-    """JSONL, or a JSON array / object of records; CRLF and blank lines tolerated."""
-    text = path.read_text(encoding="utf-8-sig")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        data = json.loads(text)
-        return [r for r in data if isinstance(r, dict)]
-    if stripped.startswith("{") and path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict):
-            return [data] if "question" in data else [v for v in data.values() if isinstance(v, dict)]
-    records = []
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path.name}: line {n}: malformed JSON ({exc.msg})") from None
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of a JSON / JSONL file or a JSON table of records
+    (`medc.files.records.json_records`). A malformed line fails the whole file: a test set is
+    read completely or not at all."""
+    records: list[dict[str, Any]] = []
+    for where, value in json_records(path, tables=True):
+        if isinstance(value, json.JSONDecodeError):
+            raise ValueError(f"{path.name}: {where}: malformed JSON ({value.msg})")
+        if isinstance(value, dict):
+            records.append(value)
     return records
 
 
 def read_medqa(path: Path) -> list[BenchmarkItem]:
     items = []
-    for i, rec in enumerate(_read_json_records(path)):
+    for i, rec in enumerate(read_records(path)):
         options = rec.get("options") or {}
         if not rec.get("question") or not isinstance(options, dict) or not options:
             raise ValueError(f"{path.name}: record {i + 1}: not a MedQA record (question, options)")
@@ -108,7 +97,7 @@ def medmcqa_layout(records: list[dict[str, Any]], declared: str | None = None) -
 
 
 def read_medmcqa(path: Path, layout: str | None = None) -> list[BenchmarkItem]:
-    records = _read_json_records(path)
+    records = read_records(path)
     layout = medmcqa_layout(records, layout)
     items = []
     for i, rec in enumerate(records):

@@ -7,35 +7,11 @@ file or URL reads) is refused as a whole, with the reason, before it is parsed.
 
 from __future__ import annotations
 
-import gzip
-import os
-from pathlib import Path
-
 from lxml import etree
-
-MAX_XML_BYTES = 1 << 30  # refuse a single (decompressed) XML document above 1 GiB
 
 
 class UnsafeXMLError(ValueError):
     """The document declares entities or is otherwise refused before parsing."""
-
-
-def read_bytes(path: Path, limit: int = MAX_XML_BYTES) -> bytes:
-    """Read a file, transparently decompressing `.gz`, refusing anything larger than `limit`."""
-    if not path.name.endswith(".gz"):
-        with open(path, "rb") as fh:
-            # (read(limit + 1) would allocate a buffer of `limit` bytes for every file)
-            if os.fstat(fh.fileno()).st_size > limit:
-                raise UnsafeXMLError(f"document is larger than {limit} bytes")
-            return fh.read()
-    chunks, total = [], 0
-    with gzip.open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            total += len(chunk)
-            if total > limit:
-                raise UnsafeXMLError(f"document is larger than {limit} bytes")
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _prolog(data: bytes) -> bytes:

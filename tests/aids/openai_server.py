@@ -1,6 +1,6 @@
 """A minimal OpenAI-compatible chat server around a local transformers model.
 
-    python -m medc.openai_server --model PATH [--port 8000] [--fail-first N]
+    python -m tests.aids.openai_server --model PATH [--port 8000] [--fail-first N]
 
 Serves `POST /v1/chat/completions` (greedy decoding) and `GET /stats` (requests served),
 on 127.0.0.1 only. Meant for testing the rationale generator's HTTP backend and for
@@ -19,7 +19,7 @@ from medc.rationale import TransformersBackend
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m medc.openai_server")
+    ap = argparse.ArgumentParser(prog="python -m tests.aids.openai_server")
     ap.add_argument("--model", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--fail-first", type=int, default=0)

@@ -1,6 +1,6 @@
 """MinHash near-duplicate detection: vectorised signatures, LSH bands, verified clusters.
 
-* Shingles are word n-grams (5 by default) hashed with `medc.ngrams`; a signature is the
+* Shingles are word n-grams (5 by default) hashed with `medc.text.ngrams`; a signature is the
   minimum of `num_perm` multiply-shift hash functions over a document's shingles,
   computed with numpy over batches of documents (no per-document Python loop).
 * Bands and rows come from datasketch's `MinHashLSH` optimisation for the Jaccard
@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
-from medc.ngrams import ngram_hashes, word_hashes
+from medc.text.ngrams import ngram_hashes, word_hashes
 
 MAX_HASH = np.uint64(0xFFFFFFFF)
 

@@ -1,4 +1,5 @@
-"""Benchmark decontamination: find training rows that contain benchmark test items.
+"""Benchmark decontamination (a global step): find and drop training rows that contain
+benchmark test items.
 
 Two signals:
 
@@ -15,6 +16,7 @@ Two signals:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,8 +25,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medc.benchmarks import BenchmarkItem, load_benchmark
-from medc.ngrams import ngram_hashes, word_hashes
+from medc.files.atomic import sha256_file
+from medc.ingest.testsets import BenchmarkItem, load_benchmark
+from medc.steps.base import Decision, GlobalContext, GlobalStep, register_step, text_expr
+from medc.steps.params import ParamError, StepParams, positive_int
+from medc.text.ngrams import ngram_hashes, word_hashes
 
 DEFAULT_MIN_MATCHES = 3
 DEFAULT_BENCHMARKS: tuple[dict[str, Any], ...] = (
@@ -142,8 +147,6 @@ class ContaminationIndex:
 
 @lru_cache(maxsize=4)
 def load_index(root: str, benchmarks_json: str, n: int, min_words: int, max_item_frequency: int) -> ContaminationIndex:
-    import json
-
     specs = json.loads(benchmarks_json)
     items: list[BenchmarkItem] = []
     files: dict[str, list[str]] = {}
@@ -159,11 +162,98 @@ def load_index(root: str, benchmarks_json: str, n: int, min_words: int, max_item
         items += found
         files[spec["name"]] = read
     index = ContaminationIndex.build(items, n, min_words, max_item_frequency)
-    from medc.pipeline import sha256_file
-
     for spec in specs:
         entry = index.benchmarks.setdefault(spec["name"], {"items": 0, "unchecked_short": 0})
         entry["files"] = [{"path": f, "sha256": sha256_file(Path(root) / f)} for f in files[spec["name"]]]
         if spec["name"] in problems:
             entry["error"] = problems[spec["name"]]
     return index
+
+
+BENCHMARK_NAMES = ("medqa", "medmcqa", "pubmedqa")
+BENCHMARK_KEYS = ("name", "paths", "layout", "test_ids")
+
+
+@dataclass(frozen=True)
+class DecontaminateParams(StepParams):
+    ngram: int = 13  # word n-gram size
+    min_words: int = 8  # shorter questions are too generic to check
+    min_matches: int = 3  # n-grams of one item a row must hold (all of them for shorter items)
+    max_item_frequency: int = 3  # n-grams shared by more test items are exam templates
+    match_pmids: bool = True
+    benchmarks: list[dict[str, Any]] | None = None  # {name, paths (globs under the sources root), layout, test_ids}
+
+    def check(self) -> None:
+        positive_int(self, "ngram", "min_words", "min_matches", "max_item_frequency")
+        for spec in self.benchmarks or []:
+            if "name" not in spec or "paths" not in spec:
+                raise ParamError("benchmarks", "benchmarks is a list of {name, paths} tables")
+            unknown = sorted(set(spec) - set(BENCHMARK_KEYS))
+            if unknown or spec["name"] not in BENCHMARK_NAMES:
+                bad = unknown[0] if unknown else spec["name"]
+                raise ParamError("benchmarks", f"unknown benchmark key or name {bad!r} "
+                                 f"(names: {', '.join(BENCHMARK_NAMES)}; keys: {', '.join(BENCHMARK_KEYS)})")
+
+
+@register_step("decontaminate")
+class Decontaminate(GlobalStep):
+    """Drop rows that contain a benchmark test item (n-gram overlap, or a PubMedQA test PMID).
+
+    `benchmarks` lists `{name, paths (globs under the sources root), ...}`; by default
+    MedQA, MedMCQA and PubMedQA test files in `medqa/`, `medmcqa/`, `pubmedqa/`. A
+    benchmark whose files are absent is reported as not checked.
+    """
+
+    Params = DecontaminateParams
+    params: DecontaminateParams
+
+    def specs(self) -> list[dict[str, Any]]:
+        return self.params.benchmarks or list(DEFAULT_BENCHMARKS)
+
+    def reference_patterns(self) -> list[str]:
+        return [p for spec in self.specs() for p in [*spec["paths"], *([spec["test_ids"]] if spec.get("test_ids") else [])]]
+
+    def index(self) -> ContaminationIndex:
+        if self.root is None:
+            raise RuntimeError("decontaminate needs the sources root")
+        p = self.params
+        return load_index(str(self.root), json.dumps(self.specs(), sort_keys=True), p.ngram, p.min_words, p.max_item_frequency)
+
+    def signature_columns(self) -> list[str]:
+        return ["_sig_decon"]
+
+    def signature(self, df: pl.DataFrame) -> pl.DataFrame:
+        index = self.index()
+        texts = df.select(text_expr(self.kind).alias("t"))["t"]
+        matches = index.match(texts, self.params.min_matches)
+        if self.params.match_pmids and index.pmids and df.height:
+            pmids = df["meta"].str.json_path_match("$.pmid").to_list()
+            for i, pmid in enumerate(pmids):
+                if pmid in index.pmids and index.pmids[pmid] not in matches[i]:
+                    matches[i] = sorted([*matches[i], index.pmids[pmid]])
+        return df.with_columns(pl.Series("_sig_decon", matches, dtype=pl.List(pl.String)))
+
+    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
+        benchmark = pl.col("_sig_decon").list.first().str.split(":").list.first()
+        drops = frame.filter(pl.col("_sig_decon").list.len() > 0).select(
+            "_key", pl.concat_str(pl.lit("contains "), benchmark, pl.lit(" test items")).alias("reason"))
+        return Decision(drops, self._report(frame))
+
+    def _report(self, frame: pl.DataFrame) -> dict[str, Any]:
+        """Per benchmark: the files read, test items, those too short to check, the items found
+        and the rows removed (or why the benchmark could not be checked)."""
+        index = self.index()
+        hits = frame.filter(pl.col("_sig_decon").list.len() > 0).select("id", "_sig_decon").explode("_sig_decon")
+        hits = hits.with_columns(pl.col("_sig_decon").str.split(":").list.first().alias("benchmark"))
+        out: dict[str, Any] = {}
+        for name, info in sorted(index.benchmarks.items()):
+            mine = hits.filter(pl.col("benchmark") == name)
+            out[name] = {
+                **({"error": info["error"]} if "error" in info else {}),
+                "files": info.get("files", []),
+                "test_items": info["items"],
+                "unchecked_short_items": info["unchecked_short"],
+                "items_found": sorted(set(mine["_sig_decon"].to_list())),
+                "rows_removed": sorted(set(mine["id"].to_list())),
+            }
+        return {"benchmarks": out, "ngram": self.params.ngram}

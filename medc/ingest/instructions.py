@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from medc.errors import UserError
-from medc.recipe import PIPELINES_DIR
+from medc.files.bundled import PIPELINES_DIR
 
 DEFAULT_TEMPLATES = PIPELINES_DIR / "templates" / "medc-i.toml"
 MIN_PHRASINGS = 5
@@ -58,8 +58,10 @@ def messages(instruction: str, input_text: str, output: str, system: str | None 
     return msgs + [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
 
 
-def qa_row(source: str, row_id: str, task: str, instruction: str, input_text: str, output: str, license: str,
-           meta: dict[str, Any]) -> dict[str, Any]:
+def instruction_row(source: str, row_id: str, task: str, instruction: str, input_text: str, output: str, license: str,
+                    meta: dict[str, Any], chat: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A MedC-I row; `messages` is the single-turn chat of the instruction, input and output
+    unless the source has a conversation of its own (`chat`)."""
     return {
         "id": row_id,
         "source": source,
@@ -67,7 +69,7 @@ def qa_row(source: str, row_id: str, task: str, instruction: str, input_text: st
         "instruction": instruction,
         "input": input_text,
         "output": output,
-        "messages": messages(instruction, input_text, output),
+        "messages": chat if chat is not None else messages(instruction, input_text, output),
         "license": license,
         "meta": meta,
     }

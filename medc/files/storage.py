@@ -25,6 +25,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import fsspec
+
+from medc.errors import UserError
+from medc.files.atomic import temporary_name
+
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Which field of an fsspec `info()` says that a file changed, by filesystem (first found wins).
 _VERSION_KEYS = ("ETag", "etag", "md5Hash", "generation", "version_id", "mtime", "LastModified", "updated", "created")
@@ -44,13 +49,9 @@ def join(base: str, *parts: str) -> str:
 
 def filesystem(url: str) -> tuple[Any, str]:
     """(fsspec filesystem, path inside it) for a URL."""
-    import fsspec
-
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:
-        from medc.errors import UserError
-
         scheme = str(url).split("://", 1)[0]
         raise UserError(f"{url}: no filesystem for {scheme}:// ({exc}); e.g. pip install s3fs / gcsfs") from None
     return fs, path
@@ -108,8 +109,6 @@ class Tree:
             assert self.url is not None
             fs, path = filesystem(self.url)
             if not fs.isdir(path):
-                from medc.errors import UserError
-
                 raise UserError(f"--sources {self.url}: no such folder")
             base = path.rstrip("/") + "/"
             found = fs.find(path, detail=True)
@@ -162,9 +161,12 @@ def download(url: str, local: Path) -> None:
     """Copy a remote file to `local`, atomically (a partial download never has the final name)."""
     fs, path = filesystem(url)
     local.parent.mkdir(parents=True, exist_ok=True)
-    tmp = local.with_name(f".{local.name}.{os.getpid()}.part")
-    fs.get_file(path, str(tmp))
-    os.replace(tmp, local)
+    tmp = temporary_name(local)
+    try:
+        fs.get_file(path, str(tmp))
+        os.replace(tmp, local)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def cached_copy(url: str, size: int | None = None, version: str | None = None) -> Path:

@@ -12,12 +12,14 @@ positions whose n-gram occurs more than once in its document.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import polars as pl
+
+from medc.text.ngrams import ngram_hashes, ngram_positions
 
 # datatrove's PUNCTUATION_SET (gopher "symbol" words are made only of these), spelled out
 # here so that medc does not depend on datatrove.
@@ -129,8 +131,6 @@ def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 def _ngrams(orths: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     """(hash, document, start, characters without separators) of every word n-gram."""
-    from medc.ngrams import ngram_hashes, ngram_positions
-
     grams, docs = ngram_hashes(orths, offsets, n)
     starts, _ = ngram_positions(offsets, n)
     return grams, docs, starts, word_chars[starts + n] - word_chars[starts]
@@ -309,16 +309,44 @@ def compute_signals(texts: pl.Series, with_language: bool = True) -> pl.DataFram
     return pl.DataFrame({name: pl.Series(name, cols[name]).cast(dtype) for name, dtype in SIGNAL_COLUMNS.items()})
 
 
-GOPHER_DEFAULTS: dict[str, Any] = {
-    "min_doc_words": 50, "max_doc_words": 100_000, "min_avg_word_length": 3, "max_avg_word_length": 10,
-    "max_symbol_word_ratio": 0.1, "max_bullet_lines_ratio": 0.9, "max_ellipsis_lines_ratio": 0.3,
-    "max_non_alpha_words_ratio": 0.8, "min_stop_words": 2,
-    "dup_line_frac": 0.3, "dup_para_frac": 0.3, "dup_line_char_frac": 0.2, "dup_para_char_frac": 0.2,
-    "top_2gram": 0.2, "top_3gram": 0.18, "top_4gram": 0.16,
-    "dup_5gram": 0.15, "dup_6gram": 0.14, "dup_7gram": 0.13, "dup_8gram": 0.12, "dup_9gram": 0.11, "dup_10gram": 0.10,
-    "languages": None, "min_language_score": None,
-    "min_line_punct_frac": None, "max_short_line_frac": None, "max_non_ascii_frac": None, "max_digit_frac": None,
-}
+@dataclass(frozen=True)
+class Thresholds:
+    """Thresholds of the quality rules; None turns a rule off. The Gopher ones default to
+    datatrove's `GopherQualityFilter` / `GopherRepetitionFilter` values."""
+
+    min_doc_words: int | None = 50
+    max_doc_words: int | None = 100_000
+    min_avg_word_length: float | None = 3
+    max_avg_word_length: float | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    max_non_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    dup_line_frac: float | None = 0.3
+    dup_para_frac: float | None = 0.3
+    dup_line_char_frac: float | None = 0.2
+    dup_para_char_frac: float | None = 0.2
+    top_2gram: float | None = 0.2
+    top_3gram: float | None = 0.18
+    top_4gram: float | None = 0.16
+    dup_5gram: float | None = 0.15
+    dup_6gram: float | None = 0.14
+    dup_7gram: float | None = 0.13
+    dup_8gram: float | None = 0.12
+    dup_9gram: float | None = 0.11
+    dup_10gram: float | None = 0.10
+    languages: list[str] | None = None
+    min_language_score: float | None = None
+    min_line_punct_frac: float | None = None
+    max_short_line_frac: float | None = None
+    max_non_ascii_frac: float | None = None
+    max_digit_frac: float | None = None
+
+
+GOPHER_DEFAULTS: dict[str, Any] = {f.name: getattr(Thresholds(), f.name) for f in fields(Thresholds)}
+# Thresholds that are fractions (of words, lines, characters) or a score: in [0, 1].
+FRACTION_THRESHOLDS = frozenset(k for k in GOPHER_DEFAULTS if k.endswith(("_frac", "_ratio", "gram", "_score")))
 
 
 def quality_decision(sig: pl.DataFrame, t: dict[str, Any]) -> pl.Series:

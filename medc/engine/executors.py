@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
 
+from medc.errors import UserError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -72,8 +74,6 @@ class RayExecutor:
         try:
             import ray
         except ImportError as exc:  # pragma: no cover - ray is in the test environment
-            from medc.errors import UserError
-
             raise UserError("--executor ray needs Ray: pip install 'medc[ray]'") from exc
         self._ray = ray
         self.max_retries = max_retries
@@ -110,7 +110,5 @@ def make_executor(kind: str = "local", workers: int | None = None, address: str 
     if kind == "ray":
         return RayExecutor(address=address, workers=workers)
     if kind != "local":
-        from medc.errors import UserError
-
         raise UserError(f"unknown executor {kind!r} (local, ray)")
     return LocalExecutor(workers)

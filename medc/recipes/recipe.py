@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medc.errors import UserError
+from medc.files.bundled import PIPELINES_DIR, SAMPLES_DIR
+from medc.ingest.builder import builder_class
+from medc.recipes.mixture import Mixture
 from medc.schema import SCHEMAS
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PIPELINES_DIR = REPO_ROOT / "pipelines"
-SAMPLES_DIR = REPO_ROOT / "samples"
-CARDS_DIR = REPO_ROOT / "cards"
+from medc.steps.base import FilterStep, make_step
 
 DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags", "source_datasets"}
 BUILD_KEYS = {"files_per_shard", "rows_per_file", "row_group_size", "error_budget"}
@@ -63,8 +63,7 @@ class Recipe:
     sources: tuple[SourceSpec, ...]
     steps: tuple[StepSpec, ...]
     raw: dict[str, Any] = field(repr=False, compare=False)
-    # {unit: words|tokens, groups: {group: [source, ...]}, weights: {group: number}} or None
-    mixture: dict[str, Any] | None = field(default=None, compare=False)
+    mixture: Mixture | None = field(default=None, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -87,7 +86,7 @@ def _check_keys(where: str, table: Any, allowed: set[str], recipe: Path) -> dict
 def _typed(recipe: Path, where: str, value: Any, kind: type | tuple[type, ...], default: Any = None) -> Any:
     if value is None:
         return default
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool or isinstance(value, float) and not math.isfinite(value):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise UserError(f"recipe {recipe}: {where} must be a {names}, not {value!r}")
     return value
@@ -99,8 +98,6 @@ def default_recipe_path(dataset: str) -> Path:
 
 def load_recipe(path: Path) -> Recipe:
     """Read and validate a recipe; builders and steps are checked against their registries."""
-    from medc import registry, steps
-
     if not path.is_file():
         raise UserError(f"recipe {path} not found")
     try:
@@ -133,7 +130,7 @@ def load_recipe(path: Path) -> Recipe:
             raise UserError(f"recipe {path}: source name {sname!r} is used twice or reserved")
         seen.add(sname)
         try:
-            cls = registry.builder_class(bname)
+            cls = builder_class(bname)
         except UserError as exc:
             raise UserError(f"recipe {path}: {where}: {exc}") from None
         if cls.kind != kind:
@@ -161,10 +158,10 @@ def load_recipe(path: Path) -> Recipe:
         if not isinstance(st, dict) or "step" not in st:
             raise UserError(f"recipe {path}: steps[{i}] needs a 'step' key naming the step")
         params = {k: v for k, v in st.items() if k != "step"}
-        made = steps.make_step(st["step"], params, kind, where=f"recipe {path}: steps[{i}]")
+        made = make_step(st["step"], params, kind, where=f"recipe {path}: steps[{i}]")
         if getattr(made, "adds_rows", False):
             before = [p.step for p in step_specs
-                      if p.step != "normalize_text" and not isinstance(steps.make_step(p.step, p.params, kind), steps.FilterStep)]
+                      if p.step != "normalize_text" and not isinstance(make_step(p.step, p.params, kind), FilterStep)]
             if before:
                 raise UserError(f"recipe {path}: steps[{i}]: step {st['step']!r} adds rows, so it must come before "
                                 f"{before[0]!r} (which computes columns per row)")
@@ -203,7 +200,7 @@ def load_recipe(path: Path) -> Recipe:
     )
 
 
-def _mixture(path: Path, table: Any, source_names: list[str], step_specs: list[StepSpec]) -> dict[str, Any] | None:
+def _mixture(path: Path, table: Any, source_names: list[str], step_specs: list[StepSpec]) -> Mixture | None:
     """`[mixture]`: groups of sources and their weights, e.g. PMC-LLaMA's papers : books :
     general = 15 : 4 : 1. Every source belongs to exactly one group."""
     if table is None:
@@ -235,8 +232,8 @@ def _mixture(path: Path, table: Any, source_names: list[str], step_specs: list[S
         odd = sorted(set(weights) ^ set(groups))[0]
         raise UserError(f"recipe {path}: mixture group {odd!r} needs both a member list and a weight")
     for group, w in weights.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
             raise UserError(f"recipe {path}: mixture.weights.{group} must be a number >= 0")
     if sum(weights.values()) <= 0:
         raise UserError(f"recipe {path}: mixture weights sum to 0")
-    return {"unit": unit, "groups": {g: list(m) for g, m in groups.items()}, "weights": {g: float(w) for g, w in weights.items()}}
+    return Mixture(unit, {g: list(m) for g, m in groups.items()}, {g: float(w) for g, w in weights.items()})

@@ -1,0 +1,78 @@
+"""The global stage, in the driver: from the stored columns of every shard, the rows that
+filter steps, unique ids and global steps drop, each step seeing only the rows the ones
+before it kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from medc.errors import UserError
+from medc.recipes.recipe import Recipe
+from medc.release.manifest import GlobalStepReport
+from medc.steps.base import FilterStep, GlobalContext, GlobalStep, make_step
+
+DROPS_SCHEMA = {"_key": pl.UInt64, "step": pl.String, "reason": pl.String}
+
+
+class DropLedger:
+    """The drops decided so far (`_key, step, reason`) and a report per step."""
+
+    def __init__(self) -> None:
+        self.decisions: list[pl.DataFrame] = []
+        self.reports: list[GlobalStepReport] = []
+
+    def record(self, name: str, drop: pl.DataFrame, frame: pl.DataFrame, report: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Record a step's drops (`_key, reason`) among `frame`'s rows; return the rows it kept."""
+        drop = drop.select(pl.col("_key").cast(pl.UInt64), pl.lit(name).alias("step"), "reason")
+        by_source = frame.join(drop, on="_key", how="inner").group_by("source", "reason").len().sort("source", "reason")
+        dropped: dict[str, dict[str, int]] = {}
+        for src, reason, n in by_source.iter_rows():
+            dropped.setdefault(src, {})[reason] = n
+        self.reports.append(GlobalStepReport(name, frame.height, frame.height - drop.height, dropped, report or None))
+        self.decisions.append(drop)
+        return frame.join(drop, on="_key", how="anti")
+
+    def drops(self) -> pl.DataFrame:
+        return pl.concat(self.decisions) if self.decisions else pl.DataFrame(schema=DROPS_SCHEMA)
+
+
+def global_decisions(
+    recipe: Recipe, shard_files: list[Path], root: Path, work_dir: Path,
+    map_unordered: Callable[..., Any] | None = None, shared_shards: list[str] | None = None,
+) -> tuple[pl.DataFrame, list[GlobalStepReport]]:
+    """Row keys to drop (`_key, step, reason`): filter steps on stored columns, then unique
+    ids, then every global step. `shared_shards`: where the global steps' workers read the
+    shards (URLs every node sees), default the local `shard_files`."""
+    ledger = DropLedger()
+    if not shard_files:
+        return ledger.drops(), []
+    steps = [make_step(s.step, s.params, recipe.kind, root=root) for s in recipe.steps]
+    filters = [s for s in steps if isinstance(s, FilterStep)]
+    global_steps = [s for s in steps if isinstance(s, GlobalStep)]
+    frame = read_columns(recipe, shard_files, filters, global_steps)
+
+    for f in filters:
+        reasons = f.reasons(frame)
+        frame = ledger.record(f.name, frame.select("_key", reasons.alias("reason")).filter(pl.col("reason").is_not_null()), frame)
+    first = pl.col("_key").min().over("id")
+    frame = ledger.record("unique_ids", frame.filter(pl.col("_key") != first).select("_key", pl.lit("duplicate id").alias("reason")), frame)
+    ctx = GlobalContext(work_dir, shared_shards or [str(p) for p in shard_files], map_unordered)
+    for step in global_steps:
+        decision = step.decide(frame, ctx)
+        frame = ledger.record(step.name, decision.drops, frame, decision.report)
+    return ledger.drops(), ledger.reports
+
+
+def read_columns(recipe: Recipe, shard_files: list[Path], filters: list[FilterStep], global_steps: list[GlobalStep]) -> pl.DataFrame:
+    """`_key, id, source` and the columns the filters and global steps read, from every shard."""
+    cols = ["_key", "id", "source"] + [c for s in global_steps for c in s.signature_columns()]
+    cols += sorted({c for f in filters for c in f.columns()} - set(cols))
+    available = set(pl.scan_parquet(str(shard_files[0])).collect_schema().names())
+    missing = [c for c in cols if c not in available]
+    if missing:
+        raise UserError(f"recipe {recipe.path}: a step needs column {missing[0]!r}, which no step of the recipe computes")
+    return pl.scan_parquet([str(p) for p in shard_files]).select(cols).collect()

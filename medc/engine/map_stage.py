@@ -1,0 +1,116 @@
+"""The map stage of one shard (runs in a worker process or a Ray task): its builder parses
+its files into rows, the recipe's map steps run on them, the global steps add their
+signature columns, and the shard is written to the cache with its report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from medc.engine.plan import ShardTask, thaw
+from medc.engine.shard_cache import write_shard
+from medc.errors import UserError
+from medc.files import storage
+from medc.files.atomic import sha256_file
+from medc.files.storage import is_url
+from medc.ingest.builder import FileReport, builder_class
+from medc.schema import MAIN_TEXT_FIELD, RecordError, schema_for, validate_row
+from medc.steps.base import GlobalStep, MapStep, make_step
+
+SHARD_BITS = 24  # _key = source << 48 | shard << 24 | row
+MAX_ROWS_PER_SHARD = (1 << SHARD_BITS) - 1
+
+
+def run_shard(task: ShardTask) -> dict[str, Any]:
+    """Map stage of one shard. Returns the shard's report (also written as its marker)."""
+    if is_url(task.sources_root):
+        with storage.Staged(task.sources_root, task.files, task.shared) as staged:
+            return _run_shard(task, staged)
+    return _run_shard(task, Path(task.sources_root))
+
+
+def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    rows, reports = parse_files(task, root)
+    df = rows_frame(rows, task)
+    df, step_stats = apply_steps(df, task, root)
+    report = {
+        "source": task.source.name,
+        "shard": task.shard_index,
+        "fingerprint": task.fingerprint,
+        "files": [r.to_json() for r in reports],
+        "rows_built": len(rows),
+        "rows": df.height,
+        "steps": step_stats,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    write_shard(task.stem, df, report)
+    return report
+
+
+def parse_files(task: ShardTask, root: Path) -> tuple[list[dict[str, Any]], list[FileReport]]:
+    """The shard's files through its builder: valid rows, and a report per file. A file that
+    cannot be read and a record that cannot become a row are reported; the rest goes on."""
+    builder = builder_class(task.source.builder)(task.source.name, task.source.options, root)
+    rows: list[dict[str, Any]] = []
+    reports: list[FileReport] = []
+    for rel in task.files:
+        path = root / rel
+        report = FileReport(rel)
+        reports.append(report)
+        file_rows: list[dict[str, Any]] = []
+        try:
+            report.bytes = path.stat().st_size
+            report.sha256 = sha256_file(path)
+            for raw in builder.parse(path, report):
+                try:
+                    file_rows.append(validate_row(raw, task.kind))
+                except RecordError as exc:
+                    report.error(str(exc), str(raw.get("id") or f"record {report.records}"))
+        except Exception as exc:  # a bad file never stops the build: it is reported
+            report.failed = True
+            reason = str(exc) if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: {exc}"
+            report.error(reason or type(exc).__name__)
+            continue
+        report.rows = len(file_rows)
+        rows.extend(file_rows)
+    return rows, reports
+
+
+def rows_frame(rows: list[dict[str, Any]], task: ShardTask) -> pl.DataFrame:
+    """The rows as a frame in the dataset schema, with `_words` (of the main text) and `_key`."""
+    schema = schema_for(task.kind)
+    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    words = pl.col(MAIN_TEXT_FIELD[task.kind]).fill_null("").str.count_matches(r"\S+").cast(pl.UInt32).alias("_words")
+    return with_keys(df.with_columns(words), task)
+
+
+def apply_steps(df: pl.DataFrame, task: ShardTask, root: Path) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """Map steps (counted), then the signature columns of the global steps; filter steps run
+    later, in the driver, on the stored columns."""
+    step_stats: list[dict[str, Any]] = []
+    for name, params in task.steps:
+        step = make_step(name, thaw(params), task.kind, root=root)
+        if isinstance(step, MapStep):
+            n_in = df.height
+            df, dropped = step.apply(df)
+            if step.adds_rows:  # keys stay dense and in row order
+                df = with_keys(df, task)
+            step_stats.append({"step": name, "in": n_in, "out": df.height, "dropped": dict(dropped)})
+        elif isinstance(step, GlobalStep):
+            df = step.signature(df)
+    return df, step_stats
+
+
+def with_keys(df: pl.DataFrame, task: ShardTask) -> pl.DataFrame:
+    """`_key` = source << 48 | shard << 24 | row, for the rows in their order."""
+    if df.height > MAX_ROWS_PER_SHARD:
+        raise UserError(f"source {task.source.name!r}: a shard has more than {MAX_ROWS_PER_SHARD} rows; lower files_per_shard")
+    base = (task.source_index << 48) | (task.shard_index << SHARD_BITS)
+    return df.with_columns((pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"))

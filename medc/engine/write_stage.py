@@ -1,0 +1,196 @@
+"""The write stage: the kept rows of each config's shards streamed, in order, into
+`data/<config>/train-NNNNN-of-NNNNN.parquet` with fixed-size row groups (so the bytes
+depend on the rows only), the `commercial` config, and per-source statistics."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from medc.files.atomic import atomic_write_parquet, temporary_name
+from medc.recipes.recipe import Recipe
+from medc.release.manifest import LengthHistogram
+from medc.schema import schema_for
+from medc.text.licenses import allows_commercial_use
+
+COMMERCIAL_CONFIG = "commercial"
+
+
+class ShardedParquetWriter:
+    """Writes rows into `train-NNNNN-of-NNNNN.parquet` files with fixed-size row groups."""
+
+    def __init__(self, folder: Path, schema: pa.Schema, total_rows: int, rows_per_file: int, row_group_size: int):
+        self.folder = folder
+        self.schema = schema
+        self.rows_per_file = rows_per_file
+        self.row_group_size = row_group_size
+        self.n_files = max(1, -(-total_rows // rows_per_file))
+        self.file_index = 0
+        self.rows_in_file = 0
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+        self.writer: pq.ParquetWriter | None = None
+        self.tmp: Path | None = None
+        self.written: list[dict[str, Any]] = []
+
+    def name(self, i: int) -> str:
+        return f"train-{i:05d}-of-{self.n_files:05d}.parquet"
+
+    def write(self, table: pa.Table) -> None:
+        offset = 0
+        while offset < table.num_rows:
+            room = min(self.rows_per_file - self.rows_in_file, self.row_group_size - self.buffered)
+            piece = table.slice(offset, room)
+            offset += piece.num_rows
+            self.buffer.append(piece)
+            self.buffered += piece.num_rows
+            self.rows_in_file += piece.num_rows
+            if self.buffered == self.row_group_size or self.rows_in_file == self.rows_per_file:
+                self._flush()
+            if self.rows_in_file == self.rows_per_file:
+                self._close()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        if self.writer is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.tmp = temporary_name(self.folder / self.name(self.file_index))
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", write_statistics=True)
+        group = pa.concat_tables(self.buffer).combine_chunks()
+        self.writer.write_table(group, row_group_size=self.row_group_size)
+        self.buffer, self.buffered = [], 0
+
+    def _close(self) -> None:
+        self._flush()
+        if self.writer is None:
+            return
+        self.writer.close()
+        final = self.folder / self.name(self.file_index)
+        assert self.tmp is not None
+        os.replace(self.tmp, final)
+        self.written.append({"file": final.name, "rows": self.rows_in_file})
+        self.writer, self.tmp = None, None
+        self.file_index += 1
+        self.rows_in_file = 0
+
+    def close(self) -> list[dict[str, Any]]:
+        self._close()
+        if not self.written:  # a config with no rows still gets one valid, empty file
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_parquet(self.schema.empty_table(), self.folder / self.name(0), compression="zstd")
+            self.written.append({"file": self.name(0), "rows": 0})
+        return self.written
+
+
+def to_schema(df: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    table = df.select(schema.names).to_arrow()
+    arrays = [table.column(f.name).cast(f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def length_histogram(words: pl.Series) -> LengthHistogram:
+    """Document lengths in words, in power-of-two bins (edges 1, 2, 4, ...)."""
+    if words.len() == 0:
+        return LengthHistogram()
+    top = max(int(words.max() or 1), 1)
+    edges = [0] + [2**i for i in range(0, top.bit_length() + 1)]
+    counts, _ = np.histogram(words.to_numpy(), bins=edges)
+    return LengthHistogram(edges, [int(c) for c in counts])
+
+
+def clear_parquet(folder: Path) -> None:
+    """Remove the data files of an earlier build of a config (only the repo's own parquet files)."""
+    if folder.is_dir():
+        for old in folder.glob("*.parquet"):
+            old.unlink()
+
+
+def write_dropped(shard_files: list[Path], drops: pl.DataFrame, dropped_file: Path, recipe: Recipe) -> None:
+    """The dropped rows of a config, with the step and reason that removed them."""
+    schema = schema_for(recipe.kind)
+    parts = [
+        pl.read_parquet(path).join(drops, on="_key", how="inner").sort("_key").select(*schema.names, "step", "reason")
+        for path in shard_files
+    ]
+    dropped_file.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_parquet(pl.concat(parts).to_arrow() if parts else pa.table({}), dropped_file, compression="zstd")
+
+
+def source_stats(shard_files: list[Path], drop_keys: pl.LazyFrame) -> dict[str, dict[str, Any]]:
+    """Per source of the kept rows: rows, words, tokens (when counted) and the length histogram."""
+    def kept(path: Path) -> pl.DataFrame:
+        lf = pl.scan_parquet(path)
+        tokens = pl.col("_tokens").cast(pl.Int64) if "_tokens" in lf.collect_schema().names() else pl.lit(None, dtype=pl.Int64)
+        return lf.select("_key", "source", "_words", tokens.alias("_tokens")).join(drop_keys, on="_key", how="anti").drop("_key").collect()
+
+    rows = pl.concat([kept(path) for path in shard_files])
+    return {
+        source: {"rows": group.height, "words": int(group["_words"].sum() or 0),
+                 "tokens": int(group["_tokens"].sum()) if group["_tokens"].null_count() == 0 else None,
+                 "length_histogram": length_histogram(group["_words"])}
+        for (source,), group in rows.group_by("source", maintain_order=True)
+    }
+
+
+def write_config(shard_files: list[Path], drops: pl.DataFrame, out_folder: Path, recipe: Recipe,
+                 dropped_file: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Stream the kept rows of a config's shards (its sources, in recipe order) into its
+    released parquet files; return them and per-source stats. With `dropped_file`, also
+    write the dropped rows with the step and reason that removed them."""
+    if dropped_file is not None:
+        write_dropped(shard_files, drops, dropped_file, recipe)
+    keys = drops.select("_key")
+    stats = source_stats(shard_files, keys.lazy())
+    total = sum(s["rows"] for s in stats.values())
+    clear_parquet(out_folder)
+    if total == 0:  # a config with no rows left gets no files
+        if out_folder.is_dir():
+            out_folder.rmdir()
+        return [], stats
+    schema = schema_for(recipe.kind)
+    writer = ShardedParquetWriter(out_folder, schema, total, recipe.rows_per_file, recipe.row_group_size)
+    for path in shard_files:
+        df = pl.read_parquet(path).join(keys, on="_key", how="anti").sort("_key")
+        if df.height:
+            writer.write(to_schema(df, schema))
+    return writer.close(), stats
+
+
+def write_commercial(repo: Path, configs: list[str], recipe: Recipe) -> list[dict[str, Any]]:
+    """`data/commercial/`: the released rows whose licence allows commercial use."""
+    folder = repo / "data" / COMMERCIAL_CONFIG
+    clear_parquet(folder)
+    files = [p for c in configs for p in sorted((repo / "data" / c).glob("train-*.parquet"))]
+    if not files:
+        return []
+    licences = pl.scan_parquet([str(f) for f in files]).select("license").unique().collect()["license"].to_list()
+    ok = sorted(lic for lic in licences if allows_commercial_use(lic))
+    total = pl.scan_parquet([str(f) for f in files]).filter(pl.col("license").is_in(ok)).select(pl.len()).collect().item()
+    if total == 0:
+        if folder.is_dir():
+            folder.rmdir()
+        return []
+    schema = schema_for(recipe.kind)
+    writer = ShardedParquetWriter(folder, schema, total, recipe.rows_per_file, recipe.row_group_size)
+    for f in files:
+        df = pl.read_parquet(f).filter(pl.col("license").is_in(ok))
+        if df.height:
+            writer.write(to_schema(df, schema))
+    return writer.close()
+
+
+def remove_stale_configs(repo: Path, written: dict[str, list[dict[str, Any]]]) -> None:
+    """Configs of sources that are not part of this build must not linger in the repo."""
+    data_dir = repo / "data"
+    for stale in sorted(data_dir.iterdir()) if data_dir.is_dir() else []:
+        if stale.is_dir() and not written.get(stale.name):
+            clear_parquet(stale)
+            if not any(stale.iterdir()):
+                stale.rmdir()

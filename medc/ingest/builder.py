@@ -1,0 +1,153 @@
+"""The interface every raw-format builder implements, the per-file report it fills, and the
+registry that recipes name builders through.
+
+A builder turns one input file into rows of its dataset kind and nothing else: no
+cleaning policy, no dedup. Records it cannot use are reported (with the reason) or
+counted as skipped (e.g. a benchmark's test split), never dropped silently.
+
+A builder registers itself where it is defined, with `@register_builder("name")`. A recipe
+names it by that name (the modules of the `builders` package and of the `medc.builders`
+entry-point group are imported to find it) or by its import path, `package.module:Class`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+import importlib
+import pkgutil
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from medc.errors import UserError
+
+
+@dataclass
+class FileReport:
+    """What happened to one input file: records read, rows produced, skips and errors."""
+
+    path: str
+    sha256: str = ""
+    bytes: int = 0
+    records: int = 0
+    rows: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    failed: bool = False  # the whole file could not be read
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] += n
+
+    def error(self, reason: str, record: str | None = None) -> None:
+        self.errors.append({"file": self.path, "record": record or "", "reason": reason})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "records": self.records,
+            "rows": self.rows,
+            "skipped": dict(sorted(self.skipped.items())),
+            "errors": self.errors,
+            "failed": self.failed,
+        }
+
+
+class Builder:
+    """Base class: subclasses set `kind`, `patterns`, `defaults` (and `citations`, BibTeX keys
+    of `cards/citations.bib` that a card built from them cites) and implement `parse`."""
+
+    name: ClassVar[str] = ""  # set by @register_builder
+    citations: ClassVar[tuple[str, ...]] = ()
+    kind: ClassVar[str]  # "knowledge" or "instruction"
+    patterns: ClassVar[tuple[str, ...]]  # default globs inside the source's folder
+    defaults: ClassVar[dict[str, Any]] = {}  # options and their default values
+
+    def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "none"
+            raise UserError(
+                f"source {source!r}: unknown option {unknown[0]!r} for builder "
+                f"{type(self).__name__} (known options: {known})"
+            )
+        self.source = source
+        self.options = {**self.defaults, **options}
+        self.sources_root = sources_root
+
+    @classmethod
+    def companions(cls, options: dict[str, Any], folder: str) -> list[str]:
+        """Globs (relative to the sources root) of files the builder reads besides its input
+        files, e.g. a package's file list; `folder` is the source's folder. With remote
+        sources these are staged next to every task's inputs."""
+        return []
+
+    def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        """Yield rows (dicts in the dataset schema) from one file; report bad records."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------- registry
+BUILDERS: dict[str, type[Builder]] = {}
+DISCOVERED_PACKAGES = ("builders",)  # every module of these packages is imported to find builders
+B = TypeVar("B", bound=type[Builder])
+
+
+def register_builder(name: str) -> Any:
+    """Class decorator: make a builder available to recipes under `name`."""
+
+    def register(cls: B) -> B:
+        if BUILDERS.get(name, cls) is not cls:
+            raise ValueError(f"builder name {name!r} is registered twice ({BUILDERS[name].__qualname__}, {cls.__qualname__})")
+        cls.name = name
+        BUILDERS[name] = cls
+        return cls
+
+    return register
+
+
+_discovered = False
+
+
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for package_name in DISCOVERED_PACKAGES:
+        try:
+            package = importlib.import_module(package_name)
+        except ModuleNotFoundError:
+            continue
+        for info in pkgutil.iter_modules(package.__path__, package_name + "."):
+            importlib.import_module(info.name)
+    for ep in entry_points(group="medc.builders"):
+        cls = ep.load()
+        if isinstance(cls, type) and issubclass(cls, Builder) and ep.name not in BUILDERS:
+            register_builder(ep.name)(cls)
+
+
+def available() -> list[str]:
+    _discover()
+    return sorted(BUILDERS)
+
+
+def builder_class(name: str) -> type[Builder]:
+    """The builder a recipe names: a registered name, or `package.module:Class`."""
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise UserError(f"builder {name!r}: cannot import it ({exc})") from None
+    else:
+        _discover()
+        if name not in BUILDERS:
+            raise UserError(f"unknown builder {name!r} (available: {', '.join(sorted(BUILDERS))})")
+        cls = BUILDERS[name]
+    if not (isinstance(cls, type) and issubclass(cls, Builder)):
+        raise UserError(f"builder {name!r} is not a medc.ingest.builder.Builder")
+    return cls

@@ -1,0 +1,272 @@
+"""The dataset card (`README.md`) of a built repo, rendered from its manifest.
+
+The card's YAML front matter declares one config per source with rows, `default` (all
+sources) and `commercial` (rows whose licence allows commercial use, when there are any),
+with `dataset_info` per config. The card text is deterministic (no timings); the manifest
+holds everything, timings included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import pyarrow.parquet as pq
+import yaml
+
+from medc.files.bundled import CARDS_DIR
+from medc.recipes.recipe import Recipe
+from medc.release.citations import citations
+from medc.release.figure import FIGURE_NAME
+from medc.release.manifest import MANIFEST_NAME, Manifest
+from medc.schema import schema_for
+from medc.text.licenses import allows_commercial_use, redistribution_problem
+
+COMMERCIAL = "commercial"
+# Licence ids the Hub knows; anything else is declared as `other`.
+HUB_LICENSES = {"mit", "apache-2.0", "cc0-1.0", "cc-by-2.0", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0",
+                "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-3.0",
+                "cc-by-nc-nd-4.0", "cc-by-nd-4.0", "odc-by", "odbl", "pddl"}
+
+Licences = dict[str, dict[str, int]]  # source -> licence -> rows
+
+
+def size_category(n: int) -> str:
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    for bound, label in bounds:
+        if n < bound:
+            return label
+    return "n>1B"
+
+
+def licence_totals(licenses: Licences) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for per in licenses.values():
+        for lic, n in per.items():
+            totals[lic] = totals.get(lic, 0) + n
+    return totals
+
+
+def config_licences(manifest: Manifest, licenses: Licences) -> dict[str, set[str]]:
+    return {c: {lic for s in manifest.configs[c].sources for lic in licenses.get(s, {})} for c in manifest.released_configs()}
+
+
+def dataset_info(recipe: Recipe, manifest: Manifest, repo: Path) -> Any:
+    """`dataset_info` YAML for every config: features, rows, uncompressed and parquet bytes.
+
+    Besides documenting the columns, this makes `datasets`' cache key change when the data
+    changes: for a local folder it hashes the card's YAML, not the parquet files, so without
+    it a rebuilt repo would load stale rows from the cache.
+    """
+    from datasets import DatasetInfo, Features, SplitDict, SplitInfo  # datasets takes seconds to import
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCardData
+
+    features = Features.from_arrow_schema(schema_for(recipe.kind))
+    sizes: dict[str, tuple[int, int, int]] = {}
+    for name, outputs in manifest.config_outputs().items():
+        rows = nbytes = download = 0
+        for out in outputs:
+            meta = pq.ParquetFile(repo / out.path).metadata
+            rows += meta.num_rows
+            nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            download += out.bytes
+        sizes[name] = (rows, nbytes, download)
+    per_source = [v for k, v in sizes.items() if k != COMMERCIAL]
+    sizes = {"default": tuple(map(sum, zip(*per_source))) if per_source else (0, 0, 0), **sizes}  # type: ignore[dict-item]
+    infos = {}
+    for name, (rows, nbytes, download) in sizes.items():
+        splits = SplitDict()
+        splits.add(SplitInfo(name="train", num_bytes=nbytes, num_examples=rows))
+        infos[name] = DatasetInfo(features=features, splits=splits, download_size=download, dataset_size=nbytes, config_name=name)
+    card_data = DatasetCardData()
+    DatasetInfosDict(infos).to_dataset_card_data(card_data)
+    return card_data.to_dict()["dataset_info"]
+
+
+def front_matter(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Path) -> dict[str, Any]:
+    built = manifest.released_configs()
+    all_licenses = sorted({lic for per in licenses.values() for lic in per})
+    configs: list[dict[str, Any]] = [
+        {
+            "config_name": "default",
+            "default": True,
+            "data_files": [{"split": "train", "path": [f"data/{name}/train-*.parquet" for name in built]}],
+        }
+    ]
+    configs += [
+        {"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/train-*.parquet"}]}
+        for name in built
+    ]
+    if manifest.commercial.rows:
+        configs.append({"config_name": COMMERCIAL, "data_files": [{"split": "train", "path": f"data/{COMMERCIAL}/train-*.parquet"}]})
+    single = all_licenses[0] if len(all_licenses) == 1 and all_licenses[0] in HUB_LICENSES else None
+    fm: dict[str, Any] = {
+        "pretty_name": recipe.pretty_name,
+        "language": list(recipe.language),
+        "license": single or "other",
+    }
+    if not single:
+        fm["license_name"] = "mixed"
+        fm["license_details"] = "per-row licences: " + ", ".join(f"{k} ({v} rows)" for k, v in sorted(licence_totals(licenses).items()))
+    fm.update(
+        {
+            "task_categories": list(recipe.task_categories),
+            "size_categories": [size_category(manifest.totals.rows)],
+            "source_datasets": list(recipe.source_datasets),
+            "tags": list(recipe.tags),
+            "configs": configs,
+            "dataset_info": dataset_info(recipe, manifest, repo),
+        }
+    )
+    return fm
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _reasons(dropped: dict[str, int]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in dropped.items()) or "-"
+
+
+def render_sources(manifest: Manifest, licenses: Licences) -> str:
+    total_words = sum(s.words for s in manifest.sources.values() if s.built) or 1
+    rows = []
+    for name, s in manifest.sources.items():
+        if not s.built:
+            why = "folder absent" if s.status == "absent" else "no input files"
+            rows.append([f"`{name}`", s.builder, "-", f"not built ({why})", "-", "-", "-", "-", "-"])
+            continue
+        lic = ", ".join(f"{k} ({v})" for k, v in licenses.get(name, {}).items()) or "-"
+        tokens = f"{s.tokens:,}" if s.tokens is not None else "-"
+        rows.append([f"`{name}`", s.builder, f"`{s.config}`", s.files, f"{s.rows:,}", f"{s.words:,}", tokens,
+                     f"{s.words / total_words:.1%}", lic])
+    return markdown_table(["source", "builder", "config", "input files", "rows", "words", "tokens", "share (words)", "licences (rows)"], rows)
+
+
+def render_steps(manifest: Manifest) -> str:
+    rows = []
+    for name, s in manifest.sources.items():
+        if not s.built:
+            continue
+        problems = s.record_errors + s.failed_files
+        build_note = "; ".join(filter(None, [_reasons(s.skipped) if s.skipped else "", f"input errors: {problems}" if problems else ""]))
+        rows.append([f"`{name}`", "parse", s.records, s.rows_built, build_note or "-"])
+        for st in s.steps:
+            rows.append([f"`{name}`", st.step, st.rows_in, st.rows_out, _reasons(st.dropped)])
+    return markdown_table(["config", "step", "rows in", "rows out", "dropped / skipped (reason: rows)"], rows)
+
+
+def render_dedup(manifest: Manifest) -> str:
+    lines = []
+    for g in manifest.global_steps:
+        if g.step not in ("unique_ids", "exact_dedup", "near_dedup"):
+            continue
+        removed = sum(n for per in g.dropped.values() for n in per.values())
+        line = f"* `{g.step}`: {g.rows_in:,} rows in, {removed:,} removed"
+        r = g.report or {}
+        if g.step == "near_dedup" and r:
+            line += (f" (MinHash {r.get('num_perm')} permutations, {r.get('ngram')}-word shingles, Jaccard >= "
+                     f"{r.get('threshold')}, {r.get('bands')} bands x {r.get('rows')} rows; {r.get('candidate_pairs', 0):,} "
+                     f"candidate pairs, {r.get('verified_pairs', 0):,} verified, {r.get('clusters', 0):,} clusters holding "
+                     f"{r.get('rows_in_clusters', 0):,} rows)")
+        lines.append(line)
+    return "\n".join(lines) or "No deduplication step in this recipe."
+
+
+def render_decontamination(manifest: Manifest) -> str:
+    step = manifest.global_step("decontaminate")
+    if step is None:
+        return "This build was not decontaminated against benchmark test sets (no `decontaminate` step in the recipe)."
+    report = step.report or {}
+    rows = []
+    for name, b in report.get("benchmarks", {}).items():
+        if "error" in b:
+            rows.append([name, b["error"], "-", "-", "-"])
+            continue
+        if not b["files"]:
+            rows.append([name, "not checked: no test file under the sources root", "-", "-", "-"])
+            continue
+        files = ", ".join(f"`{f['path']}`" for f in b["files"])
+        removed = ", ".join(f"`{r}`" for r in b["rows_removed"][:20]) + (" …" if len(b["rows_removed"]) > 20 else "")
+        rows.append([name, files, f"{b['test_items']} ({b['unchecked_short_items']} too short to check)",
+                     len(b["items_found"]), f"{len(b['rows_removed'])}" + (f": {removed}" if removed else "")])
+    intro = (
+        f"Rows sharing {report.get('ngram', 13)}-word n-grams with a benchmark test question or context "
+        "(exam-template n-grams excepted), or carrying the PMID of a PubMedQA test question, were removed."
+    )
+    return intro + "\n\n" + markdown_table(["benchmark", "test files", "test items", "items found in the data", "rows removed"], rows)
+
+
+def render_mixture(manifest: Manifest) -> str:
+    mix = manifest.mixture
+    if not mix:
+        return "The recipe declares no mixture: sources are sampled by their share of words."
+    rows = []
+    for group, g in mix.groups.items():
+        rows.append([f"`{group}`", ", ".join(f"`{s}`" for s in g.sources), f"{g.weight:g}", f"{g.declared_share:.1%}",
+                     f"{g.effective_share:.1%}", f"{g.documents:,}", f"{g.words:,}",
+                     f"{g.tokens:,}" if g.tokens is not None else "-"])
+    text = (f"Declared by the recipe (weights by {mix.unit}); *effective* is the share among the groups "
+            "that have rows in this build, which the training loader samples by.\n\n")
+    text += markdown_table(["group", "sources", "weight", "declared share", "effective share", "documents", "words", "tokens"], rows)
+    if mix.missing_groups:
+        text += "\n\nNot in this build (no rows): " + ", ".join(f"`{g}`" for g in mix.missing_groups) + "."
+    return text
+
+
+def render_licences(manifest: Manifest, licenses: Licences) -> str:
+    rows = [[lic, f"{n:,}", "yes" if allows_commercial_use(lic) else "no", redistribution_problem(lic) or "yes"]
+            for lic, n in sorted(licence_totals(licenses).items())]
+    table = markdown_table(["licence", "rows", "commercial use", "may be redistributed"], rows)
+    safe = [name for name, lics in config_licences(manifest, licenses).items() if lics and all(allows_commercial_use(x) for x in lics)]
+    if manifest.commercial.rows:
+        safe.append(COMMERCIAL)
+    safe_text = ", ".join(f"`{c}`" for c in safe) if safe else "none"
+    return (f"{table}\n\nConfigs whose every row allows commercial use: {safe_text}. The `{COMMERCIAL}` config, when "
+            "present, gathers exactly the rows under CC0, CC BY (any version, incl. -SA/-ND), public domain, MIT, "
+            "Apache-2.0 or ODC-By. Respect the licence carried by each row.")
+
+
+def render_errors(manifest: Manifest) -> str:
+    err = manifest.errors
+    if not err:
+        return "No input file or record was rejected."
+    return (f"{len(err)} input problem(s) were reported (see `{MANIFEST_NAME}`):\n\n"
+            + markdown_table(["source", "file", "record", "reason"], [[e.source, e.file, e.record or "-", e.reason] for e in err[:50]]))
+
+
+def render_card(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Path, figure: bool) -> str:
+    fm = yaml.safe_dump(front_matter(recipe, manifest, licenses, repo), sort_keys=False, allow_unicode=True)
+    load_lines = [f'load_dataset("{recipe.name}")  # default: every source'] + [
+        f'load_dataset("{recipe.name}", "{name}")' for name in manifest.released_configs()
+    ]
+    if manifest.commercial.rows:
+        load_lines.append(f'load_dataset("{recipe.name}", "{COMMERCIAL}")  # rows that allow commercial use')
+    template = Template((CARDS_DIR / recipe.card).read_text(encoding="utf-8"))
+    body = template.safe_substitute(
+        pretty_name=recipe.pretty_name,
+        name=recipe.name,
+        summary=recipe.summary.strip(),
+        total_rows=f"{manifest.totals.rows:,}",
+        sources_table=render_sources(manifest, licenses),
+        steps_table=render_steps(manifest),
+        mixture=render_mixture(manifest),
+        dedup=render_dedup(manifest),
+        decontamination=render_decontamination(manifest),
+        licences=render_licences(manifest, licenses),
+        load_examples="\n".join(load_lines),
+        errors=render_errors(manifest),
+        figure=f"![Document length per source]({FIGURE_NAME})" if figure else "",
+        citations=citations(manifest),
+        version=manifest.medc_version,
+        recipe_file=manifest.recipe.file,
+        recipe_sha256=manifest.recipe.sha256,
+        manifest_name=MANIFEST_NAME,
+    )
+    return f"---\n{fm}---\n\n{body.strip()}\n"

@@ -1,0 +1,137 @@
+"""What a pipeline step is: map, filter and two-phase global steps, and the step registry.
+
+* A map step is a pure function of one shard (a polars DataFrame), run in the workers and
+  cached with the shard: it adds columns (signals) and may drop rows, counting why.
+* A filter step decides from stored columns only, in the driver, so thresholds can change
+  without recomputing a shard (dolma's "attributes" idea).
+* A global step (dedup, decontamination) works in two phases so that it can run on any
+  executor: `signature` computes small columns per shard in the workers (stored beside the
+  rows), `decide` reads only those columns across all shards and returns a `Decision`: the
+  row keys to drop with their reason, and facts for the manifest.
+
+Every row carries `_key` (u64: source, shard and row position), so "first" is well defined
+and every decision is deterministic. A step registers itself with `@register_step("name")`
+and declares its parameters as a `StepParams` dataclass (`Params`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import polars as pl
+
+from medc.errors import UserError
+from medc.schema import TEXT_FIELDS
+from medc.steps.params import StepParams
+
+
+class Step:
+    name: ClassVar[str] = ""  # set by @register_step
+    Params: ClassVar[type[StepParams]] = StepParams
+    kinds: ClassVar[tuple[str, ...]] = ("knowledge", "instruction")  # dataset kinds it applies to
+
+    def __init__(self, params: StepParams, kind: str, root: Path | None = None):
+        self.params = params
+        self.kind = kind
+        self.root = root  # the sources root, for steps that read reference files (benchmarks)
+
+    def reference_patterns(self) -> list[str]:
+        """Globs under the sources root of files besides the inputs that the step reads
+        (part of shard fingerprints; staged on every node when the sources are remote)."""
+        return []
+
+
+class MapStep(Step):
+    """Runs in the workers on each shard; its output is cached with the shard."""
+
+    adds_rows: ClassVar[bool] = False  # may return more rows than it got (see SplitLong)
+
+    def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
+        raise NotImplementedError
+
+
+class FilterStep(Step):
+    """Decides from stored columns only (signals, `_words`), in the driver after the map
+    stage: changing its thresholds re-applies it without recomputing any shard."""
+
+    def columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def reasons(self, frame: pl.DataFrame) -> pl.Series:
+        """Per row: why it is dropped, or null to keep it (`frame` has `source` + `columns()`)."""
+        raise NotImplementedError
+
+
+@dataclass
+class GlobalContext:
+    """What a global step may use besides the signature columns."""
+
+    work_dir: Path  # for side outputs (e.g. cluster tables)
+    shard_files: list[str] = field(default_factory=list)  # the map stage's outputs (texts are read from them)
+    # The build's executor (`map_unordered(fn, tasks)`), to spread heavy work over workers / a Ray cluster.
+    map_unordered: Callable[[Callable[[Any], Any], list[Any]], Any] | None = None
+
+
+DROP_SCHEMA = {"_key": pl.UInt64, "reason": pl.String}
+
+
+@dataclass
+class Decision:
+    """What a global step decided: the rows to drop (`_key`, `reason`) and facts for the
+    manifest and card (empty when there is nothing to say)."""
+
+    drops: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DROP_SCHEMA))
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+class GlobalStep(Step):
+    def signature(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Columns (named `_sig_<step>_*`) added to the shard for `decide`."""
+        raise NotImplementedError
+
+    def signature_columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
+        """From `_key`, `id`, `source` and the signature columns of every kept row of every shard."""
+        raise NotImplementedError
+
+
+def text_expr(kind: str, fields: tuple[str, ...] | None = None) -> pl.Expr:
+    """A row's text fields (default: all of them, `TEXT_FIELDS`) as one string expression."""
+    fields = fields or TEXT_FIELDS[kind]
+    if len(fields) == 1:
+        return pl.col(fields[0]).fill_null("")
+    return pl.concat_str([pl.col(f).fill_null("") for f in fields], separator="\x1f")
+
+
+# ---------------------------------------------------------------------------- registry
+STEPS: dict[str, type[Step]] = {}
+S = TypeVar("S", bound=type[Step])
+
+
+def register_step(name: str) -> Callable[[S], S]:
+    """Class decorator: make a step available to recipes under `name`."""
+
+    def register(cls: S) -> S:
+        if STEPS.get(name, cls) is not cls:
+            raise ValueError(f"step name {name!r} is registered twice")
+        cls.name = name
+        STEPS[name] = cls
+        return cls
+
+    return register
+
+
+def make_step(name: str, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None) -> Step:
+    """A step from a recipe's table: its parameters parsed and checked (`UserError` naming `where`)."""
+    if name not in STEPS:
+        raise UserError(f"{where}: unknown step {name!r} (available: {', '.join(sorted(STEPS))})")
+    cls = STEPS[name]
+    if kind not in cls.kinds:
+        raise UserError(f"{where}: step {name!r} applies to {' and '.join(cls.kinds)} datasets, not {kind}")
+    return cls(cls.Params.parse(params, where, name), kind, root)

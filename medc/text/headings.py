@@ -1,0 +1,18 @@
+"""Section headings written the same way whatever the source's capitalisation."""
+
+from __future__ import annotations
+
+import re
+
+_ENUMERATOR = re.compile(r"^((?:[IVXLC]+[.)]|\d+(?:\.\d+)*[.)]?|[A-Za-z][.)])\s+)")
+
+
+def consistent_heading(title: str) -> str:
+    """"INTRODUCTION" and "introduction" both become "Introduction"; mixed case is kept; a
+    leading enumerator ("II. ", "2.1 ", "A) ") keeps its case ("II. PRELIMINARIES" → "II. Preliminaries")."""
+    m = _ENUMERATOR.match(title)
+    prefix, rest = (m.group(1), title[m.end():]) if m else ("", title)
+    letters = [c for c in rest if c.isalpha()]
+    if len(letters) > 3 and (rest.isupper() or rest.islower()):
+        return prefix + rest[:1].upper() + rest[1:].lower()
+    return title
