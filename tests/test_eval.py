@@ -67,7 +67,7 @@ def test_parse_pubmedqa_answer() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.tiny import make_tiny_checkpoint
+    from tests.aids.tiny_checkpoint import make_tiny_checkpoint
 
     texts = [" ".join(v["CONTEXTS"]) for v in json.loads((SAMPLES / "pubmedqa" / "ori_pqal.json").read_text()).values()]
     return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=512)

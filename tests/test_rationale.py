@@ -29,7 +29,7 @@ def train_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    from training.tiny import make_tiny_checkpoint
+    from tests.aids.tiny_checkpoint import make_tiny_checkpoint
 
     texts = [json.loads(l)["question"] for l in MEDQA_TEST.read_text().splitlines()[:300]]
     model = make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "m", texts, vocab_size=512, context=2048)

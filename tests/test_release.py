@@ -16,7 +16,7 @@ from huggingface_hub import DatasetCard
 from builders.clinical_notes import ClinicalNotesBuilder
 from medc.ingest.builder import FileReport
 from medc.text.licenses import allows_commercial_use
-from medc.publish import commit_operations, plan_upload, upload, validate_card
+from medc.release.publish import commit_operations, plan_upload, upload, validate_card
 from tests.conftest import REPO, SAMPLES, run_build
 
 # Made-up notes in the MIMIC-III NOTEEVENTS layout (upper-case headers, as in the

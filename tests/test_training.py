@@ -145,9 +145,9 @@ def test_packed_rows_do_not_attend_to_each_other(tokenizer) -> None:
     assert not torch.allclose(leaky[len(a):], alone, atol=1e-3)  # why training passes use_cache=False
 
 
-def torchrun(workdir: Path, out: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def torchrun(workdir: Path, out: str, *extra: str, module: tuple[str, ...] = ("training.run",)) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(29500 + (os.getpid() % 1000)),
-           "-m", "training.run", f"train.out={json.dumps(out)}", "train.pretrain_steps=8", "train.sft_steps=4",
+           "-m", *module, f"train.out={json.dumps(out)}", "train.pretrain_steps=8", "train.sft_steps=4",
            "train.save_every=3", "train.batch_size=2", *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
@@ -167,7 +167,7 @@ def test_two_process_fsdp_run_resume_and_export(workdir: Path) -> None:
     sft_log = read_log(workdir / "runs/full/sft/log.jsonl")
     assert len(sft_log) == 4 and sft_log[-1]["loss"] < sft_log[0]["loss"]
 
-    crashed = torchrun(workdir, "runs/resumed", "--crash-at-step", "7")
+    crashed = torchrun(workdir, "runs/resumed", module=("tests.aids.crash_run", "7"))  # dies after step 7
     assert crashed.returncode != 0
     ckpts = sorted(p.name for p in (workdir / "runs/resumed/pretrain/checkpoints").iterdir())
     assert ckpts == ["step-3", "step-6"]

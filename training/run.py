@@ -1,11 +1,12 @@
 """`python -m training.run`: continued pretraining on MedC-K, then SFT on MedC-I, with FSDP2.
 
-Read it top to bottom: config → distributed setup → tokenizer and model → data → FSDP2
-(`fully_shard` per decoder layer, then the root) → the loop (AdamW, warmup + cosine,
-clipping, accumulation) → sharded checkpoints (`torch.distributed.checkpoint`) and resume
-→ export as a Hugging Face checkpoint. Runs plain (one process) or under `torchrun`
-(NCCL on GPU, gloo on CPU). With no `model.path`, a small Llama is initialised and a
-byte-level BPE tokenizer is trained on MedC-K, and both are saved with the checkpoints.
+Read it top to bottom: config (`training.config`) → distributed setup → tokenizer and model
+→ FSDP2 (`fully_shard` per decoder layer, then the root) → per stage: its data, the
+optimiser (AdamW, warmup + cosine), resume, the loop of `train_step`s (clipping,
+accumulation), sharded checkpoints (`torch.distributed.checkpoint`) → export as a Hugging
+Face checkpoint. Runs plain (one process) or under `torchrun` (NCCL on GPU, gloo on CPU).
+With no `model.path`, a small Llama is initialised and a byte-level BPE tokenizer is
+trained on MedC-K, and both are saved with the checkpoints.
 """
 
 from __future__ import annotations
@@ -16,53 +17,19 @@ import math
 import os
 import sys
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from medc.cli import command
 from medc.errors import UserError
-
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "model": {"path": "", "hidden_size": 128, "layers": 2, "heads": 4, "vocab_size": 2048, "context": 512},
-    "data": {"pretrain": "medc-k", "sft": "medc-i", "seq_len": 256, "sft_seq_len": 1024, "mixture": {}, "sft_format": "chat", "streaming": False,
-             "shuffle_buffer": 10000},
-    "train": {
-        "stage": "all", "pretrain_steps": 40, "sft_steps": 20, "batch_size": 4, "grad_accum": 1, "lr": 3e-3, "sft_lr": 1e-3,
-        "warmup": 0.1, "min_lr_ratio": 0.1, "weight_decay": 0.1, "clip": 1.0, "seed": 0, "precision": "auto",
-        "activation_checkpointing": False, "save_every": 10, "log_every": 1, "out": "runs/tiny", "peak_tflops": 0.0,
-    },
-}
-
-
-# ---------------------------------------------------------------------------- config
-def load_config(path: Path | None, overrides: list[str]) -> dict[str, dict[str, Any]]:
-    cfg = {k: dict(v) for k, v in DEFAULTS.items()}
-    if path is not None:
-        if not path.is_file():
-            raise UserError(f"config {path} not found (configs: {', '.join(p.stem for p in sorted(CONFIG_DIR.glob('*.toml')))})")
-        try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"config {path}: invalid TOML ({exc})") from None
-        for section, values in raw.items():
-            if section not in cfg or not isinstance(values, dict):
-                raise UserError(f"config {path}: unknown section [{section}] (known: {', '.join(cfg)})")
-            for key, value in values.items():
-                if key not in cfg[section]:
-                    raise UserError(f"config {path}: unknown key {section}.{key}")
-                cfg[section][key] = value
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        section, _, name = key.partition(".")
-        if not sep or section not in cfg or name not in cfg[section]:
-            raise UserError(f"override {item!r}: expected section.key=value with a known key (e.g. train.lr=1e-4)")
-        try:
-            cfg[section][name] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            cfg[section][name] = value  # a bare string
-    return cfg
+from training.config import CONFIG_DIR, Config, load_config
+from training.data import (DEFAULT_CHAT_TEMPLATE, Packed, StreamingPacker, load_released, manifest_weights, pretrain_sequences,
+                           sft_sequences)
+from training.tiny import tiny_llama, train_tokenizer
 
 
 # ---------------------------------------------------------------------------- distributed
@@ -80,7 +47,6 @@ class Dist:
 
 
 def setup_distributed() -> Dist:
-    import torch
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -107,39 +73,33 @@ def barrier(d: Dist) -> None:
 
 
 # ---------------------------------------------------------------------------- model
-def tokenizer_and_model(cfg: dict[str, Any], d: Dist, out: Path) -> tuple[Any, Any]:
+def tokenizer_and_model(cfg: Config, d: Dist, out: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from training.data import DEFAULT_CHAT_TEMPLATE, load_released
-    from training.tiny import tiny_llama, train_tokenizer
-
-    m = cfg["model"]
-    if m["path"]:
+    m = cfg.model
+    if m.path:
         try:
-            tok = AutoTokenizer.from_pretrained(m["path"])
-            model = AutoModelForCausalLM.from_pretrained(m["path"], dtype="auto")
+            tok = AutoTokenizer.from_pretrained(m.path)
+            model = AutoModelForCausalLM.from_pretrained(m.path, dtype="auto")
         except OSError as exc:
-            raise UserError(f"model.path {m['path']}: cannot load ({str(exc).splitlines()[0]})") from None
+            raise UserError(f"model.path {m.path}: cannot load ({str(exc).splitlines()[0]})") from None
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
         return tok, model
     tok_dir = out / "tokenizer"
     if d.main and not (tok_dir / "tokenizer.json").is_file():
-        texts = load_released(cfg["data"]["pretrain"])["text"]
-        tok = train_tokenizer(texts, m["vocab_size"])
+        texts = load_released(cfg.data.pretrain)["text"]
+        tok = train_tokenizer(texts, m.vocab_size)
         tok.chat_template = DEFAULT_CHAT_TEMPLATE
         tok.save_pretrained(tok_dir)
     barrier(d)
     tok = AutoTokenizer.from_pretrained(tok_dir)
-    model = tiny_llama(len(tok), hidden=m["hidden_size"], layers=m["layers"], heads=m["heads"], context=m["context"],
-                       seed=cfg["train"]["seed"])
+    model = tiny_llama(len(tok), hidden=m.hidden_size, layers=m.layers, heads=m.heads, context=m.context, seed=cfg.train.seed)
     return tok, model
 
 
 def shard_model(model: Any, d: Dist, precision: str, activation_checkpointing: bool) -> Any:
     """FSDP2: `fully_shard` each decoder layer, then the root (bf16 params on GPU)."""
-    import torch
-
     if activation_checkpointing:
         model.gradient_checkpointing_enable()
     model.to(d.device)
@@ -169,7 +129,6 @@ def lr_lambda(total: int, warmup: float, min_ratio: float) -> Any:
 # ---------------------------------------------------------------------------- checkpoints
 def save_checkpoint(folder: Path, model: Any, optim: Any, sched: Any, step: int, d: Dist,
                     data_state: dict[str, Any] | None = None) -> None:
-    import torch
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
@@ -189,7 +148,6 @@ def latest_checkpoint(stage_dir: Path) -> Path | None:
 
 
 def load_checkpoint(folder: Path, model: Any, optim: Any, sched: Any, d: Dist) -> int:
-    import torch
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
@@ -219,48 +177,123 @@ def export(model: Any, tokenizer: Any, folder: Path, d: Dist) -> None:
 
 
 # ---------------------------------------------------------------------------- the loop
-def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: Dist, out: Path, resume: bool,
-                crash_at_step: int | None) -> Path:
-    import numpy as np
-    import torch
+@dataclass
+class StageData:
+    """What one stage trains on: packed sequences in memory, or a streaming packer."""
 
-    from training.data import StreamingPacker, load_released, manifest_weights, pretrain_sequences, sft_sequences
+    seq_len: int
+    global_batch: int  # sequences per optimizer step, over all ranks
+    packed: Packed | None = None
+    streamer: StreamingPacker | None = None
 
-    t, data_cfg = cfg["train"], cfg["data"]
-    steps = int(t["pretrain_steps"] if stage == "pretrain" else t["sft_steps"])
-    micro, accum = int(t["batch_size"]), int(t["grad_accum"])
-    global_batch = micro * accum * d.world
-    seq_len = int(data_cfg["seq_len"] if stage == "pretrain" else data_cfg["sft_seq_len"])
+    def describe(self) -> str:
+        if self.packed is not None:
+            return (f"{len(self.packed.input_ids):,} sequences of {self.seq_len} tokens "
+                    f"(packing efficiency {self.packed.efficiency:.2%})")
+        assert self.streamer is not None
+        return f"sequences of {self.seq_len} tokens streamed from {', '.join(self.streamer.names)} (every token real)"
+
+
+def stage_data(stage: str, cfg: Config, tokenizer: Any, d: Dist) -> StageData:
+    data, t = cfg.data, cfg.train
+    global_batch = t.batch_size * t.grad_accum * d.world
+    if stage == "sft":  # SFT rows are rendered in memory (instruction sets are small), streamed from the Hub if asked
+        dataset = load_released(data.sft, streaming=data.streaming)
+        return StageData(data.sft_seq_len, global_batch, packed=sft_sequences(dataset, tokenizer, data.sft_seq_len, data.sft_format, t.seed))
+    weights = dict(data.mixture) or manifest_weights(data.pretrain)
+    if data.streaming:
+        streamer = StreamingPacker(data.pretrain, tokenizer, data.seq_len, weights, t.seed, shuffle_buffer=data.shuffle_buffer)
+        return StageData(data.seq_len, global_batch, streamer=streamer)
+    packed = pretrain_sequences(load_released(data.pretrain), tokenizer, data.seq_len, weights, t.steps(stage) * global_batch, t.seed)
+    return StageData(data.seq_len, global_batch, packed=packed)
+
+
+def make_optimizer(stage: str, cfg: Config, model: Any, d: Dist) -> tuple[Any, Any]:
+    """AdamW (no weight decay on biases and norms) with linear warmup and cosine decay."""
+    t = cfg.train
+    decay = [p for _, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for _, p in model.named_parameters() if p.ndim < 2]
+    optim = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                              lr=t.stage_lr(stage), betas=(0.9, 0.95), fused=d.device.type == "cuda")
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_lambda(t.steps(stage), t.warmup, t.min_lr_ratio))
+    return optim, sched
+
+
+def micro_batch(data: StageData, step: int, offset: int, micro: int, step_ids: np.ndarray | None, d: Dist) -> tuple[Any, Any, Any]:
+    """(input ids, labels, position ids) of this rank's micro-batch at `offset` in the step's global batch."""
+    if step_ids is not None:
+        ids = torch.from_numpy(step_ids[offset : offset + micro]).to(d.device)
+        return ids, ids.clone(), torch.arange(data.seq_len, device=d.device).expand(micro, data.seq_len)
+    assert data.packed is not None
+    base = step * data.global_batch + offset
+    idx = np.arange(base, base + micro) % len(data.packed.input_ids)
+    return (torch.from_numpy(data.packed.input_ids[idx]).to(d.device), torch.from_numpy(data.packed.labels[idx]).to(d.device),
+            torch.from_numpy(data.packed.position_ids[idx]).to(d.device))
+
+
+def train_step(step: int, data: StageData, model: Any, optim: Any, sched: Any, cfg: Config, d: Dist) -> tuple[float, float, int]:
+    """One optimizer step over the step's global batch, a deterministic function of the step:
+    (mean loss over ranks, gradient norm, tokens this rank trained on)."""
+    t = cfg.train
+    micro, accum = t.batch_size, t.grad_accum
+    loss_sum = torch.zeros((), device=d.device)
+    tokens = 0
+    step_ids = data.streamer.next_batch(data.global_batch) if data.streamer is not None else None  # the same on every rank
+    for a in range(accum):
+        ids, labels, pos = micro_batch(data, step, (a * d.world + d.rank) * micro, micro, step_ids, d)
+        with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16" and d.world == 1):
+            # use_cache=False matters: with a cache, transformers ignores the restarting
+            # position ids and packed SFT rows would attend to each other.
+            out = model(input_ids=ids, labels=labels, position_ids=pos, use_cache=False)
+        (out.loss / accum).backward()
+        loss_sum += out.loss.detach() / accum
+        tokens += int((labels != -100).sum())
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip)
+    optim.step()
+    sched.step()
+    optim.zero_grad(set_to_none=True)
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)
+    return float(loss_sum), float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm), tokens
+
+
+class StepLog:
+    """`log.jsonl` of a stage (on rank 0): loss, lr, gradient norm, tokens/s and MFU per logged step."""
+
+    def __init__(self, path: Path, stage: str, steps: int, n_params: int, cfg: Config, d: Dist):
+        self.path, self.stage, self.steps, self.n_params, self.d = path, stage, steps, n_params, d
+        self.every = cfg.train.log_every
+        self.peak = cfg.train.peak_tflops * 1e12 * d.world
+        self.last = time.perf_counter()
+
+    def __call__(self, step: int, loss: float, norm: float, tokens: int, lr: float) -> None:
+        if not self.d.main or not ((step + 1) % self.every == 0 or step + 1 == self.steps):
+            return
+        now = time.perf_counter()
+        tok_s = tokens * self.d.world / max(now - self.last, 1e-9)
+        self.last = now
+        record = {"stage": self.stage, "step": step + 1, "loss": round(loss, 6), "lr": lr, "grad_norm": round(norm, 6),
+                  "tokens_per_s": round(tok_s, 1), "mfu": round(6 * self.n_params * tok_s / self.peak, 4) if self.peak else None}
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        print(f"{self.stage} step {step + 1}/{self.steps} loss {record['loss']:.4f} lr {record['lr']:.2e} "
+              f"{tok_s:,.0f} tok/s" + (f" mfu {record['mfu']:.1%}" if record["mfu"] is not None else ""), flush=True)
+
+
+def train_stage(stage: str, cfg: Config, model: Any, tokenizer: Any, d: Dist, out: Path, resume: bool) -> Path:
+    """Train one stage (pretrain or sft) from its start or its latest complete checkpoint, export it."""
+    steps = cfg.train.steps(stage)
     stage_dir = out / stage
     log_path = stage_dir / "log.jsonl"
-
-    streamer = None
-    if stage == "pretrain" and data_cfg["streaming"]:
-        weights = dict(data_cfg["mixture"]) or manifest_weights(data_cfg["pretrain"])
-        streamer = StreamingPacker(data_cfg["pretrain"], tokenizer, seq_len, weights, int(t["seed"]),
-                                   shuffle_buffer=int(data_cfg["shuffle_buffer"]))
-        packed = None
-    elif stage == "pretrain":
-        dataset = load_released(data_cfg["pretrain"])
-        weights = dict(data_cfg["mixture"]) or manifest_weights(data_cfg["pretrain"])
-        packed = pretrain_sequences(dataset, tokenizer, seq_len, weights, steps * global_batch, int(t["seed"]))
-    else:  # SFT rows are rendered in memory (instruction sets are small), streamed from the Hub if asked
-        dataset = load_released(data_cfg["sft"], streaming=bool(data_cfg["streaming"]))
-        packed = sft_sequences(dataset, tokenizer, seq_len, data_cfg["sft_format"], int(t["seed"]))
-    n = len(packed.input_ids) if packed is not None else 0
-
-    lr = float(t["lr"] if stage == "pretrain" else t["sft_lr"])
-    decay = [p for name, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for name, p in model.named_parameters() if p.ndim < 2]
-    optim = torch.optim.AdamW([{"params": decay, "weight_decay": float(t["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}],
-                              lr=lr, betas=(0.9, 0.95), fused=d.device.type == "cuda")
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_lambda(steps, float(t["warmup"]), float(t["min_lr_ratio"])))
-
+    data = stage_data(stage, cfg, tokenizer, d)
+    optim, sched = make_optimizer(stage, cfg, model, d)
     start = 0
     if resume and (ckpt := latest_checkpoint(stage_dir)) is not None:
         start = load_checkpoint(ckpt, model, optim, sched, d)
-        if streamer is not None:
-            streamer.load_state_dict(json.loads((ckpt / "data-state.json").read_text()))
+        if data.streamer is not None:
+            data.streamer.load_state_dict(json.loads((ckpt / "data-state.json").read_text()))
         if d.main:
             print(f"{stage}: resumed from {ckpt} at step {start}", flush=True)
     elif d.main and log_path.exists():
@@ -269,62 +302,16 @@ def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: 
 
     n_params = sum(p.numel() for p in model.parameters())
     if d.main:
-        what = (f"{n:,} sequences of {seq_len} tokens (packing efficiency {packed.efficiency:.2%})" if packed is not None
-                else f"sequences of {seq_len} tokens streamed from {', '.join(streamer.names)} (every token real)")
-        print(f"{stage}: {what}, "
-              f"{steps} steps x {global_batch} sequences, {n_params:,} parameters, world size {d.world}", flush=True)
+        print(f"{stage}: {data.describe()}, {steps} steps x {data.global_batch} sequences, {n_params:,} parameters, "
+              f"world size {d.world}", flush=True)
+    log = StepLog(log_path, stage, steps, n_params, cfg, d)
     model.train()
-    t_last = time.perf_counter()
     for step in range(start, steps):
-        loss_sum = torch.zeros((), device=d.device)
-        tokens = 0
-        if streamer is not None:  # this step's global batch, the same on every rank
-            step_ids = streamer.next_batch(global_batch)
-        for a in range(accum):
-            # This rank's micro-batch within the step's global batch: a deterministic function of the step.
-            offset = (a * d.world + d.rank) * micro
-            if streamer is not None:
-                ids = torch.from_numpy(step_ids[offset : offset + micro]).to(d.device)
-                labels = ids.clone()
-                pos = torch.arange(seq_len, device=d.device).expand(micro, seq_len)
-            else:
-                base = step * global_batch + offset
-                idx = np.arange(base, base + micro) % n
-                ids = torch.from_numpy(packed.input_ids[idx]).to(d.device)
-                labels = torch.from_numpy(packed.labels[idx]).to(d.device)
-                pos = torch.from_numpy(packed.position_ids[idx]).to(d.device)
-            with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=t["precision"] == "bf16" and d.world == 1):
-                # use_cache=False matters: with a cache, transformers ignores the restarting
-                # position ids and packed SFT rows would attend to each other.
-                out_ = model(input_ids=ids, labels=labels, position_ids=pos, use_cache=False)
-            (out_.loss / accum).backward()
-            loss_sum += out_.loss.detach() / accum
-            tokens += int((labels != -100).sum())
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(t["clip"]))
-        optim.step()
-        sched.step()
-        optim.zero_grad(set_to_none=True)
-        if d.world > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)
-        if crash_at_step is not None and step + 1 == crash_at_step:
-            os._exit(17)  # testing aid: die abruptly, as a killed job would
-        if (step + 1) % int(t["save_every"]) == 0 or step + 1 == steps:
-            data_state = streamer.state_dict() if streamer is not None else None
+        loss, norm, tokens = train_step(step, data, model, optim, sched, cfg, d)
+        if (step + 1) % cfg.train.save_every == 0 or step + 1 == steps:
+            data_state = data.streamer.state_dict() if data.streamer is not None else None
             save_checkpoint(stage_dir / "checkpoints" / f"step-{step + 1}", model, optim, sched, step + 1, d, data_state)
-        if d.main and ((step + 1) % int(t["log_every"]) == 0 or step + 1 == steps):
-            now = time.perf_counter()
-            tok_s = tokens * d.world / max(now - t_last, 1e-9)
-            t_last = now
-            peak = float(t["peak_tflops"]) * 1e12 * d.world
-            record = {"stage": stage, "step": step + 1, "loss": round(float(loss_sum), 6), "lr": sched.get_last_lr()[0],
-                      "grad_norm": round(float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm), 6),
-                      "tokens_per_s": round(tok_s, 1), "mfu": round(6 * n_params * tok_s / peak, 4) if peak else None}
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            print(f"{stage} step {step + 1}/{steps} loss {record['loss']:.4f} lr {record['lr']:.2e} "
-                  f"{tok_s:,.0f} tok/s" + (f" mfu {record['mfu']:.1%}" if record["mfu"] is not None else ""), flush=True)
+        log(step, loss, norm, tokens, sched.get_last_lr()[0])
     final = stage_dir / "final"
     export(model, tokenizer, final, d)
     if d.main:
@@ -332,43 +319,36 @@ def train_stage(stage: str, cfg: dict[str, Any], model: Any, tokenizer: Any, d: 
     return final
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.run", description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=CONFIG_DIR / "tiny.toml", help="training/configs/NAME.toml (default: tiny)")
     ap.add_argument("--stage", choices=("pretrain", "sft", "all"), default=None, help="default: the config's train.stage")
     ap.add_argument("--model", default=None, help="a causal LM folder or Hub id (overrides model.path)")
     ap.add_argument("--resume", action="store_true", help="continue each stage from its latest complete checkpoint")
-    ap.add_argument("--crash-at-step", type=int, default=None, help=argparse.SUPPRESS)  # for the resume test
     ap.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.pretrain_steps=100 data.seq_len=512")
     args = ap.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-        if args.model:
-            cfg["model"]["path"] = args.model
-        stage = args.stage or cfg["train"]["stage"]
-        if stage not in ("pretrain", "sft", "all"):
-            raise UserError(f"train.stage must be pretrain, sft or all, not {stage!r}")
-        import torch
+    cfg = load_config(args.config, args.overrides)
+    if args.model:
+        cfg.model.path = args.model
+    if args.stage:
+        cfg.train.stage = args.stage
+    d = setup_distributed()
+    if cfg.train.precision == "auto":
+        cfg.train.precision = "bf16" if d.device.type == "cuda" else "fp32"
+    torch.manual_seed(cfg.train.seed + d.rank)
+    torch.use_deterministic_algorithms(d.device.type == "cpu")
+    out = Path(cfg.train.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer, model = tokenizer_and_model(cfg, d, out)
+    model = shard_model(model, d, cfg.train.precision, cfg.train.activation_checkpointing)
+    for stage in cfg.train.stages():
+        train_stage(stage, cfg, model, tokenizer, d, out, args.resume)
+    if d.world > 1:
+        import torch.distributed as dist
 
-        d = setup_distributed()
-        if cfg["train"]["precision"] == "auto":
-            cfg["train"]["precision"] = "bf16" if d.device.type == "cuda" else "fp32"
-        torch.manual_seed(int(cfg["train"]["seed"]) + d.rank)
-        torch.use_deterministic_algorithms(d.device.type == "cpu")
-        out = Path(cfg["train"]["out"])
-        out.mkdir(parents=True, exist_ok=True)
-        tokenizer, model = tokenizer_and_model(cfg, d, out)
-        model = shard_model(model, d, cfg["train"]["precision"], bool(cfg["train"]["activation_checkpointing"]))
-        for s in (("pretrain", "sft") if stage == "all" else (stage,)):
-            train_stage(s, cfg, model, tokenizer, d, out, args.resume, args.crash_at_step if s == "pretrain" or stage == "sft" else None)
-        if d.world > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-        return 0
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        dist.destroy_process_group()
+    return 0
 
 
 if __name__ == "__main__":

@@ -50,13 +50,3 @@ def tiny_llama(vocab_size: int, hidden: int = 64, layers: int = 2, heads: int = 
         tie_word_embeddings=True,
     )
     return LlamaForCausalLM(config)
-
-
-def make_tiny_checkpoint(folder: Path, texts: Iterable[str], vocab_size: int = 1024, seed: int = 0, **model_kwargs: Any) -> Path:
-    """Save a tokenizer + randomly initialised tiny Llama that `from_pretrained` loads."""
-    tokenizer = train_tokenizer(texts, vocab_size)
-    model = tiny_llama(len(tokenizer), seed=seed, **model_kwargs)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder

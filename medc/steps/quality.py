@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 
 from medc.steps.base import FilterStep, MapStep, register_step, text_expr
-from medc.steps.params import ParamError, StepParams, conforms, describe
+from medc.files.typed_values import conforms, describe
+from medc.steps.params import ParamError, StepParams
 from medc.text.quality import FRACTION_THRESHOLDS, SIGNAL_COLUMNS, Thresholds, compute_signals, quality_decision
 
 
