@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
+from builders.pmc_jats import PMCJatsBuilder
 from medc.text.abbreviations import definitions, pipeline
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
@@ -34,13 +37,9 @@ class AbbreviationBuilder(Builder):
 
     def documents(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         if path.suffix == ".parquet":
-            import polars as pl
-
             frame = pl.read_parquet(path, columns=["id", "text", "license"])
             yield from frame.iter_rows(named=True)
             return
-        from builders.pmc_jats import PMCJatsBuilder
-
         inner = FileReport(report.path)
         yield from PMCJatsBuilder(self.source, {"tables": "drop"}, self.sources_root).parse(path, inner)
         report.errors.extend(inner.errors)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,25 @@ def read_rrf(path: Path, table: str) -> pl.DataFrame:
     return frame.select(cols).with_columns(pl.all().fill_null(""))
 
 
+@dataclass
+class PromptState:
+    """What the prompt makers of one MRCONSO file share: preferred names, the seeded
+    generator (its draws follow the makers' order), and the per-concept cap."""
+
+    names: dict[str, str]  # CUI -> preferred English name
+    rng: random.Random
+    cap: int  # prompts per concept
+    report: FileReport
+    per_concept: Counter[str] = field(default_factory=Counter)
+
+    def take(self, cui: str) -> bool:
+        if self.per_concept[cui] >= self.cap:
+            self.report.skip("cap per concept")
+            return False
+        self.per_concept[cui] += 1
+        return True
+
+
 @register_builder("umls")
 class UMLSBuilder(Builder):
     citations = ("bodenreider2004umls",)
@@ -68,7 +88,6 @@ class UMLSBuilder(Builder):
                                {"prompt": kind, **meta})
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
-        folder = path.parent
         sabs = self.options["sabs"]
         conso = read_rrf(path, "MRCONSO").filter((pl.col("LAT") == "ENG") & (pl.col("SUPPRESS") == "N"))
         if sabs:
@@ -82,84 +101,87 @@ class UMLSBuilder(Builder):
             .group_by("CUI", maintain_order=True)
             .first()
         )
-        names = dict(zip(preferred["CUI"].to_list(), preferred["STR"].to_list()))
-        rng = random.Random(self.options["seed"])
-        per_concept: Counter[str] = Counter()
-        cap = self.options["max_per_concept"]
-        kinds = set(self.options["kinds"])
+        state = PromptState(dict(zip(preferred["CUI"].to_list(), preferred["STR"].to_list())), random.Random(self.options["seed"]),
+                            self.options["max_per_concept"], report)
+        makers = {"describe": self.describe_prompts, "semantic_type": self.semantic_type_prompts,
+                  "synonyms": self.synonym_prompts, "relation": self.relation_prompts}
         rows: list[dict[str, Any]] = []
-
-        def take(cui: str) -> bool:
-            if per_concept[cui] >= cap:
-                report.skip("cap per concept")
-                return False
-            per_concept[cui] += 1
-            return True
-
-        if "describe" in kinds:
-            defs = read_rrf(folder / "MRDEF.RRF", "MRDEF").filter(pl.col("SUPPRESS") == "N")
-            if sabs:
-                defs = defs.filter(pl.col("SAB").is_in(list(sabs)))
-            for cui, group in defs.group_by("CUI", maintain_order=True):
-                cui = cui[0]
-                if cui not in names:
-                    continue
-                chosen = group.row(rng.randrange(group.height), named=True)
-                if take(cui):
-                    rid = f"umls:describe:{cui}:{chosen['ATUI']}"
-                    rows.append(self._row(rid, "describe", self._instruction(rid, "describe", name=names[cui]),
-                                          f"{names[cui]}: {chosen['DEF'].strip()}", {"cui": cui, "sab": chosen["SAB"]}))
-        if "semantic_type" in kinds:
-            sty = read_rrf(folder / "MRSTY.RRF", "MRSTY")
-            for cui, group in sty.group_by("CUI", maintain_order=True):
-                cui = cui[0]
-                if cui not in names or not take(cui):
-                    continue
-                types = group["STY"].to_list()
-                rid = f"umls:semantic_type:{cui}"
-                answer = f"{names[cui]} is a concept of semantic type " + (
-                    types[0] if len(types) == 1 else ", ".join(types[:-1]) + " and " + types[-1]) + "."
-                rows.append(self._row(rid, "semantic_type", self._instruction(rid, "semantic_type", name=names[cui]), answer,
-                                      {"cui": cui, "types": types, "tuis": group["TUI"].to_list()}))
-        if "synonyms" in kinds:
-            for cui, group in conso.group_by("CUI", maintain_order=True):
-                cui = cui[0]
-                others = []
-                for s in group["STR"].to_list():
-                    if s != names[cui] and s.lower() not in {o.lower() for o in others} and s.lower() != names[cui].lower():
-                        others.append(s)
-                others = others[: self.options["max_synonyms"]]
-                if not others or not take(cui):
-                    continue
-                rid = f"umls:synonyms:{cui}"
-                rows.append(self._row(rid, "synonyms", self._instruction(rid, "synonyms", name=names[cui]),
-                                      f"{names[cui]} is also known as: " + "; ".join(others) + ".", {"cui": cui}))
-        if "relation" in kinds:
-            rel = read_rrf(folder / "MRREL.RRF", "MRREL").filter((pl.col("RELA") != "") & (pl.col("SUPPRESS") != "O"))
-            if sabs:
-                rel = rel.filter(pl.col("SAB").is_in(list(sabs)))
-            per_rela: Counter[str] = Counter()
-            by_rela: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for r in rel.iter_rows(named=True):
-                by_rela[r["RELA"]].append(r)
-            for rela in sorted(by_rela):
-                candidates = by_rela[rela]
-                rng.shuffle(candidates)
-                for r in candidates:
-                    a, b = r["CUI1"], r["CUI2"]
-                    if a not in names or b not in names:
-                        report.skip("relation to a concept without an English name")
-                        continue
-                    if per_rela[rela] >= self.options["max_per_relation"]:
-                        report.skip("cap per relation type")
-                        continue
-                    if not take(a):
-                        continue
-                    per_rela[rela] += 1
-                    # MRREL's REL/RELA is the relationship of the second concept to the first:
-                    # the statement reads "CUI2 <RELA> CUI1".
-                    phrase = rela.replace("_", " ")
-                    rid = f"umls:relation:{r['RUI'] or a + '-' + b + '-' + rela}"
-                    rows.append(self._row(rid, "relation", self._instruction(rid, "relation", name1=names[b], name2=names[a]),
-                                          f"{names[b]} {phrase} {names[a]}.", {"cui1": a, "cui2": b, "rela": rela, "sab": r["SAB"]}))
+        for kind, make in makers.items():  # in this order: the seeded choices depend on it
+            if kind in self.options["kinds"]:
+                rows.extend(make(path.parent, conso, state))
         yield from rows
+
+    def describe_prompts(self, folder: Path, conso: pl.DataFrame, state: PromptState) -> Iterator[dict[str, Any]]:
+        """"Describe X": one definition (MRDEF) per concept, chosen by the seeded generator."""
+        defs = read_rrf(folder / "MRDEF.RRF", "MRDEF").filter(pl.col("SUPPRESS") == "N")
+        if self.options["sabs"]:
+            defs = defs.filter(pl.col("SAB").is_in(list(self.options["sabs"])))
+        for (cui,), group in defs.group_by("CUI", maintain_order=True):
+            if cui not in state.names:
+                continue
+            chosen = group.row(state.rng.randrange(group.height), named=True)
+            if state.take(cui):
+                name = state.names[cui]
+                rid = f"umls:describe:{cui}:{chosen['ATUI']}"
+                yield self._row(rid, "describe", self._instruction(rid, "describe", name=name),
+                                f"{name}: {chosen['DEF'].strip()}", {"cui": cui, "sab": chosen["SAB"]})
+
+    def semantic_type_prompts(self, folder: Path, conso: pl.DataFrame, state: PromptState) -> Iterator[dict[str, Any]]:
+        """"What kind of concept is X": its semantic types (MRSTY)."""
+        sty = read_rrf(folder / "MRSTY.RRF", "MRSTY")
+        for (cui,), group in sty.group_by("CUI", maintain_order=True):
+            if cui not in state.names or not state.take(cui):
+                continue
+            types = group["STY"].to_list()
+            rid = f"umls:semantic_type:{cui}"
+            answer = f"{state.names[cui]} is a concept of semantic type " + (
+                types[0] if len(types) == 1 else ", ".join(types[:-1]) + " and " + types[-1]) + "."
+            yield self._row(rid, "semantic_type", self._instruction(rid, "semantic_type", name=state.names[cui]), answer,
+                            {"cui": cui, "types": types, "tuis": group["TUI"].to_list()})
+
+    def synonym_prompts(self, folder: Path, conso: pl.DataFrame, state: PromptState) -> Iterator[dict[str, Any]]:
+        """"Other names of X": the concept's other English strings (MRCONSO), case-insensitively distinct."""
+        for (cui,), group in conso.group_by("CUI", maintain_order=True):
+            name = state.names[cui]
+            others: list[str] = []
+            for s in group["STR"].to_list():
+                if s != name and s.lower() not in {o.lower() for o in others} and s.lower() != name.lower():
+                    others.append(s)
+            others = others[: self.options["max_synonyms"]]
+            if not others or not state.take(cui):
+                continue
+            rid = f"umls:synonyms:{cui}"
+            yield self._row(rid, "synonyms", self._instruction(rid, "synonyms", name=name),
+                            f"{name} is also known as: " + "; ".join(others) + ".", {"cui": cui})
+
+    def relation_prompts(self, folder: Path, conso: pl.DataFrame, state: PromptState) -> Iterator[dict[str, Any]]:
+        """"How are X and Y related": named relations (MRREL RELA), at most `max_per_relation` per
+        relation type, in a seeded order."""
+        report = state.report
+        rel = read_rrf(folder / "MRREL.RRF", "MRREL").filter((pl.col("RELA") != "") & (pl.col("SUPPRESS") != "O"))
+        if self.options["sabs"]:
+            rel = rel.filter(pl.col("SAB").is_in(list(self.options["sabs"])))
+        per_rela: Counter[str] = Counter()
+        by_rela: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in rel.iter_rows(named=True):
+            by_rela[r["RELA"]].append(r)
+        for rela in sorted(by_rela):
+            candidates = by_rela[rela]
+            state.rng.shuffle(candidates)
+            for r in candidates:
+                a, b = r["CUI1"], r["CUI2"]
+                if a not in state.names or b not in state.names:
+                    report.skip("relation to a concept without an English name")
+                    continue
+                if per_rela[rela] >= self.options["max_per_relation"]:
+                    report.skip("cap per relation type")
+                    continue
+                if not state.take(a):
+                    continue
+                per_rela[rela] += 1
+                # MRREL's REL/RELA is the relationship of the second concept to the first:
+                # the statement reads "CUI2 <RELA> CUI1".
+                phrase = rela.replace("_", " ")
+                rid = f"umls:relation:{r['RUI'] or a + '-' + b + '-' + rela}"
+                yield self._row(rid, "relation", self._instruction(rid, "relation", name1=state.names[b], name2=state.names[a]),
+                                f"{state.names[b]} {phrase} {state.names[a]}.", {"cui1": a, "cui2": b, "rela": rela, "sab": r["SAB"]})

@@ -114,8 +114,45 @@ def load_recipe(path: Path) -> Recipe:
     if kind not in SCHEMAS:
         raise UserError(f"recipe {path}: dataset.kind must be one of {sorted(SCHEMAS)}, not {kind!r}")
 
+    sources = _sources(path, raw.get("sources", []), kind)
+    step_specs = _steps(path, raw.get("steps", []), kind)
+    mixture = _mixture(path, raw.get("mixture"), [s.name for s in sources], step_specs)
+
+    def positive_int(key: str, default: int) -> int:
+        value = _typed(path, f"build.{key}", build.get(key), int, default)
+        if value < 1:
+            raise UserError(f"recipe {path}: build.{key} must be at least 1")
+        return value
+
+    budget = _typed(path, "build.error_budget", build.get("error_budget"), (int, float), 0.01)
+    if not 0 <= budget <= 1:
+        raise UserError(f"recipe {path}: build.error_budget is a fraction between 0 and 1")
+    return Recipe(
+        path=path,
+        name=name,
+        kind=kind,
+        pretty_name=_typed(path, "dataset.pretty_name", ds.get("pretty_name"), str, name),
+        summary=_typed(path, "dataset.summary", ds.get("summary"), str, ""),
+        card=_typed(path, "dataset.card", ds.get("card"), str, f"{name}.md"),
+        language=tuple(_typed(path, "dataset.language", ds.get("language"), list, ["en"])),
+        task_categories=tuple(_typed(path, "dataset.task_categories", ds.get("task_categories"), list, [])),
+        tags=tuple(_typed(path, "dataset.tags", ds.get("tags"), list, [])),
+        source_datasets=tuple(_typed(path, "dataset.source_datasets", ds.get("source_datasets"), list, ["original"])),
+        files_per_shard=positive_int("files_per_shard", 16),
+        rows_per_file=positive_int("rows_per_file", 100_000),
+        row_group_size=positive_int("row_group_size", 1_000),
+        error_budget=float(budget),
+        sources=tuple(sources),
+        steps=tuple(step_specs),
+        raw=raw,
+        mixture=mixture,
+    )
+
+
+def _sources(path: Path, raw_sources: Any, kind: str) -> list[SourceSpec]:
+    """`[[sources]]`: names unique and not reserved, builders known and of the dataset's kind,
+    options checked by the builder itself."""
     sources: list[SourceSpec] = []
-    raw_sources = raw.get("sources", [])
     if not isinstance(raw_sources, list) or not raw_sources:
         raise UserError(f"recipe {path}: needs at least one [[sources]] entry")
     seen: set[str] = set()
@@ -153,8 +190,16 @@ def load_recipe(path: Path) -> Recipe:
         except UserError as exc:
             raise UserError(f"recipe {path}: {exc}") from None
 
+    return sources
+
+
+def _steps(path: Path, raw_steps: Any, kind: str) -> list[StepSpec]:
+    """`[[steps]]`: each step known, its parameters parsed and checked; a step that adds rows
+    comes before every step that computes columns."""
     step_specs: list[StepSpec] = []
-    for i, st in enumerate(raw.get("steps", [])):
+    if not isinstance(raw_steps, list):
+        raise UserError(f"recipe {path}: steps must be [[steps]] tables")
+    for i, st in enumerate(raw_steps):
         if not isinstance(st, dict) or "step" not in st:
             raise UserError(f"recipe {path}: steps[{i}] needs a 'step' key naming the step")
         params = {k: v for k, v in st.items() if k != "step"}
@@ -167,37 +212,7 @@ def load_recipe(path: Path) -> Recipe:
                                 f"{before[0]!r} (which computes columns per row)")
         step_specs.append(StepSpec(st["step"], params))
 
-    mixture = _mixture(path, raw.get("mixture"), [s.name for s in sources], step_specs)
-
-    def positive_int(key: str, default: int) -> int:
-        value = _typed(path, f"build.{key}", build.get(key), int, default)
-        if value < 1:
-            raise UserError(f"recipe {path}: build.{key} must be at least 1")
-        return value
-
-    budget = _typed(path, "build.error_budget", build.get("error_budget"), (int, float), 0.01)
-    if not 0 <= budget <= 1:
-        raise UserError(f"recipe {path}: build.error_budget is a fraction between 0 and 1")
-    return Recipe(
-        path=path,
-        name=name,
-        kind=kind,
-        pretty_name=_typed(path, "dataset.pretty_name", ds.get("pretty_name"), str, name),
-        summary=_typed(path, "dataset.summary", ds.get("summary"), str, ""),
-        card=_typed(path, "dataset.card", ds.get("card"), str, f"{name}.md"),
-        language=tuple(_typed(path, "dataset.language", ds.get("language"), list, ["en"])),
-        task_categories=tuple(_typed(path, "dataset.task_categories", ds.get("task_categories"), list, [])),
-        tags=tuple(_typed(path, "dataset.tags", ds.get("tags"), list, [])),
-        source_datasets=tuple(_typed(path, "dataset.source_datasets", ds.get("source_datasets"), list, ["original"])),
-        files_per_shard=positive_int("files_per_shard", 16),
-        rows_per_file=positive_int("rows_per_file", 100_000),
-        row_group_size=positive_int("row_group_size", 1_000),
-        error_budget=float(budget),
-        sources=tuple(sources),
-        steps=tuple(step_specs),
-        raw=raw,
-        mixture=mixture,
-    )
+    return step_specs
 
 
 def _mixture(path: Path, table: Any, source_names: list[str], step_specs: list[StepSpec]) -> Mixture | None:

@@ -136,6 +136,59 @@ def _ngrams(orths: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray, n: i
     return grams, docs, starts, word_chars[starts + n] - word_chars[starts]
 
 
+def top_ngram_chars(orths: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray, n: int) -> np.ndarray:
+    """Per document: characters of its most frequent word n-gram (first to appear among ties,
+    as Counter.most_common does; words joined with spaces, as datatrove's " ".join) times its count."""
+    n_docs = len(offsets) - 1
+    grams, gdocs, _, glen = _ngrams(orths, offsets, word_chars, n)
+    value = np.zeros(n_docs)
+    if len(grams):
+        frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": np.arange(len(grams)), "len": glen + (n - 1)})
+        top = (
+            frame.group_by("doc", "g")
+            .agg(pl.len().alias("c"), pl.col("pos").min(), pl.col("len").first())
+            .sort(["doc", "c", "pos"], descending=[False, True, False])
+            .group_by("doc", maintain_order=True)
+            .first()
+        )
+        value[top["doc"].to_numpy()] = (top["c"].to_numpy() * top["len"].to_numpy())
+    return value
+
+
+def duplicated_ngram_chars(orths: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray, n: int) -> np.ndarray:
+    """Per document: characters of its duplicated word n-grams ("".join, no separators), by
+    datatrove's greedy scan (a repeated n-gram adds its characters and skips n positions),
+    replayed over repeated positions only."""
+    n_docs = len(offsets) - 1
+    grams, gdocs, starts, glen = _ngrams(orths, offsets, word_chars, n)
+    value = np.zeros(n_docs)
+    if not len(grams):
+        return value
+    frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": starts, "len": glen})
+    repeated = frame.filter(pl.len().over("doc", "g") > 1)
+    if not repeated.height:
+        return value
+    rep_doc, rep_g = repeated["doc"].to_numpy(), repeated["g"].to_numpy()
+    rep_pos, rep_len = repeated["pos"].to_numpy(), repeated["len"].to_numpy()
+    bounds = np.flatnonzero(np.diff(rep_doc)) + 1
+    for seg in np.split(np.arange(repeated.height), bounds):
+        seen: set[int] = set()
+        next_visit = -1
+        total = 0
+        for k in seg.tolist():
+            p = int(rep_pos[k])
+            if p < next_visit:
+                continue
+            g = int(rep_g[k])
+            if g in seen:
+                total += int(rep_len[k])
+                next_visit = p + n
+            else:
+                seen.add(g)
+        value[int(rep_doc[seg[0]])] = total
+    return value
+
+
 def word_signals(texts: list[str], text_chars: np.ndarray) -> dict[str, np.ndarray]:
     orths, offsets = tokenize(texts)
     ids = _WORDS.ids(orths) if len(orths) else np.empty(0, dtype=np.int64)
@@ -161,53 +214,10 @@ def word_signals(texts: list[str], text_chars: np.ndarray) -> dict[str, np.ndarr
         "sig_alpha_words": np.divide(n_alpha, words, out=np.zeros(n_docs), where=words > 0),
         "sig_stop_words": n_stop,
     }
-    # Top n-gram character fraction: the most frequent n-gram (first to appear among ties,
-    # as Counter.most_common does), its length with separating spaces, times its count.
     for n in TOP_NGRAMS:
-        grams, gdocs, _, glen = _ngrams(orths, offsets, word_chars, n)
-        value = np.zeros(n_docs)
-        if len(grams):
-            # joined with spaces, as datatrove's " ".join
-            frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": np.arange(len(grams)), "len": glen + (n - 1)})
-            top = (
-                frame.group_by("doc", "g")
-                .agg(pl.len().alias("c"), pl.col("pos").min(), pl.col("len").first())
-                .sort(["doc", "c", "pos"], descending=[False, True, False])
-                .group_by("doc", maintain_order=True)
-                .first()
-            )
-            value[top["doc"].to_numpy()] = (top["c"].to_numpy() * top["len"].to_numpy())
-        out[f"sig_top_{n}gram_char_frac"] = value / chars
-    # Duplicate n-gram character fraction: datatrove's greedy scan (a repeated n-gram adds
-    # its characters and skips n positions), replayed over repeated positions only.
+        out[f"sig_top_{n}gram_char_frac"] = top_ngram_chars(orths, offsets, word_chars, n) / chars
     for n in DUP_NGRAMS:
-        grams, gdocs, starts, glen = _ngrams(orths, offsets, word_chars, n)  # "".join: no separators
-        value = np.zeros(n_docs)
-        if len(grams):
-            frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": starts, "len": glen})
-            repeated = frame.filter(pl.len().over("doc", "g") > 1)
-            if repeated.height:
-                rep_doc = repeated["doc"].to_numpy()
-                rep_g = repeated["g"].to_numpy()
-                rep_pos = repeated["pos"].to_numpy()
-                rep_len = repeated["len"].to_numpy()
-                bounds = np.flatnonzero(np.diff(rep_doc)) + 1
-                for seg in np.split(np.arange(repeated.height), bounds):
-                    seen: set[int] = set()
-                    next_visit = -1
-                    total = 0
-                    for k in seg.tolist():
-                        p = int(rep_pos[k])
-                        if p < next_visit:
-                            continue
-                        g = int(rep_g[k])
-                        if g in seen:
-                            total += int(rep_len[k])
-                            next_visit = p + n
-                        else:
-                            seen.add(g)
-                    value[int(rep_doc[seg[0]])] = total
-        out[f"sig_dup_{n}gram_char_frac"] = value / chars
+        out[f"sig_dup_{n}gram_char_frac"] = duplicated_ngram_chars(orths, offsets, word_chars, n) / chars
     return out
 
 

@@ -1,0 +1,215 @@
+"""PubMed Central full text in JATS / NLM XML (`.nxml`, `.xml`, optionally `.gz`) → MedC-K rows.
+
+Text: title, abstract(s) and body sections with their headings (Markdown `#` levels),
+paragraphs, lists, figure and table captions (table cells per the `tables` option),
+formulas (TeX kept, MathML linearised, graphic-only as a placeholder). Never in the text:
+the reference list, in-text citation markers, authors, affiliations, acknowledgements,
+footnotes, supplementary-material boilerplate. Handles JATS 1.x, NLM 2.3 and the
+`<pmc-articleset>` wrapper (one row per article).
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from builders.pmc_jats.blocks import Renderer
+from builders.pmc_jats.inline import prepare_inline
+from builders.pmc_jats.markup import localname
+from builders.pmc_jats.metadata import article_ids, article_license, publication_year, short_text
+from builders.pmc_jats.oa_file_list import read_file_list
+from medc.errors import UserError
+from medc.files.records import MAX_INPUT_BYTES, read_bytes
+from medc.files.xmlsafe import parse_xml
+from medc.ingest.builder import Builder, FileReport, register_builder
+from medc.schema import stable_id
+from medc.text.licenses import normalize_license
+from medc.text.normalize import normalize_text
+
+ABSTRACT_TYPES_KEPT = {None, "", "summary", "author-summary", "executive-summary", "structured", "short"}
+RETRACTION_TYPES = {"retraction", "correction", "expression-of-concern", "addendum", "removal"}
+
+
+@register_builder("pmc_jats")
+class PMCJatsBuilder(Builder):
+    """JATS articles from single files, `<pmc-articleset>` files, or PMC OA bulk packages
+    (`oa_comm` / `oa_noncomm` / `oa_other` `.tar.gz`), streamed member by member without
+    unpacking to disk and joined with the OA file list CSV (`Article File, Article Citation,
+    AccessionID, LastUpdated, PMID, License, Retracted`): the licence comes from the list and
+    articles it marks retracted are skipped (counted). Members with an absolute path or `..`
+    are never read."""
+
+    citations = ("pmcoa",)
+
+    kind = "knowledge"
+    patterns = ("**/*.nxml", "**/*.xml", "**/*.nxml.gz", "**/*.xml.gz", "**/*.tar.gz", "**/*.tgz")
+    defaults: dict[str, Any] = {
+        "tables": "full",  # drop | caption | full
+        "skip_retractions": True,  # article-type retraction/correction/... (and file-list Retracted=yes) are skipped, counted
+        "min_chars": 1,  # articles whose text is shorter are reported as records without text
+    }
+
+    @classmethod
+    def companions(cls, options: dict[str, Any], folder: str) -> list[str]:
+        return [f"{folder}/**/*file_list*.csv", f"{folder}/**/*filelist*.csv"]  # OA file lists (see oa_file_list.read_file_list)
+
+    def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
+        super().__init__(source, options, sources_root)
+        if self.options["tables"] not in ("drop", "caption", "full"):
+            raise UserError(f"source {source!r}: option 'tables' must be drop, caption or full, not {self.options['tables']!r}")
+
+    def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        if path.name.endswith((".tar.gz", ".tgz")):
+            yield from self.parse_package(path, report)
+            return
+        yield from self.parse_document(read_bytes(path), report)
+
+    def parse_package(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        file_list = read_file_list(path)
+        try:
+            with tarfile.open(path, mode="r|gz") as tar:  # a stream: members are read in order, never extracted
+                for member in tar:
+                    if not member.isfile() or not member.name.endswith((".nxml", ".xml")):
+                        continue
+                    parts = member.name.split("/")
+                    if member.name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+                        report.records += 1
+                        report.error("unsafe member path (absolute or with ..): not read", member.name)
+                        continue
+                    if member.size > MAX_INPUT_BYTES:
+                        report.records += 1
+                        report.error(f"member is larger than {MAX_INPUT_BYTES} bytes", member.name)
+                        continue
+                    fh = tar.extractfile(member)
+                    data = fh.read() if fh is not None else b""
+                    listed = file_list.get(member.name)
+                    yield from self.parse_document(data, report, member=member.name, listed=listed, file_list=file_list)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ValueError(f"broken tar.gz package after {report.records} articles: {exc}") from None
+
+    def parse_document(self, data: bytes, report: FileReport, member: str | None = None,
+                       listed: dict[str, str] | None = None, file_list: dict[str, dict[str, str]] | None = None
+                       ) -> Iterator[dict[str, Any]]:
+        try:
+            root = parse_xml(data)
+        except ValueError as exc:
+            if member is None:
+                raise
+            report.records += 1
+            report.error(str(exc), member)
+            return
+        name = localname(root)
+        if name == "article":
+            articles = [root]
+        elif name in ("pmc-articleset", "articles", "article-set"):
+            articles = [a for a in root.iter() if localname(a) == "article"]
+        else:
+            if member is not None:
+                report.records += 1
+                report.error(f"root element <{name}> is not a JATS <article>", member)
+                return
+            raise ValueError(f"root element <{name}> is not a JATS <article> or <pmc-articleset>")
+        for i, article in enumerate(articles):
+            report.records += 1
+            key = f"article {i + 1}" if len(articles) > 1 else "article"
+            if member is not None:
+                key = member if len(articles) == 1 else f"{member} {key}"
+            try:
+                row = self.article_row(article, report)
+            except ValueError as exc:
+                report.error(str(exc), key)
+                continue
+            if row is not None and file_list:
+                entry = listed or file_list.get(row["meta"].get("pmcid", "").upper())
+                if entry is None:
+                    row["meta"]["oa_file_list"] = False  # kept, with the licence the article states
+                else:
+                    if entry.get("retracted", "").lower() in ("yes", "y", "true", "1"):
+                        if self.options["skip_retractions"]:
+                            report.skip("retracted (OA file list)")
+                            continue
+                        row["meta"]["retracted"] = True
+                    if entry.get("license"):
+                        row["license"] = normalize_license(entry["license"])
+                        row["meta"]["license_from"] = "oa_file_list"
+                    if entry.get("lastupdated"):
+                        row["meta"]["last_updated"] = entry["lastupdated"]
+            if row is not None:
+                yield row
+
+    def article_row(self, article: etree._Element, report: FileReport) -> dict[str, Any] | None:
+        meta = article.find("front/article-meta")
+        if meta is None:
+            raise ValueError("no front/article-meta")
+        ids = article_ids(meta)
+        article_type = article.get("article-type") or ""
+        if article_type in RETRACTION_TYPES and self.options["skip_retractions"]:
+            report.skip(f"article-type {article_type}")
+            return None
+        title = short_text(meta.find("title-group/article-title"))
+        journal_meta = article.find("front/journal-meta")
+        journal = ""
+        if journal_meta is not None:
+            journal = short_text(journal_meta.find("journal-title-group/journal-title")) or short_text(
+                journal_meta.find("journal-title")
+            )
+
+        r = self.render(article, meta, title)
+        text = normalize_text(r.text(), collapsed=r.collapsed)
+        has_content = article.find("body") is not None or meta.find("abstract") is not None
+        if not has_content or len(text) - len(title) - 2 < self.options["min_chars"]:
+            raise ValueError("article has neither abstract nor body text")
+
+        row_id = (
+            f"pmc:{ids['pmcid']}" if "pmcid" in ids else f"pmid:{ids['pmid']}" if "pmid" in ids
+            else f"doi:{ids['doi']}" if "doi" in ids else None
+        )
+        if row_id is None:
+            row_id = stable_id("jats", title, text[:2000])
+        subjects = [short_text(s) for s in meta.findall("article-categories/subj-group/subject")]
+        return {
+            "id": row_id,
+            "source": self.source,
+            "title": title or None,
+            "text": text,
+            "license": article_license(meta),
+            "meta": {
+                **ids,
+                "journal": journal,
+                "year": publication_year(meta),
+                "article_type": article_type,
+                "subjects": subjects,
+                "sections": r.sections,
+                "retracted": article_type in RETRACTION_TYPES or None,
+            },
+        }
+
+    def render(self, article: etree._Element, meta: etree._Element, title: str) -> Renderer:
+        """The article's blocks: title, kept abstracts, body, and back-matter appendices and sections."""
+        for part in (*meta.findall("abstract"), article.find("body"), article.find("back")):
+            if part is not None:
+                prepare_inline(part)
+        r = Renderer(self.options["tables"])
+        if title:
+            r.blocks.append(f"# {title}")
+        for abstract in meta.findall("abstract"):
+            if abstract.get("abstract-type") not in ABSTRACT_TYPES_KEPT:
+                continue
+            heading = short_text(abstract.find("title")) or (
+                "Author Summary" if abstract.get("abstract-type") in ("summary", "author-summary") else "Abstract"
+            )
+            r.heading(heading, 2)
+            r.walk(abstract, 3)
+        body = article.find("body")
+        if body is not None:
+            r.walk(body, 2)
+        back = article.find("back")
+        if back is not None:
+            for group in back:
+                if localname(group) in ("app-group", "app", "sec"):
+                    r.block(group, 2) if localname(group) != "app-group" else r.walk(group, 2)
+        return r

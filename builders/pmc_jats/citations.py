@@ -1,0 +1,57 @@
+"""In-text citations: marked while the inline markup is rewritten, removed afterwards
+without leaving "[, ]" debris; `clean_inline` / `clean_many` finish a run of inline text."""
+
+from __future__ import annotations
+
+import re
+
+from medc.text.normalize import collapse_spaces
+
+CITE_OPEN, CITE_CLOSE = "\ue001", "\ue002"
+_CITE = f"{CITE_OPEN}[^{CITE_OPEN}{CITE_CLOSE}]*{CITE_CLOSE}"
+_SEP = r"\s*(?:[,;\u2013\u2014\-]|and|&)?\s*"
+# A bracketed group of citations; one pattern per opening bracket, so that each starts with a
+# literal (the regex engine then skips ahead to candidate positions in C).
+_CITE_GROUPS = tuple(re.compile(rf"\{b}\s*{_CITE}(?:{_SEP}{_CITE})*\s*[\])]") for b in "[(")
+_NUM_CITE = f"{CITE_OPEN}[^{CITE_OPEN}{CITE_CLOSE}A-Za-z]*{CITE_CLOSE}"
+_NUM_CITE_RUN = re.compile(rf"{_NUM_CITE}(?:{_SEP}{_NUM_CITE})*")
+_EMPTY_BRACKETS = (re.compile(r"\[\s*\]"), re.compile(r"\(\s*\)"))  # literal starts: fast scans
+_GONE = "\ue003"  # where a citation was: the white space before it goes too
+
+
+def strip_citations(text: str) -> str:
+    """Remove citation markers (marked during rendering) without leaving "[, ]" debris.
+
+    Bracketed groups made only of citations go, numeric citation runs go (superscript
+    style), and narrative author-year citations ("as Smith et al. (2001) showed") keep
+    their words.
+    """
+    if CITE_OPEN not in text:
+        return text
+    # Patterns start at a bracket or a marker (no leading white space to try at every
+    # position); the space before a removed citation is dropped with plain string work.
+    for group in _CITE_GROUPS:
+        text = group.sub(_GONE, text)
+    text = _NUM_CITE_RUN.sub(_GONE, text)
+    text = text.replace(CITE_OPEN, "").replace(CITE_CLOSE, "")
+    if "[]" in text or "()" in text or "[ " in text or "( " in text:
+        for empty in _EMPTY_BRACKETS:
+            text = empty.sub(_GONE, text)
+    pieces = text.split(_GONE)
+    return "".join(p.rstrip() for p in pieces[:-1]) + pieces[-1]
+
+
+def clean_inline(text: str) -> str:
+    return collapse_spaces(strip_citations(text))
+
+
+_BLOCK_SEP = "\x00"  # not white space for str.split(), never in XML text
+
+
+def clean_many(texts: list[str]) -> list[str]:
+    """`clean_inline` of each text, done on all of them at once: one citation pass and one
+    white-space pass over the joined text instead of two Python calls per text."""
+    if not texts:
+        return []
+    joined = " ".join(strip_citations(_BLOCK_SEP.join(texts)).split())
+    return joined.replace(" " + _BLOCK_SEP, _BLOCK_SEP).replace(_BLOCK_SEP + " ", _BLOCK_SEP).split(_BLOCK_SEP)

@@ -1,0 +1,62 @@
+"""Inline markup, rewritten once per subtree so that every inline run is then read in one
+C-level call."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from builders.pmc_jats.citations import CITE_CLOSE, CITE_OPEN
+from builders.pmc_jats.markup import INLINE_SKIP, all_text, localname
+from builders.pmc_jats.mathml import RENDERED, render_formula
+
+
+def prepare_inline(root: etree._Element) -> None:
+    """Rewrite the inline markup of a subtree once, in place, so that every inline run is
+    then read in one C-level call (`all_text`): non-text elements (graphics, footnotes) are
+    removed with their tails kept, formulas are replaced by their rendering (TeX kept,
+    MathML linearised), citation `xref`s become marked spans (removed later without
+    debris), line breaks become spaces."""
+    # Tag-filtered iteration and stripping run in C: Python only sees the matching elements.
+    etree.strip_elements(root, *INLINE_SKIP, with_tail=False)
+    for el in list(root.iter("inline-formula", "disp-formula")):
+        if el.getparent() is not None or el is root:
+            _replace_text(el, f" {render_formula(el)} ", rendered=True)
+    for el in list(root.iter("{*}math", "tex-math")):
+        if el.getparent() is None or _inside_formula(el):
+            continue
+        target = el.getparent() if localname(el) == "tex-math" else el
+        _replace_text(target, f" {render_formula(target)} ", rendered=True)
+    for el in list(root.iter("xref")):
+        if el.get("ref-type") == "bibr":
+            if len(el):
+                _replace_text(el, CITE_OPEN + "".join(el.itertext()) + CITE_CLOSE)
+            else:  # the common case: a plain marker ("12", "Smith et al., 2001")
+                el.text = CITE_OPEN + (el.text or "") + CITE_CLOSE
+    for el in list(root.iter("break", "hr")):
+        _replace_text(el, " ")
+
+
+def _inside_formula(el: etree._Element) -> bool:
+    for anc in el.iterancestors():
+        if localname(anc) in ("inline-formula", "disp-formula"):
+            return True
+    return False
+
+
+def _replace_text(el: etree._Element, text: str, rendered: bool = False) -> None:
+    tail = el.tail
+    for child in list(el):
+        el.remove(child)
+    el.text = text
+    el.tail = tail
+    if rendered:
+        el.set(RENDERED, "1")
+
+
+def inline_text(el: etree._Element, *, with_tail: bool = False) -> str:
+    """The text of an element (of a subtree passed through `prepare_inline`), inline markup
+    flattened; citations marked for removal."""
+    text = all_text(el)
+    if with_tail and el.tail:
+        text += el.tail
+    return text
