@@ -30,6 +30,8 @@ def tidy_placeholders(text: str) -> str:
 @register_builder("clinical_notes")
 class ClinicalNotesBuilder(Builder):
     citations = ("johnson2016mimic",)
+    # Notes are protected health information: problems are reported by these phrases only.
+    public_reasons = ("malformed CSV", "not a NOTEEVENTS table", "missing row_id or text")
     kind = "knowledge"
     patterns = ("**/NOTEEVENTS.csv", "**/NOTEEVENTS.csv.gz", "**/noteevents.csv")
     defaults: dict[str, Any] = {"categories": None, "min_chars": 1}

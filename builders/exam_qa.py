@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.ingest.testsets import read_records, medmcqa_layout
+from medc.ingest.testsets import medmcqa_layout, medqa_id, read_records
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, format_options, instruction_row
@@ -84,7 +84,7 @@ class MedQABuilder(Builder):
             if rec.get("answer") and normalize_text(str(rec["answer"])) != options[letter]:
                 report.error(f"answer text does not match option {letter}", f"line {i + 1}")
                 continue
-            row_id = f"medqa:{path.stem}:{i}"
+            row_id = medqa_id(question, options)
             rationale = rationales.get(row_id)
             kind = "mcq" if rationale else "mcq_no_rationale"
             instruction = choose(row_id, "rationale_qa", kind, self.options["templates"])

@@ -34,7 +34,10 @@ class ReplayBuilder(Builder):
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         name = path.name.lower()
-        label = path.name.split(".")[0]
+        # Ids are made from the file's path under the sources root (without its extensions), so
+        # `book.part1.jsonl` and `book.part2.jsonl`, or `a/same.jsonl` and `b/same.jsonl`, never share one.
+        rel = path.relative_to(self.sources_root).as_posix() if path.is_relative_to(self.sources_root) else path.name
+        label = rel.removesuffix(".gz").removesuffix(".jsonl").removesuffix(".parquet")
         text_field, id_field, license = self.options["text_field"], self.options["id_field"], self.options["license"]
         if name.endswith(".hf.toml"):
             try:
@@ -84,7 +87,7 @@ class ReplayBuilder(Builder):
                 "title": None,
                 "text": text,
                 "license": license,
-                "meta": {"dataset": label, "file": path.name, "article_type": "general"},
+                "meta": {"dataset": label, "file": rel, "article_type": "general"},
             }
 
     def _hub_records(self, spec: dict[str, Any]) -> Iterator[Any]:

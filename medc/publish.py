@@ -18,7 +18,8 @@ from pathlib import Path
 
 from medc.cli import command
 from medc.errors import UserError
-from medc.release.publish import commit_message, human, licence_gate, plan_upload, resolve_folder, upload, validate_card
+from medc.release.publish import (commit_message, confidential_leaks, human, licence_gate, plan_upload, resolve_folder, upload,
+                                  validate_card)
 from medc.release.verify import load_manifest, verify_folder
 
 
@@ -41,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     problems = verify_folder(folder)
     if problems:
         raise UserError(f"{folder} does not match its manifest ({problems[0]}); rebuild it before publishing")
-    refusals = licence_gate(manifest, set(args.allow_license))
+    leaks = confidential_leaks(manifest)
+    if leaks:
+        raise UserError(f"refusing to publish {manifest.dataset}: the build report may quote a confidential source "
+                        f"({leaks[0]}{f' and {len(leaks) - 1} more' if len(leaks) > 1 else ''}); rebuild it with this version of medc")
+    refusals = licence_gate(folder, manifest, set(args.allow_license))
     if refusals:
         names = sorted({lic for _, lic, _, _ in refusals})
         raise UserError(

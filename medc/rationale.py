@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from medc.errors import UserError
-from medc.ingest.testsets import read_records
+from medc.ingest.testsets import medqa_id, read_records
 
 SYSTEM = "You are a medical educator who explains exam answers clearly and accurately."
 PROMPT = (
@@ -161,9 +161,9 @@ def generate(records: list[tuple[str, dict[str, Any]]], ask: Callable[[str], str
 
 
 def medqa_questions(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """MedQA-layout records with the ids the MedQA builder gives them (`medqa:<stem>:<line>`)."""
+    """MedQA-layout records with the ids the MedQA builder gives them (`testsets.medqa_id`)."""
     records = read_records(path)
-    return [(f"medqa:{path.stem}:{i}", r) for i, r in enumerate(records)
+    return [(medqa_id(r["question"], r["options"]), r) for r in records
             if r.get("question") and isinstance(r.get("options"), dict) and r.get("answer_idx") in r["options"]]
 
 

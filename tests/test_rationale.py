@@ -12,6 +12,7 @@ import pytest
 
 from builders.exam_qa import MedQABuilder
 from medc.ingest.builder import FileReport
+from medc.ingest.testsets import medqa_id
 from tests.conftest import REPO, SAMPLES
 
 MEDQA_TEST = SAMPLES / "medqa" / "medqa_us_4options_phrases_no_exclude_test.jsonl"
@@ -70,7 +71,8 @@ def test_http_backend_retries_caches_and_resumes(server: str, train_file: Path, 
     third = rationale(server, train_file, out, cache)
     assert "6 from the cache, 0 asked" in third.stdout and stats(server)["completions"] == 6
     rows = [json.loads(l) for l in out.read_text().splitlines()]
-    assert [r["id"] for r in rows] == [f"medqa:mini_train:{i}" for i in range(6)]
+    questions = [json.loads(line) for line in train_file.read_text().splitlines() if line.strip()]
+    assert [r["id"] for r in rows] == [medqa_id(q["question"], q["options"]) for q in questions] and len({r["id"] for r in rows}) == 6
     assert all(r["generated"] and r["model"] == "tiny" for r in rows)
 
     # The MedQA builder puts them in front of the answer and marks the rows as generated.
@@ -79,6 +81,7 @@ def test_http_backend_retries_caches_and_resumes(server: str, train_file: Path, 
     (root / rel).write_text(out.read_text())
     builder = MedQABuilder("medqa", {"rationales": str(rel)}, root)
     built = list(builder.parse(train_file, FileReport(train_file.name)))
+    assert [r["id"] for r in built] == [r["id"] for r in rows]  # the same ids: every rationale found its question
     assert all(r["meta"]["rationale"] == "generated" and r["meta"]["rationale_model"] == "tiny" for r in built)
     for row, rec in zip(built, rows):
         assert row["output"].startswith(" ".join(rec["text"].split())[:20]) or not rec["text"].strip()

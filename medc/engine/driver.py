@@ -29,6 +29,7 @@ from medc.engine.shard_cache import CACHE_DIR, fetch_shard, is_complete, shard_s
 from medc.engine.write_stage import COMMERCIAL_CONFIG, remove_stale_configs, write_commercial, write_config
 from medc.errors import NothingToBuild
 from medc.files import storage
+from medc.files.content_hashes import ContentHashes
 from medc.files.storage import Tree, is_url, join
 from medc.recipes.recipe import Recipe
 from medc.release.manifest import ErrorBudget, ExecutorInfo, Manifest
@@ -109,13 +110,15 @@ def build_dataset(
     executor = executor or LocalExecutor(workers)
     timer = Timer()
     remote_out = str(out_dir).rstrip("/") if is_url(out_dir) else None
-    layout = Layout(Tree(sources_root), remote_out, (work_dir or default_work_dir(remote_out)) if remote_out else Path(out_dir),
-                    recipe.name)
+    local_out = (work_dir or default_work_dir(remote_out)) if remote_out else Path(out_dir)
+    hashes = ContentHashes(local_out / CACHE_DIR / recipe.name / "input-hashes.json")
+    layout = Layout(Tree(sources_root, hashes), remote_out, local_out, recipe.name)
 
     with timer.stage("map"):
         plans = plan(recipe, layout.tree, layout.cache_dir)
         active = announce_sources(recipe, plans, layout.tree, progress)
         tasks = [t for p in active for t in p.tasks]
+        hashes.save()
         run_map_stage(recipe, tasks, executor, progress)
     if remote_out:
         for t in tasks:
@@ -160,6 +163,10 @@ def announce_sources(recipe: Recipe, plans: list[SourcePlan], tree: Tree, progre
         elif p.status == "empty":
             progress.notice(f"{recipe.name}: source {p.spec.name!r}: folder {p.spec.dir}/ holds no file matching "
                             f"{', '.join(p.spec.patterns or ()) or 'the builder patterns'}")
+    for p in plans:
+        if p.refused:
+            progress.notice(f"{recipe.name}: source {p.spec.name!r}: {len(p.refused)} file(s) behind a link that leads out of the "
+                            f"sources root not read (e.g. {p.refused[0]})")
     active = [p for p in plans if p.status == "ok"]
     if not active:
         raise NothingToBuild(

@@ -60,7 +60,7 @@ def parse_files(task: ShardTask, root: Path) -> tuple[list[dict[str, Any]], list
     reports: list[FileReport] = []
     for rel in task.files:
         path = root / rel
-        report = FileReport(rel)
+        report = FileReport(rel, public_reasons=builder.public_reasons)
         reports.append(report)
         file_rows: list[dict[str, Any]] = []
         try:

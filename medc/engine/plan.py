@@ -3,8 +3,10 @@ whether a completed shard in the cache can be reused.
 
 A shard's fingerprint covers the package version, its source's spec, the recipe's
 non-filter steps (filter steps run later on stored columns, so changing one never
-invalidates a shard), the files its steps read besides the inputs, and its own files'
-stat ([path, size, mtime] locally; [path, size, ETag or other version] remotely).
+invalidates a shard), the files its steps read besides the inputs (benchmark test sets),
+the files its builder reads besides them (`Builder.companions`: OA file lists, S2ORC
+metadata, CNXML modules), and its own files: [path, size, content hash] locally (see
+`medc.files.content_hashes`), [path, size, ETag or other version] remotely.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class SourcePlan:
     files: list[str] = field(default_factory=list)
     status: str = "ok"  # ok | absent | empty
     tasks: list[ShardTask] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # matching files behind a link out of the sources root
 
 
 def freeze(params: dict[str, Any]) -> FrozenParams:
@@ -97,16 +100,19 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
             continue
         builder = builder_class(spec.builder)
         # Paths stay relative to the sources root, so a manifest never names this machine.
-        sp.files = tree.glob(spec.patterns or builder.patterns, under=spec.dir)
+        sp.files = tree.glob(spec.patterns or builder.patterns, under=spec.dir, refused=sp.refused)
         if not sp.files:
             sp.status = "empty"
             continue
+        # What a task reads besides its inputs (file lists, metadata, modules): in every shard's
+        # fingerprint, and staged on the task's node when the sources are remote.
+        companions = tree.glob(builder.companions({**builder.defaults, **spec.options}, spec.dir))
+        companion_stats = [tree.stat(rel) for rel in companions]
         shared: tuple[tuple[str, int, str], ...] = ()
-        if tree.url:  # what a task reads besides its inputs, staged on its node
-            names = sorted(set(references) | set(tree.glob(builder.companions({**builder.defaults, **spec.options}, spec.dir))))
-            shared = tuple((rel, *tree.files[rel]) for rel in names)
+        if tree.url:
+            shared = tuple((rel, *tree.files[rel]) for rel in sorted(set(references) | set(companions)))
         for shard, start in enumerate(range(0, len(sp.files), recipe.files_per_shard)):
             files = tuple(sp.files[start : start + recipe.files_per_shard])
-            fp = fingerprint(recipe.kind, spec, (steps, ref_stats), [tree.stat(f) for f in files])
+            fp = fingerprint(recipe.kind, spec, (steps, ref_stats, companion_stats), [tree.stat(f) for f in files])
             sp.tasks.append(ShardTask(recipe.kind, spec, index, shard, files, str(tree), steps, cache_dir, fp, shared))
     return plans

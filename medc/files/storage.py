@@ -29,6 +29,7 @@ import fsspec
 
 from medc.errors import UserError
 from medc.files.atomic import temporary_name
+from medc.files.content_hashes import ContentHashes
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Which field of an fsspec `info()` says that a file changed, by filesystem (first found wins).
@@ -94,10 +95,11 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 class Tree:
     """The files under a sources root, local or remote: listing, stat, glob."""
 
-    def __init__(self, root: str | os.PathLike[str]):
+    def __init__(self, root: str | os.PathLike[str], hashes: ContentHashes | None = None):
         self.url: str | None = str(root).rstrip("/") if is_url(root) else None
         self.local: Path | None = None if self.url else Path(root)
         self._files: dict[str, tuple[int, str]] | None = None
+        self.hashes = hashes or ContentHashes()  # content hashes of local files
 
     def __str__(self) -> str:
         return self.url or str(self.local)
@@ -125,15 +127,22 @@ class Tree:
         prefix = rel.strip("/") + "/"
         return any(f.startswith(prefix) for f in self.files)
 
-    def glob(self, patterns: Iterable[str], under: str = "") -> list[str]:
-        """Files matching any of the patterns (relative to `under`), as sorted root-relative paths."""
+    def glob(self, patterns: Iterable[str], under: str = "", refused: list[str] | None = None) -> list[str]:
+        """Files matching any of the patterns (relative to `under`), as sorted root-relative paths.
+        Symbolic links are followed while they stay inside the root; a match that leads out of
+        it is never read, and is added to `refused` when given."""
         found: set[str] = set()
         if self.local is not None:
             folder = self.local / under if under else self.local
+            root = self.local.resolve()
+            outside: set[str] = set()
             for pattern in patterns:
                 for p in folder.glob(pattern):
                     if p.is_file():
-                        found.add(p.relative_to(self.local).as_posix())
+                        rel = p.relative_to(self.local).as_posix()
+                        (found if p.resolve().is_relative_to(root) else outside).add(rel)
+            if refused is not None:
+                refused.extend(sorted(outside))
             return sorted(found)
         prefix = under.strip("/") + "/" if under else ""
         regexes = [glob_regex(p) for p in patterns]
@@ -143,10 +152,11 @@ class Tree:
         return sorted(found)
 
     def stat(self, rel: str) -> list[Any]:
-        """What a fingerprint records of a file: [path, size, version]."""
+        """What a fingerprint records of a file: [path, size, version]; the version of a local
+        file is its content hash, of a remote one its ETag or other version id."""
         if self.local is not None:
-            st = (self.local / rel).stat()
-            return [rel, st.st_size, st.st_mtime_ns]
+            path = self.local / rel
+            return [rel, path.stat().st_size, self.hashes.sha256(path)]
         size, version = self.files[rel]
         return [rel, size, version]
 

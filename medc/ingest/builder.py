@@ -19,14 +19,33 @@ import importlib
 import pkgutil
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from medc.errors import UserError
+from medc.registry import Registry
+
+
+WITHHELD = "(details withheld: confidential source)"
+UNREADABLE = "unreadable"
+
+
+def redacted(reason: str, public_reasons: tuple[str, ...]) -> str:
+    """A problem of a confidential source said without its details: only one of the builder's
+    `public_reasons` (fixed phrases that hold no content) survives, else "unreadable"."""
+    head = next((p for p in public_reasons if reason == p or reason.startswith(p + ":")), UNREADABLE)
+    return f"{head} {WITHHELD}"
+
+
+def is_redacted(reason: str, public_reasons: tuple[str, ...]) -> bool:
+    return reason in {f"{p} {WITHHELD}" for p in (*public_reasons, UNREADABLE)}
 
 
 @dataclass
 class FileReport:
-    """What happened to one input file: records read, rows produced, skips and errors."""
+    """What happened to one input file: records read, rows produced, skips and errors.
+
+    For a confidential source (`public_reasons` given), an error reason never quotes the
+    file: it is reduced to one of the builder's fixed phrases (see `redacted`)."""
 
     path: str
     sha256: str = ""
@@ -36,11 +55,14 @@ class FileReport:
     skipped: Counter[str] = field(default_factory=Counter)
     errors: list[dict[str, str]] = field(default_factory=list)
     failed: bool = False  # the whole file could not be read
+    public_reasons: tuple[str, ...] | None = None  # set for a confidential source
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] += n
 
     def error(self, reason: str, record: str | None = None) -> None:
+        if self.public_reasons is not None:
+            reason = redacted(reason, self.public_reasons)
         self.errors.append({"file": self.path, "record": record or "", "reason": reason})
 
     def to_json(self) -> dict[str, Any]:
@@ -58,10 +80,14 @@ class FileReport:
 
 class Builder:
     """Base class: subclasses set `kind`, `patterns`, `defaults` (and `citations`, BibTeX keys
-    of `cards/citations.bib` that a card built from them cites) and implement `parse`."""
+    of `cards/citations.bib` that a card built from them cites; `public_reasons` for a
+    confidential source) and implement `parse`."""
 
     name: ClassVar[str] = ""  # set by @register_builder
     citations: ClassVar[tuple[str, ...]] = ()
+    # A confidential source (clinical notes): its files' content must never reach a report, so
+    # error reasons are reduced to these fixed phrases. None: not confidential.
+    public_reasons: ClassVar[tuple[str, ...] | None] = None
     kind: ClassVar[str]  # "knowledge" or "instruction"
     patterns: ClassVar[tuple[str, ...]]  # default globs inside the source's folder
     defaults: ClassVar[dict[str, Any]] = {}  # options and their default values
@@ -91,22 +117,9 @@ class Builder:
 
 
 # ---------------------------------------------------------------------------- registry
-BUILDERS: dict[str, type[Builder]] = {}
+BUILDERS: Registry[type[Builder]] = Registry("builder")
 DISCOVERED_PACKAGES = ("builders",)  # every module of these packages is imported to find builders
-B = TypeVar("B", bound=type[Builder])
-
-
-def register_builder(name: str) -> Any:
-    """Class decorator: make a builder available to recipes under `name`."""
-
-    def register(cls: B) -> B:
-        if BUILDERS.get(name, cls) is not cls:
-            raise ValueError(f"builder name {name!r} is registered twice ({BUILDERS[name].__qualname__}, {cls.__qualname__})")
-        cls.name = name
-        BUILDERS[name] = cls
-        return cls
-
-    return register
+register_builder = BUILDERS.register  # class decorator: `@register_builder("name")`
 
 
 _discovered = False
@@ -132,7 +145,7 @@ def _discover() -> None:
 
 def available() -> list[str]:
     _discover()
-    return sorted(BUILDERS)
+    return BUILDERS.names()
 
 
 def builder_class(name: str) -> type[Builder]:
@@ -146,7 +159,7 @@ def builder_class(name: str) -> type[Builder]:
     else:
         _discover()
         if name not in BUILDERS:
-            raise UserError(f"unknown builder {name!r} (available: {', '.join(sorted(BUILDERS))})")
+            raise UserError(f"unknown builder {name!r} (available: {', '.join(BUILDERS.names())})")
         cls = BUILDERS[name]
     if not (isinstance(cls, type) and issubclass(cls, Builder)):
         raise UserError(f"builder {name!r} is not a medc.ingest.builder.Builder")

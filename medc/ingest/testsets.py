@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from medc.files.records import json_records
+from medc.schema import stable_id
+from medc.text.normalize import normalize_text
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -53,6 +55,13 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         if isinstance(value, dict):
             records.append(value)
     return records
+
+
+def medqa_id(question: str, options: dict[str, str]) -> str:
+    """The id of a MedQA training question: made from its content, so that two files of the
+    same name (`US/train.jsonl`, `Taiwan/train.jsonl`) never share ids, the same question is
+    one id wherever it stands, and rationales generated for it find it again."""
+    return stable_id("medqa", normalize_text(question), *(f"{k}. {normalize_text(str(v))}" for k, v in sorted(options.items())))
 
 
 def read_medqa(path: Path) -> list[BenchmarkItem]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from medc.errors import UserError
@@ -92,6 +93,24 @@ def _typed(recipe: Path, where: str, value: Any, kind: type | tuple[type, ...], 
     return value
 
 
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def _identifier(recipe: Path, where: str, value: str) -> str:
+    """Dataset, source and config names become folder names under `--out`: plain names only."""
+    if not IDENTIFIER.fullmatch(value) or ".." in value:
+        raise UserError(f"recipe {recipe}: {where} must be a plain name (letters, digits, _ . -; no / or ..), not {value!r}")
+    return value
+
+
+def _relative(recipe: Path, where: str, value: str) -> str:
+    """A folder or glob under the sources root: relative, never climbing out of it."""
+    pure = PurePosixPath(value.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or re.match(r"^[A-Za-z]:", value) or "://" in value:
+        raise UserError(f"recipe {recipe}: {where} must be a path under the sources root (relative, no ..), not {value!r}")
+    return value
+
+
 def default_recipe_path(dataset: str) -> Path:
     return PIPELINES_DIR / f"{dataset}.toml"
 
@@ -110,6 +129,7 @@ def load_recipe(path: Path) -> Recipe:
     name = _typed(path, "dataset.name", ds.get("name"), str)
     if not name:
         raise UserError(f"recipe {path}: [dataset] needs a name")
+    _identifier(path, "dataset.name", name)
     kind = _typed(path, "dataset.kind", ds.get("kind"), str)
     if kind not in SCHEMAS:
         raise UserError(f"recipe {path}: dataset.kind must be one of {sorted(SCHEMAS)}, not {kind!r}")
@@ -133,7 +153,7 @@ def load_recipe(path: Path) -> Recipe:
         kind=kind,
         pretty_name=_typed(path, "dataset.pretty_name", ds.get("pretty_name"), str, name),
         summary=_typed(path, "dataset.summary", ds.get("summary"), str, ""),
-        card=_typed(path, "dataset.card", ds.get("card"), str, f"{name}.md"),
+        card=_relative(path, "dataset.card", _typed(path, "dataset.card", ds.get("card"), str, f"{name}.md")),
         language=tuple(_typed(path, "dataset.language", ds.get("language"), list, ["en"])),
         task_categories=tuple(_typed(path, "dataset.task_categories", ds.get("task_categories"), list, [])),
         tags=tuple(_typed(path, "dataset.tags", ds.get("tags"), list, [])),
@@ -163,6 +183,7 @@ def _sources(path: Path, raw_sources: Any, kind: str) -> list[SourceSpec]:
         bname = _typed(path, f"{where}.builder", src.get("builder"), str)
         if not sname or not bname:
             raise UserError(f"recipe {path}: {where} needs 'name' and 'builder'")
+        _identifier(path, f"{where}.name", sname)
         if sname in seen or sname in ("default", "commercial") or src.get("config") in ("default", "commercial"):
             raise UserError(f"recipe {path}: source name {sname!r} is used twice or reserved")
         seen.add(sname)
@@ -173,16 +194,20 @@ def _sources(path: Path, raw_sources: Any, kind: str) -> list[SourceSpec]:
         if cls.kind != kind:
             raise UserError(f"recipe {path}: builder {bname!r} makes {cls.kind} rows, the dataset is {kind}")
         patterns = _typed(path, f"{where}.patterns", src.get("patterns"), list)
+        if patterns is not None and not all(isinstance(p, str) for p in patterns):
+            raise UserError(f"recipe {path}: {where}.patterns must be a list of strings")
+        for pattern in patterns or []:
+            _relative(path, f"{where}.patterns", pattern)
         options = _typed(path, f"{where}.options", src.get("options"), dict, {})
         sources.append(
             SourceSpec(
                 name=sname,
                 builder=bname,
-                dir=_typed(path, f"{where}.dir", src.get("dir"), str, sname),
+                dir=_relative(path, f"{where}.dir", _typed(path, f"{where}.dir", src.get("dir"), str, sname)),
                 patterns=tuple(patterns) if patterns else None,
                 options=options,
                 description=_typed(path, f"{where}.description", src.get("description"), str, ""),
-                config=_typed(path, f"{where}.config", src.get("config"), str, sname),
+                config=_identifier(path, f"{where}.config", _typed(path, f"{where}.config", src.get("config"), str, sname)),
             )
         )
         try:

@@ -53,6 +53,16 @@ def config_licences(manifest: Manifest, licenses: Licences) -> dict[str, set[str
     return {c: {lic for s in manifest.configs[c].sources for lic in licenses.get(s, {})} for c in manifest.released_configs()}
 
 
+def card_licence(licenses: Licences) -> dict[str, str]:
+    """The card's licence keys: the one licence when every row has the same Hub-known one,
+    else `other` with the per-row licences and their counts."""
+    all_licenses = sorted({lic for per in licenses.values() for lic in per})
+    if len(all_licenses) == 1 and all_licenses[0] in HUB_LICENSES:
+        return {"license": all_licenses[0]}
+    details = "per-row licences: " + ", ".join(f"{k} ({v} rows)" for k, v in sorted(licence_totals(licenses).items()))
+    return {"license": "other", "license_name": "mixed", "license_details": details}
+
+
 def dataset_info(recipe: Recipe, manifest: Manifest, repo: Path) -> Any:
     """`dataset_info` YAML for every config: features, rows, uncompressed and parquet bytes.
 
@@ -88,7 +98,6 @@ def dataset_info(recipe: Recipe, manifest: Manifest, repo: Path) -> Any:
 
 def front_matter(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Path) -> dict[str, Any]:
     built = manifest.released_configs()
-    all_licenses = sorted({lic for per in licenses.values() for lic in per})
     configs: list[dict[str, Any]] = [
         {
             "config_name": "default",
@@ -102,15 +111,7 @@ def front_matter(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: P
     ]
     if manifest.commercial.rows:
         configs.append({"config_name": COMMERCIAL, "data_files": [{"split": "train", "path": f"data/{COMMERCIAL}/train-*.parquet"}]})
-    single = all_licenses[0] if len(all_licenses) == 1 and all_licenses[0] in HUB_LICENSES else None
-    fm: dict[str, Any] = {
-        "pretty_name": recipe.pretty_name,
-        "language": list(recipe.language),
-        "license": single or "other",
-    }
-    if not single:
-        fm["license_name"] = "mixed"
-        fm["license_details"] = "per-row licences: " + ", ".join(f"{k} ({v} rows)" for k, v in sorted(licence_totals(licenses).items()))
+    fm: dict[str, Any] = {"pretty_name": recipe.pretty_name, "language": list(recipe.language), **card_licence(licenses)}
     fm.update(
         {
             "task_categories": list(recipe.task_categories),

@@ -12,8 +12,10 @@ import yaml
 from medc import __version__
 from medc.errors import UserError
 from medc.files.atomic import sha256_file
+from medc.ingest.builder import builder_class, is_redacted
 from medc.release.figure import FIGURE_NAME
 from medc.release.manifest import MANIFEST_NAME, Manifest
+from medc.release.repo import license_composition
 from medc.text.licenses import redistribution_problem
 
 LARGE_FOLDER_BYTES = 50 * 1024**3  # above this, or above LARGE_FOLDER_FILES, use upload_large_folder
@@ -37,15 +39,29 @@ def resolve_folder(target: str, out: Path) -> Path:
     return folder
 
 
-def licence_gate(manifest: Manifest, allowed: set[str]) -> list[tuple[str, str, int, str]]:
-    """(source, licence, rows, why) for every licence whose rows may not be published."""
+def licence_gate(folder: Path, manifest: Manifest, allowed: set[str]) -> list[tuple[str, str, int, str]]:
+    """(source, licence, rows, why) for every licence whose rows may not be published, read
+    from the data files themselves (not from the manifest): only licences on the allow-list
+    pass (`medc.text.licenses.may_redistribute`), or those named in `allowed`."""
     refusals = []
-    for source, per in sorted((manifest.licenses or {}).items()):
+    for source, per in sorted(license_composition(folder, manifest.released_configs()).items()):
         for lic, n in sorted(per.items()):
             why = redistribution_problem(lic)
             if why and lic not in allowed:
                 refusals.append((source, lic, n, why))
     return refusals
+
+
+def confidential_leaks(manifest: Manifest) -> list[str]:
+    """Errors reported for a confidential source (clinical notes) whose reason is not one of
+    its builder's fixed phrases: they may quote the notes, and the card shows them."""
+    leaks = []
+    for e in manifest.errors:
+        entry = manifest.sources.get(e.source)
+        public = builder_class(entry.builder).public_reasons if entry is not None else None
+        if public is not None and not is_redacted(e.reason, public):
+            leaks.append(f"{e.source}: {e.file}")
+    return leaks
 
 
 def validate_card(folder: Path) -> dict[str, Any]:

@@ -10,7 +10,9 @@ import pyarrow.parquet as pq
 
 from medc.errors import UserError
 from medc.files.atomic import sha256_file
+from medc.release.card import card_licence
 from medc.release.manifest import MANIFEST_NAME, Manifest
+from medc.release.repo import license_composition
 
 
 def load_manifest(folder: Path) -> Manifest:
@@ -48,11 +50,22 @@ def verify_folder(folder: Path) -> list[str]:
         rel = path.relative_to(folder).as_posix()
         if rel not in listed:
             problems.append(f"{rel}: not listed in the manifest")
+    # Licences are read from the data only when the data files are the manifest's.
+    licences = None if problems else license_composition(folder, manifest.released_configs())
+    if licences is not None and manifest.licenses != licences:
+        problems.append(f"{MANIFEST_NAME}: its licence table {manifest.licenses} differs from the data's {licences}")
     card_path = folder / "README.md"
     if not card_path.is_file():
         problems.append("README.md: missing")
     else:
-        card = DatasetCard.load(card_path)
+        try:
+            card = DatasetCard.load(card_path)
+        except Exception as exc:  # broken YAML is a finding, not a crash
+            return problems + [f"README.md: unreadable card metadata ({str(exc).splitlines()[0]})"]
+        stated = {k: card.data.to_dict().get(k) for k in ("license", "license_name", "license_details")}
+        expected = card_licence(licences or {})
+        if licences is not None and {k: v for k, v in stated.items() if v is not None} != expected:
+            problems.append(f"README.md: the card's licence {stated['license']!r} does not match the data ({expected['license']!r})")
         files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
         for config in card.data.to_dict().get("configs", []):
             for entry in config.get("data_files", []):

@@ -20,11 +20,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import polars as pl
 
 from medc.errors import UserError
+from medc.registry import Registry
 from medc.schema import TEXT_FIELDS
 from medc.steps.params import StepParams
 
@@ -110,27 +111,14 @@ def text_expr(kind: str, fields: tuple[str, ...] | None = None) -> pl.Expr:
 
 
 # ---------------------------------------------------------------------------- registry
-STEPS: dict[str, type[Step]] = {}
-S = TypeVar("S", bound=type[Step])
-
-
-def register_step(name: str) -> Callable[[S], S]:
-    """Class decorator: make a step available to recipes under `name`."""
-
-    def register(cls: S) -> S:
-        if STEPS.get(name, cls) is not cls:
-            raise ValueError(f"step name {name!r} is registered twice")
-        cls.name = name
-        STEPS[name] = cls
-        return cls
-
-    return register
+STEPS: Registry[type[Step]] = Registry("step")
+register_step = STEPS.register  # class decorator: `@register_step("name")`
 
 
 def make_step(name: str, params: dict[str, Any], kind: str, where: str = "", root: Path | None = None) -> Step:
     """A step from a recipe's table: its parameters parsed and checked (`UserError` naming `where`)."""
     if name not in STEPS:
-        raise UserError(f"{where}: unknown step {name!r} (available: {', '.join(sorted(STEPS))})")
+        raise UserError(f"{where}: unknown step {name!r} (available: {', '.join(STEPS.names())})")
     cls = STEPS[name]
     if kind not in cls.kinds:
         raise UserError(f"{where}: step {name!r} applies to {' and '.join(cls.kinds)} datasets, not {kind}")

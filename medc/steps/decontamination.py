@@ -188,6 +188,10 @@ class DecontaminateParams(StepParams):
         for spec in self.benchmarks or []:
             if "name" not in spec or "paths" not in spec:
                 raise ParamError("benchmarks", "benchmarks is a list of {name, paths} tables")
+            paths = [*spec["paths"], *([spec["test_ids"]] if spec.get("test_ids") else [])]
+            if not all(isinstance(x, str) and not x.startswith(("/", "\\")) and ".." not in x.replace("\\", "/").split("/")
+                       for x in paths):
+                raise ParamError("benchmarks", f"benchmark {spec['name']!r}: paths are globs under the sources root (relative, no ..)")
             unknown = sorted(set(spec) - set(BENCHMARK_KEYS))
             if unknown or spec["name"] not in BENCHMARK_NAMES:
                 bad = unknown[0] if unknown else spec["name"]

@@ -2,7 +2,8 @@
 
 Ids: `cc0-1.0`, `public-domain`, `cc-by-4.0`, `cc-by-nc-3.0`, `cc-by-nc-sa-4.0`, … (a Creative
 Commons licence without a stated version is `cc-by`, `cc-by-nc`, …), `mit`, `odc-by`, and
-`unknown` when nothing can be read. `allows_commercial_use` tells which of them allow it.
+`unknown` when nothing can be read. `allows_commercial_use` and `may_redistribute` judge an id
+by an allow-list of exact ids: an id that is not on it is neither.
 """
 
 from __future__ import annotations
@@ -42,7 +43,15 @@ _NAMED = {
     "pd": "public-domain",
 }
 
-COMMERCIAL_OK_PREFIXES = ("cc0", "public-domain", "mit", "apache-2.0", "odc-by")
+# Exact ids: an id is judged by what it is, never by how it starts ("mit-no-commercial-use" is not MIT).
+_CC_LICENCE = re.compile(r"^cc-by(?P<nc>-nc)?(?:-sa|-nd)?(?:-\d\.\d)?$")
+COMMERCIAL_OK = frozenset({"cc0-1.0", "public-domain", "mit", "apache-2.0", "odc-by"})
+# Licences known to allow redistribution (every Creative Commons BY licence, NC ones included:
+# sharing a dataset is not commercial use). Anything else is refused by `publish`.
+REDISTRIBUTABLE = COMMERCIAL_OK | {
+    "odbl", "pddl", "gpl-2.0", "gpl-3.0", "lgpl-2.1", "lgpl-3.0", "agpl-3.0", "bsd-2-clause", "bsd-3-clause", "unlicense",
+    "cdla-permissive-1.0", "cdla-permissive-2.0", "cdla-sharing-1.0",
+}
 
 # Licences under which rows may be used for local training but not redistributed: the
 # publish gate refuses them unless `--allow-license NAME` is given.
@@ -87,13 +96,21 @@ def _cc_id(kind: str, version: str | None) -> str:
     return f"cc-{kind}-{version}" if version else f"cc-{kind}"
 
 
+def may_redistribute(license_id: str) -> bool:
+    """True for the licences on the allow-list: Creative Commons BY (any), CC0, public domain,
+    MIT, Apache-2.0, BSD, GPL / LGPL / AGPL, ODC-By, ODbL, PDDL, CDLA."""
+    return license_id in REDISTRIBUTABLE or bool(_CC_LICENCE.match(license_id))
+
+
 def redistribution_problem(license_id: str) -> str | None:
     """Why rows under this licence may not be published, or None when they may."""
-    return RESTRICTED.get(license_id)
+    if may_redistribute(license_id):
+        return None
+    return RESTRICTED.get(license_id, "not a licence known to allow redistribution")
 
 
 def allows_commercial_use(license_id: str) -> bool:
-    """True for licences that allow commercial reuse (CC0, CC BY, CC BY-SA/ND, public domain, MIT …)."""
-    if license_id.startswith("cc-by"):
-        return "-nc" not in license_id
-    return license_id.startswith(COMMERCIAL_OK_PREFIXES)
+    """True for licences that allow commercial reuse (CC0, CC BY, CC BY-SA/ND, public domain, MIT,
+    Apache-2.0, ODC-By), by exact id."""
+    m = _CC_LICENCE.match(license_id)
+    return license_id in COMMERCIAL_OK or (m is not None and not m.group("nc"))

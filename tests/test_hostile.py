@@ -1,0 +1,208 @@
+"""Faults and hostile input (issue "Trust under faults and hostile input"): one test per
+finding. Builds here use small recipes of their own, in this process, so they are fast."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medc.build import main as build
+from tests.conftest import REPO, SAMPLES
+
+HEADER = "[dataset]\nname = \"{name}\"\nkind = \"{kind}\"\n[build]\nerror_budget = {budget}\n"
+
+
+def recipe(tmp: Path, sources: str, steps: str = "", name: str = "medc-k", kind: str = "knowledge", budget: float = 0.5) -> Path:
+    """A recipe file of the given `[[sources]]` and `[[steps]]` TOML."""
+    path = tmp / f"recipe-{abs(hash((name, sources, steps))) % 10**8}.toml"
+    path.write_text(HEADER.format(name=name, kind=kind, budget=budget) + sources + "\n" + steps)
+    return path
+
+
+def py(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+
+
+# ---------------------------------------------------------------- 1. clinical text never in reports
+NOTE_TEXT = "Patient Jonathan Q Smithfield reports crushing substernal chest pain radiating to the jaw"
+NOTES_HEADER = '"row_id","subject_id","hadm_id","chartdate","category","description","iserror","text"\n'
+
+
+def test_clinical_note_text_never_reaches_manifest_card_or_console(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "src"
+    (src / "notes").mkdir(parents=True)
+    # An unterminated quote: the CSV parser's own message quotes the note.
+    (src / "notes" / "NOTEEVENTS.csv").write_text(NOTES_HEADER + f'1,10,100,2101-01-01,Discharge summary,x,,"{NOTE_TEXT}\n')
+    shutil.copytree(SAMPLES / "pmc_jats", src / "pmc_jats")
+    r = recipe(tmp_path, '[[sources]]\nname = "clinical_notes"\nbuilder = "clinical_notes"\ndir = "notes"\n'
+                         '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n')
+    assert build(["medc-k", "--sources", str(src), "--out", str(tmp_path / "out"), "--recipe", str(r), "--quiet"]) == 0
+    console = capsys.readouterr()
+    repo = tmp_path / "out" / "medc-k"
+    manifest = json.loads((repo / "build_manifest.json").read_text())
+    (error,) = manifest["errors"]
+    assert error["source"] == "clinical_notes" and error["reason"] == "malformed CSV (details withheld: confidential source)"
+    for text in ((repo / "build_manifest.json").read_text(), (repo / "README.md").read_text(), console.out, console.err):
+        assert "Smithfield" not in text and "substernal" not in text
+
+    # A report that quotes a confidential source (an older build, or an edited manifest) is never published.
+    error["reason"] = f"malformed CSV: could not parse `\"{NOTE_TEXT}`"
+    (repo / "build_manifest.json").write_text(json.dumps(manifest, indent=2))
+    refused = py("medc.publish", "medc-k", "--repo-id", "me/x", "--dry-run", "--allow-license", "physionet-restricted",
+                 "--allow-license", "unknown", cwd=tmp_path / "out")
+    assert refused.returncode == 2 and "may quote a confidential source (clinical_notes: notes/NOTEEVENTS.csv)" in refused.stderr
+
+
+# ---------------------------------------------------------------- 2. what a shard reads besides its inputs
+def rows_by_id(repo: Path, config: str) -> dict[str, dict]:
+    import polars as pl
+
+    files = sorted((repo / "data" / config).glob("*.parquet"))
+    return {r["id"]: r for r in pl.read_parquet(files).to_dicts()} if files else {}
+
+
+def test_changed_companion_file_or_in_place_edit_rebuilds_the_shard(tmp_path: Path) -> None:
+    import os
+
+    from tests.test_pmc_bulk import make_package
+
+    src = tmp_path / "src"
+    make_package(src / "pmc_jats")
+    single = src / "pmc_jats" / "single" / "pntd.0002065.nxml"
+    single.parent.mkdir()
+    shutil.copy(SAMPLES / "pmc_jats" / "pntd.0002065.nxml", single)
+    r = recipe(tmp_path, '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n')
+    args = ["medc-k", "--sources", str(src), "--out", str(tmp_path / "out"), "--recipe", str(r), "--quiet", "--workers", "1"]
+    assert build(args) == 0
+    repo = tmp_path / "out" / "medc-k"
+    assert {"pmc:PMC3166277", "pmc:PMC3574550"} <= set(rows_by_id(repo, "pmc_jats"))
+    assert "pmc:PMC3166277" in rows_by_id(repo, "commercial")
+
+    # The OA file list now says PMC3166277 is CC BY-NC and PMC3574550 is retracted.
+    file_list = next((src / "pmc_jats").glob("*.filelist.csv"))
+    text = file_list.read_text()
+    text = text.replace("21813003,CC BY,no", "21813003,CC BY-NC,no").replace("23149571,CC BY-NC,no", "23149571,CC BY-NC,yes")
+    file_list.write_text(text)
+    # An input edited in place: same size, modification time put back.
+    st = single.stat()
+    data = single.read_bytes()
+    assert data.count(b"Sheep and Goats") == 1
+    single.write_bytes(data.replace(b"Sheep and Goats", b"Sheep and Boats"))
+    os.utime(single, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert single.stat().st_size == st.st_size and single.stat().st_mtime_ns == st.st_mtime_ns
+
+    assert build(args) == 0
+    rows = rows_by_id(repo, "pmc_jats")
+    assert "pmc:PMC3574550" not in rows and rows["pmc:PMC3166277"]["license"] == "cc-by-nc"
+    assert "pmc:PMC3166277" not in rows_by_id(repo, "commercial")
+    assert rows["pmc:PMC3585041"]["title"].startswith("Serological Evidence of Rift Valley Fever Virus Circulation in Sheep and Boats")
+
+
+# ---------------------------------------------------------------- 3. the licence gate
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def paragraph(i: int, topic: str = "cardiology") -> str:
+    return f"Record {i} about {topic}: " + " ".join(f"the {topic} finding number {i} was reviewed with care" for _ in range(8))
+
+
+@pytest.fixture(scope="module")
+def replay_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Replay sources whose files share stems and ids, under licences that look permissive."""
+    tmp = tmp_path_factory.mktemp("replay")
+    src = tmp / "src"
+    for rel, topic in (("books/book.part1.jsonl", "anatomy"), ("books/book.part2.jsonl", "physiology"),
+                       ("a/same.jsonl", "renal"), ("b/same.jsonl", "hepatic")):
+        write_jsonl(src / "open" / rel, [{"id": i, "text": paragraph(i, topic)} for i in range(3)])
+    write_jsonl(src / "open" / "dup.jsonl", [{"id": 7, "text": paragraph(7, "lung")}, {"id": 7, "text": paragraph(8, "lung")}])
+    write_jsonl(src / "closed" / "x.jsonl", [{"id": i, "text": paragraph(i, "gastric")} for i in range(2)])
+    write_jsonl(src / "nc" / "x.jsonl", [{"id": i, "text": paragraph(i, "dermal")} for i in range(2)])
+    r = recipe(tmp, '[[sources]]\nname = "open"\nbuilder = "replay"\n[sources.options]\nlicense = "cc-by-4.0"\n'
+                    '[[sources]]\nname = "closed"\nbuilder = "replay"\n[sources.options]\nlicense = "Research-Only"\n'
+                    '[[sources]]\nname = "nc"\nbuilder = "replay"\n[sources.options]\nlicense = "mit-no-commercial-use"\n')
+    assert build(["medc-k", "--sources", str(src), "--out", str(tmp / "out"), "--recipe", str(r), "--quiet", "--workers", "1"]) == 0
+    return tmp / "out"
+
+
+def test_replay_ids_are_unique_by_path_and_real_duplicates_counted(replay_build: Path) -> None:
+    repo = replay_build / "medc-k"
+    ids = set(rows_by_id(repo, "open"))
+    assert len(ids) == 4 * 3 + 1  # every row of files that share stems and ids; one of the two real duplicates
+    assert "replay:open/books/book.part1:0" in ids and "replay:open/b/same:2" in ids
+    manifest = json.loads((repo / "build_manifest.json").read_text())
+    assert manifest["sources"]["open"]["steps"][-1] == {"step": "unique_ids", "in": 14, "out": 13, "dropped": {"duplicate id": 1}}
+
+
+def test_licence_gate_allows_only_known_licences_read_from_the_data(replay_build: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "medc-k"
+    shutil.copytree(replay_build / "medc-k", repo)
+    commercial = rows_by_id(repo, "commercial")
+    assert commercial and {r["license"] for r in commercial.values()} == {"cc-by-4.0"}  # no "mit-..." prefix match
+    refused = py("medc.publish", str(repo), "--repo-id", "me/x", "--dry-run", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "'Research-Only'" in refused.stderr and "'mit-no-commercial-use'" in refused.stderr
+
+    # The manifest's licence table no longer says what the data holds: verify and publish notice.
+    manifest = json.loads((repo / "build_manifest.json").read_text())
+    del manifest["licenses"]["closed"], manifest["licenses"]["nc"]
+    (repo / "build_manifest.json").write_text(json.dumps(manifest, indent=2))
+    checked = py("medc.verify", str(repo), cwd=tmp_path)
+    assert checked.returncode == 1 and "licence table" in checked.stdout
+    assert py("medc.publish", str(repo), "--repo-id", "me/x", "--dry-run", cwd=tmp_path).returncode == 2
+
+    # A card whose licence was changed by hand.
+    shutil.rmtree(repo)
+    shutil.copytree(replay_build / "medc-k", repo)
+    card = (repo / "README.md").read_text()
+    (repo / "README.md").write_text(card.replace("license: other", "license: cc-by-4.0", 1))
+    checked = py("medc.verify", str(repo), cwd=tmp_path)
+    assert checked.returncode == 1 and "the card's licence 'cc-by-4.0' does not match the data ('other')" in checked.stdout
+
+
+# ---------------------------------------------------------------- 4. recipes stay inside their roots
+@pytest.mark.parametrize(("edit", "message"), [
+    ('config = "/tmp/somewhere"', "sources[0].config must be a plain name"),
+    ('config = "../x"', "sources[0].config must be a plain name"),
+    ('dir = "../../x"', "sources[0].dir must be a path under the sources root"),
+    ('dir = "/etc"', "sources[0].dir must be a path under the sources root"),
+    ('patterns = ["../../**/*.nxml"]', "sources[0].patterns must be a path under the sources root"),
+])
+def test_recipe_paths_and_names_stay_inside_their_roots(tmp_path: Path, edit: str, message: str) -> None:
+    from medc.errors import UserError
+    from medc.recipes.recipe import load_recipe
+
+    r = recipe(tmp_path, f'[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n{edit}\n')
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_recipe(r)
+    evil = recipe(tmp_path, '[[sources]]\nname = "../../escape"\nbuilder = "pmc_jats"\n')
+    with pytest.raises(UserError, match="must be a plain name"):
+        load_recipe(evil)
+    with pytest.raises(UserError, match="dataset.name must be a plain name"):
+        load_recipe(recipe(tmp_path, '[[sources]]\nname = "x"\nbuilder = "pmc_jats"\n', name="../evil"))
+
+
+def test_links_out_of_the_sources_root_are_refused_and_counted(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(SAMPLES / "pmc_jats" / "mds526.nxml", outside / "secret.nxml")
+    src = tmp_path / "src" / "pmc_jats"
+    src.mkdir(parents=True)
+    shutil.copy(SAMPLES / "pmc_jats" / "pntd.0002065.nxml", src / "inside.nxml")
+    (src / "inside-link.nxml").symlink_to(src / "inside.nxml")  # followed: it stays inside
+    (src / "leak.nxml").symlink_to(outside / "secret.nxml")  # refused
+    r = recipe(tmp_path, '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n')
+    assert build(["medc-k", "--sources", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--recipe", str(r), "--quiet"]) == 0
+    manifest = json.loads((tmp_path / "out" / "medc-k" / "build_manifest.json").read_text())
+    assert [e["file"] for e in manifest["errors"]] == ["pmc_jats/leak.nxml"]
+    assert "leads out of the sources root" in manifest["errors"][0]["reason"]
+    assert manifest["sources"]["pmc_jats"]["files"] == 3 and manifest["sources"]["pmc_jats"]["failed_files"] == 1
+    assert [i["path"] for i in manifest["inputs"]] == ["pmc_jats/inside-link.nxml", "pmc_jats/inside.nxml"]
