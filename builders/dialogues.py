@@ -28,6 +28,17 @@ from medc.text.normalize import normalize_text
 _SPEAKER = re.compile(r"^\s*(patient|doctor)\s*[:：]\s*(.*)$", re.IGNORECASE)
 
 
+def text_field(rec: dict[str, Any], key: str) -> str:
+    """A record's text field, normalised ("" when absent or null); any other JSON value (a
+    number, list or object) is refused rather than stored as its Python repr."""
+    value = rec.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"field {key!r} is a {type(value).__name__}, not text")
+    return normalize_text(value)
+
+
 @register_builder("dialogues")
 class DialogueBuilder(Builder):
     citations = ("li2023chatdoctor", "han2023medalpaca")
@@ -74,16 +85,19 @@ class DialogueBuilder(Builder):
             if not isinstance(rec, dict):
                 report.error("record is not an object", f"record {i + 1}")
                 continue
-            patient = normalize_text(str(rec.get("input") or ""))
-            doctor = normalize_text(str(rec.get("output") or rec.get("answer_icliniq") or ""))
-            if not patient:  # MedAlpaca rows may hold the question in the instruction
-                patient = normalize_text(str(rec.get("instruction") or ""))
+            try:
+                patient = text_field(rec, "input")
+                doctor = text_field(rec, "output") or text_field(rec, "answer_icliniq")
+                instruction = text_field(rec, "instruction")
+            except ValueError as exc:
+                report.error(str(exc), f"record {i + 1}")
+                continue
+            patient = patient or instruction  # MedAlpaca rows may hold the question in the instruction
             if not patient or not doctor:
                 report.error("needs the patient's message (input) and the doctor's reply (output / answer_icliniq)", f"record {i + 1}")
                 continue
             row_id = stable_id(self.prefix, patient, doctor)
-            yield self.row(row_id, [("user", patient), ("assistant", doctor)],
-                           {"source_instruction": normalize_text(str(rec.get("instruction") or "")) or None})
+            yield self.row(row_id, [("user", patient), ("assistant", doctor)], {"source_instruction": instruction or None})
 
     def parse_meddialog(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         try:

@@ -68,9 +68,13 @@ def schema_for(kind: str) -> pa.Schema:
 
 
 def dump_meta(meta: dict[str, Any]) -> str:
-    """Serialise `meta` deterministically, leaving out empty values."""
+    """Serialise `meta` deterministically, leaving out empty values; a value JSON cannot hold
+    (NaN, infinity, an object of no JSON type) is a `RecordError`."""
     clean = {k: v for k, v in meta.items() if v not in (None, "", [], {})}
-    return json.dumps(clean, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(clean, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError):
+        raise RecordError("meta holds a value that is not valid JSON (NaN, infinity or a non-JSON type)") from None
 
 
 def stable_id(prefix: str, *parts: str) -> str:
@@ -96,14 +100,28 @@ def validate_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
     for field in schema:
         value = row.get(field.name)
         if field.name == "meta":
-            value = dump_meta(value) if isinstance(value, dict) else (value or "{}")
+            if isinstance(value, str) and value:  # a builder's own JSON string, checked the same way
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    raise RecordError("meta is not a JSON object") from None
+            if value is not None and not isinstance(value, dict):
+                raise RecordError(f"meta must be a JSON object, not {type(value).__name__}")
+            value = dump_meta(value) if value else "{}"
+        elif pa.types.is_string(field.type) and value is not None and not isinstance(value, str):
+            raise RecordError(f"field {field.name!r} must be text, not {type(value).__name__}")
         elif field.name in NON_BLANK[kind] and (not isinstance(value, str) or not value.strip()):
             raise RecordError(f"missing required field {field.name!r}")
         elif value is None and not field.nullable:
             raise RecordError(f"missing required field {field.name!r}")
         out[field.name] = value
-    if kind == "instruction" and not out["messages"]:
-        raise RecordError("empty 'messages'")
+    if kind == "instruction":
+        messages = out["messages"]
+        if not isinstance(messages, list) or not messages:
+            raise RecordError("empty 'messages'")
+        for m in messages:
+            if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+                raise RecordError("every message needs a role and a content that are text")
     return out
 
 

@@ -15,13 +15,14 @@ import pytest
 from medc.build import main as build
 from tests.conftest import REPO, SAMPLES
 
-HEADER = "[dataset]\nname = \"{name}\"\nkind = \"{kind}\"\n[build]\nerror_budget = {budget}\n"
+HEADER = "[dataset]\nname = \"{name}\"\nkind = \"{kind}\"\n[build]\nerror_budget = {budget}\n{build}\n"
 
 
-def recipe(tmp: Path, sources: str, steps: str = "", name: str = "medc-k", kind: str = "knowledge", budget: float = 0.5) -> Path:
-    """A recipe file of the given `[[sources]]` and `[[steps]]` TOML."""
-    path = tmp / f"recipe-{abs(hash((name, sources, steps))) % 10**8}.toml"
-    path.write_text(HEADER.format(name=name, kind=kind, budget=budget) + sources + "\n" + steps)
+def recipe(tmp: Path, sources: str, steps: str = "", name: str = "medc-k", kind: str = "knowledge", budget: float = 0.5,
+           build: str = "") -> Path:
+    """A recipe file of the given `[[sources]]` and `[[steps]]` TOML (and `[build]` lines)."""
+    path = tmp / f"recipe-{abs(hash((name, sources, steps, build))) % 10**8}.toml"
+    path.write_text(HEADER.format(name=name, kind=kind, budget=budget, build=build) + sources + "\n" + steps)
     return path
 
 
@@ -206,3 +207,89 @@ def test_links_out_of_the_sources_root_are_refused_and_counted(tmp_path: Path) -
     assert "leads out of the sources root" in manifest["errors"][0]["reason"]
     assert manifest["sources"]["pmc_jats"]["files"] == 3 and manifest["sources"]["pmc_jats"]["failed_files"] == 1
     assert [i["path"] for i in manifest["inputs"]] == ["pmc_jats/inside-link.nxml", "pmc_jats/inside.nxml"]
+
+
+# ---------------------------------------------------------------- 5. the shard cache is checked before use
+def jats_build(tmp: Path) -> tuple[list[str], Path]:
+    r = recipe(tmp, '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n', build="files_per_shard = 2")
+    return ["medc-k", "--out", str(tmp / "out"), "--recipe", str(r), "--workers", "1"], tmp / "out" / "medc-k"
+
+
+def test_damaged_or_swapped_shards_are_recomputed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args, repo = jats_build(tmp_path)
+    assert build(args) == 0
+    before = rows_by_id(repo, "pmc_jats")
+    cache = tmp_path / "out" / ".medc-cache" / "medc-k" / "pmc_jats"
+    shards = sorted(cache.glob("shard-*.parquet"))
+    assert len(shards) >= 2
+    capsys.readouterr()
+    # Truncated: the shard is cut short, its marker left as it was.
+    shards[0].write_bytes(shards[0].read_bytes()[:100])
+    assert build(args) == 0
+    assert "shard 0 of source 'pmc_jats' in the cache is damaged (its sha256 differs from its marker's): recomputed" in capsys.readouterr().err
+    assert rows_by_id(repo, "pmc_jats") == before
+    # Swapped: two shards trade places (each a valid parquet file, with the other's rows).
+    a, b = shards[0].read_bytes(), shards[1].read_bytes()
+    shards[0].write_bytes(b)
+    shards[1].write_bytes(a)
+    assert build(args) == 0
+    err = capsys.readouterr().err
+    assert "shard 0 of source 'pmc_jats'" in err and "shard 1 of source 'pmc_jats'" in err
+    assert rows_by_id(repo, "pmc_jats") == before
+    # A marker edited to claim other inputs (its counts and hashes go into the manifest).
+    marker_path = cache / "shard-00000.json"
+    marker = json.loads(marker_path.read_text())
+    marker["files"][0]["sha256"] = "0" * 64
+    marker_path.write_text(json.dumps(marker))
+    assert build(args) == 0
+    assert "its marker's input hashes are not those of its input files" in capsys.readouterr().err
+    manifest = json.loads((repo / "build_manifest.json").read_text())
+    assert all(i["sha256"] != "0" * 64 for i in manifest["inputs"])
+
+
+# ---------------------------------------------------------------- 6. one build at a time per output folder
+def test_a_second_build_into_the_same_output_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+
+    args, repo = jats_build(tmp_path)
+    lock = tmp_path / "out" / ".medc-cache" / "medc-k" / "build.lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "a+") as held:  # another build holds the lock
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("4242\n")
+        held.flush()
+        assert build(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "another build (pid 4242) is writing there now" in err
+        assert not repo.exists()
+    assert build(args) == 0  # released when the holder ends
+
+
+# ---------------------------------------------------------------- 10. values that are not valid rows
+def test_nan_and_non_text_values_are_refused_per_record(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    records = [
+        {"instruction": "Answer.", "input": "I have a headache since yesterday.", "output": "Rest and drink water."},
+        {"instruction": "Answer.", "input": {"text": "a dict"}, "output": "Rest."},
+        {"instruction": "Answer.", "input": "My knee hurts.", "output": 42},
+        {"instruction": "Answer.", "input": "My back hurts.", "output": ["a", "list"]},
+    ]
+    (src / "dialogues" / "chat").mkdir(parents=True)
+    (src / "dialogues" / "chat" / "chat.json").write_text(json.dumps(records))
+    (src / "medqa").mkdir()
+    good = {"question": "Which vitamin deficiency causes scurvy in adults?", "options": {"A": "C", "B": "D"}, "answer_idx": "A"}
+    (src / "medqa" / "train.jsonl").write_text(json.dumps(good) + "\n" + json.dumps({**good, "question": "Which ion?", "meta_info": "x"})
+                                               .replace('"x"', "NaN") + "\n")
+    r = recipe(tmp_path, '[[sources]]\nname = "chat"\nbuilder = "dialogues"\ndir = "dialogues/chat"\n'
+                         '[[sources]]\nname = "medqa"\nbuilder = "medqa"\n', name="medc-i", kind="instruction", budget=0.9)
+    assert build(["medc-i", "--sources", str(src), "--out", str(tmp_path / "out"), "--recipe", str(r), "--quiet"]) == 0
+    repo = tmp_path / "out" / "medc-i"
+    manifest = json.loads((repo / "build_manifest.json").read_text())
+    reasons = sorted(e["reason"] for e in manifest["errors"])
+    assert reasons == ["field 'input' is a dict, not text", "field 'output' is a int, not text", "field 'output' is a list, not text",
+                       "meta holds a value that is not valid JSON (NaN, infinity or a non-JSON type)"]
+    import polars as pl
+
+    rows = pl.read_parquet(sorted(repo.glob("data/*/*.parquet"))).to_dicts()
+    assert len(rows) == 2 and all(json.loads(r["meta"]) is not None for r in rows)
+    assert "NaN" not in (repo / "build_manifest.json").read_text().replace("(NaN,", "")

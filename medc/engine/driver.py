@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,15 +26,16 @@ from medc.engine.manifest_assembly import assemble_manifest
 from medc.engine.map_stage import run_shard
 from medc.engine.plan import ShardTask, SourcePlan, plan, reference_patterns
 from medc.engine.progress import Progress
-from medc.engine.shard_cache import CACHE_DIR, fetch_shard, is_complete, shard_stem
-from medc.engine.write_stage import COMMERCIAL_CONFIG, remove_stale_configs, write_commercial, write_config
+from medc.engine.shard_cache import CACHE_DIR, cached_shard, fetch_shard, shard_stem
+from medc.engine.write_stage import COMMERCIAL_CONFIG, write_commercial, write_config
 from medc.errors import NothingToBuild
 from medc.files import storage
 from medc.files.content_hashes import ContentHashes
+from medc.files.lock import exclusive
 from medc.files.storage import Tree, is_url, join
 from medc.recipes.recipe import Recipe
 from medc.release.manifest import ErrorBudget, ExecutorInfo, Manifest
-from medc.release.repo import write_repo
+from medc.release.repo import swap_in, write_repo
 
 
 @dataclass
@@ -72,6 +74,11 @@ class Layout:
     def repo(self) -> Path:
         return self.local_out / self.dataset
 
+    @property
+    def staging(self) -> Path:
+        """Where the release is written before it is swapped in as `repo`."""
+        return self.local_cache / "release"
+
 
 @dataclass
 class Timer:
@@ -105,24 +112,37 @@ def build_dataset(
     executor: LocalExecutor | RayExecutor | None = None,
     work_dir: Path | None = None,
 ) -> BuildResult:
-    """Build one dataset repo. `sources_root` and `out_dir` are local folders or fsspec URLs."""
-    progress = progress or Progress(enabled=False)
-    executor = executor or LocalExecutor(workers)
-    timer = Timer()
+    """Build one dataset repo. `sources_root` and `out_dir` are local folders or fsspec URLs.
+    One build at a time writes a dataset under one output folder (a lock in its cache)."""
     remote_out = str(out_dir).rstrip("/") if is_url(out_dir) else None
     local_out = (work_dir or default_work_dir(remote_out)) if remote_out else Path(out_dir)
     hashes = ContentHashes(local_out / CACHE_DIR / recipe.name / "input-hashes.json")
     layout = Layout(Tree(sources_root, hashes), remote_out, local_out, recipe.name)
+    with exclusive(layout.local_cache / "build.lock", f"{out_dir} ({recipe.name})"):
+        return run_build(recipe, layout, hashes, executor or LocalExecutor(workers), progress or Progress(enabled=False),
+                         error_budget, sources_label, keep_dropped)
+
+
+def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: LocalExecutor | RayExecutor, progress: Progress,
+              error_budget: float | None, sources_label: str, keep_dropped: bool) -> BuildResult:
+    """The stages of one build, in order (the caller holds the output folder's lock)."""
+    timer = Timer()
+    remote_out = layout.remote_out
 
     with timer.stage("map"):
         plans = plan(recipe, layout.tree, layout.cache_dir)
         active = announce_sources(recipe, plans, layout.tree, progress)
         tasks = [t for p in active for t in p.tasks]
         hashes.save()
-        run_map_stage(recipe, tasks, executor, progress)
+        run_map_stage(recipe, tasks, layout.tree, executor, progress)
     if remote_out:
         for t in tasks:
-            fetch_shard(t.stem, layout.local_stem(t), t.fingerprint)
+            if problem := fetch_shard(t.stem, layout.local_stem(t), t.fingerprint):
+                progress.notice(f"{recipe.name}: shard {t.shard_index} of source {t.source.name!r} in the cache is damaged "
+                                f"({problem}): recomputed")
+                run_shard(t)
+                if problem := fetch_shard(t.stem, layout.local_stem(t), t.fingerprint):
+                    raise RuntimeError(f"{t.stem}.parquet changed while the build was reading it ({problem})")
     shard_reports = {(t.source.name, t.shard_index): json.loads(layout.local_stem(t).with_suffix(".json").read_text()) for t in tasks}
     shard_files = [layout.local_stem(t).with_suffix(".parquet") for t in tasks]
 
@@ -132,6 +152,9 @@ def build_dataset(
         drops, global_reports = global_decisions(recipe, shard_files, root, layout.local_cache, executor.map_unordered, shared_shards)
 
     with timer.stage("write"):
+        # The release is written whole in a staging folder, then swapped in (`swap_in`).
+        if layout.staging.exists():
+            shutil.rmtree(layout.staging)
         config_sources: dict[str, list[str]] = {}
         for p in active:
             config_sources.setdefault(p.spec.config, []).append(p.spec.name)
@@ -140,16 +163,16 @@ def build_dataset(
         for config, names in config_sources.items():
             files = [layout.local_stem(t).with_suffix(".parquet") for p in active if p.spec.name in names for t in p.tasks]
             dropped_file = layout.local_out / f"{recipe.name}-dropped" / f"{config}.parquet" if keep_dropped else None
-            written[config], config_stats = write_config(files, drops, layout.repo / "data" / config, recipe, dropped_file)
+            written[config], config_stats = write_config(files, drops, layout.staging / "data" / config, recipe, dropped_file)
             stats.update(config_stats)
-        written[COMMERCIAL_CONFIG] = write_commercial(layout.repo, [name for name, files in written.items() if files], recipe)
-        remove_stale_configs(layout.repo, written)
+        written[COMMERCIAL_CONFIG] = write_commercial(layout.staging, [name for name, files in written.items() if files], recipe)
 
-    manifest = assemble_manifest(recipe, plans, shard_reports, global_reports, written, layout.repo, timer.total(),
+    manifest = assemble_manifest(recipe, plans, shard_reports, global_reports, written, layout.staging, timer.total(),
                                  sources_label, stats, config_sources)
     manifest.executor = ExecutorInfo("ray" if isinstance(executor, RayExecutor) else "local", executor.workers)
     error_rate = judge_errors(manifest, recipe.error_budget if error_budget is None else error_budget)
-    write_repo(recipe, layout.repo, manifest)
+    write_repo(recipe, layout.staging, manifest)
+    swap_in(layout.staging, layout.repo)
     location = upload_repo(layout, recipe, keep_dropped, progress) if remote_out else str(layout.repo)
     assert manifest.error_budget is not None
     return BuildResult(recipe, layout.repo, manifest, error_rate, manifest.error_budget.exceeded, location)
@@ -176,9 +199,17 @@ def announce_sources(recipe: Recipe, plans: list[SourcePlan], tree: Tree, progre
     return active
 
 
-def run_map_stage(recipe: Recipe, tasks: list[ShardTask], executor: LocalExecutor | RayExecutor, progress: Progress) -> None:
-    """Every shard whose cached copy is missing or stale, on the executor."""
-    todo = [t for t in tasks if not is_complete(t.stem, t.fingerprint)]
+def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: LocalExecutor | RayExecutor,
+                  progress: Progress) -> None:
+    """Every shard whose cached copy is missing, stale or damaged (with a notice), on the executor."""
+    todo = []
+    for t in tasks:
+        inputs = {rel: tree.stat(rel)[2] for rel in t.files} if tree.local is not None else None
+        usable, damage = cached_shard(t.stem, t.fingerprint, inputs)
+        if damage:
+            progress.notice(f"{recipe.name}: shard {t.shard_index} of source {t.source.name!r} in the cache is damaged ({damage}): recomputed")
+        if not usable:
+            todo.append(t)
     with progress.bar(f"{recipe.name}: parse+map", total=len(todo), files=sum(len(t.files) for t in todo)) as bar:
         for result in executor.map_unordered(run_shard, todo):
             bar.advance(files=len(result["files"]), records=sum(f["records"] for f in result["files"]))

@@ -184,13 +184,3 @@ def write_commercial(repo: Path, configs: list[str], recipe: Recipe) -> list[dic
         if df.height:
             writer.write(to_schema(df, schema))
     return writer.close()
-
-
-def remove_stale_configs(repo: Path, written: dict[str, list[dict[str, Any]]]) -> None:
-    """Configs of sources that are not part of this build must not linger in the repo."""
-    data_dir = repo / "data"
-    for stale in sorted(data_dir.iterdir()) if data_dir.is_dir() else []:
-        if stale.is_dir() and not written.get(stale.name):
-            clear_parquet(stale)
-            if not any(stale.iterdir()):
-                stale.rmdir()

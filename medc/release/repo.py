@@ -3,6 +3,8 @@ the figure, the card and the manifest."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +26,25 @@ def license_composition(repo: Path, configs: list[str]) -> Licences:
     for source, lic, n in counts.iter_rows():
         out.setdefault(source, {})[lic] = n
     return out
+
+
+RELEASE_NAMES = frozenset({"README.md", MANIFEST_NAME, FIGURE_NAME, "data"})  # what a build writes in a repo
+
+
+def swap_in(staging: Path, repo: Path) -> None:
+    """Make `repo` the release written in `staging`, by two renames (a reader never sees half a
+    release, and a build that failed before this left the old one whole). Files of the old
+    folder that a build does not write (a `.git` folder, `.gitattributes`) move over."""
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    old = repo.with_name(f".{repo.name}.old-{os.getpid()}")
+    if repo.exists():
+        os.replace(repo, old)
+    os.replace(staging, repo)
+    if old.exists():
+        for item in old.iterdir():
+            if item.name not in RELEASE_NAMES:
+                os.replace(item, repo / item.name)
+        shutil.rmtree(old)
 
 
 def write_repo(recipe: Recipe, repo: Path, manifest: Manifest) -> None:
