@@ -9,6 +9,7 @@ working directory). Exit status: 0 on success, 1 when the error budget is exceed
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from medc.files.storage import Tree, is_url
 from medc.recipes.recipe import Recipe, default_recipe_path, load_recipe
 from medc.release.manifest import MANIFEST_NAME
 
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG}  # the machine's, not the inputs'
 TARGETS = {"all": ("medc-k", "medc-i"), "medc-k": ("medc-k",), "medc-i": ("medc-i",)}
 
 
@@ -80,6 +82,8 @@ def summary_table(result: BuildResult) -> str:
         lines.append(f"  error: {e.source}: {e.file}{rec}: {e.reason}")
     if len(m.errors) > 20:
         lines.append(f"  ... {len(m.errors) - 20} more errors in {result.location or result.repo}/{MANIFEST_NAME}")
+    for name, why in m.unchecked_benchmarks().items():
+        lines.append(f"  {'WARNING' if why.startswith('benchmark') else 'note'}: decontamination against {name} NOT CHECKED: {why}")
     b = m.error_budget
     assert b is not None
     state = "EXCEEDED" if b.exceeded else "ok"
@@ -131,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         recipes = recipes_for(args.target, args.recipe or [])
         sources = source_root(args.sources)
         out: str | Path = args.out if is_url(args.out) else Path(args.out).resolve()
+        if isinstance(out, Path) and out.exists() and not out.is_dir():
+            raise UserError(f"--out {args.out}: a file, not a folder")
         check_options(args)
         label = "bundled samples/" if args.sources is None else "user-supplied (--sources)"
         executor = make_executor(args.executor, args.workers, args.ray_address)
@@ -158,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: completed shards are kept; rerun the same command to resume", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in DISK_ERRORS:
+            raise
+        print(f"error: {exc.strerror} ({exc.filename or 'output'}): completed shards are kept, the last release is unchanged; "
+              "make room and rerun the same command", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--revision", default=None, help="branch to commit to (created if needed)")
     ap.add_argument("--allow-license", action="append", default=[], metavar="NAME",
                     help="publish rows under this otherwise refused licence (repeatable)")
+    ap.add_argument("--allow-unchecked", action="store_true",
+                    help="publish although a benchmark test file could not be read (its decontamination was not checked)")
+    ap.add_argument("--allow-errors", action="store_true", help="publish although the build exceeded its error budget")
     ap.add_argument("--dry-run", action="store_true", help="check everything and print the upload plan; send nothing")
     args = ap.parse_args(argv)
     if args.repo_id.count("/") != 1:
@@ -42,6 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     problems = verify_folder(folder)
     if problems:
         raise UserError(f"{folder} does not match its manifest ({problems[0]}); rebuild it before publishing")
+    budget = manifest.error_budget
+    if budget is not None and budget.exceeded and not args.allow_errors:
+        raise UserError(f"refusing to publish {manifest.dataset}: the build exceeded its error budget ({budget.error_rate:.2%} of "
+                        f"inputs bad, budget {budget.budget:.2%}); fix the inputs and rebuild, or pass --allow-errors")
+    for name, why in manifest.unchecked_benchmarks().items():
+        if why.startswith("benchmark") and not args.allow_unchecked:  # a test file that could not be read whole
+            raise UserError(f"refusing to publish {manifest.dataset}: decontamination against {name} was not checked ({why}); "
+                            "fix the test file and rebuild, or pass --allow-unchecked")
+        print(f"warning: {manifest.dataset} was not decontaminated against {name}: {why}", file=sys.stderr)
     leaks = confidential_leaks(manifest)
     if leaks:
         raise UserError(f"refusing to publish {manifest.dataset}: the build report may quote a confidential source "

@@ -15,7 +15,7 @@ import pytest
 from medc.build import main as build
 from tests.conftest import REPO, SAMPLES
 
-HEADER = "[dataset]\nname = \"{name}\"\nkind = \"{kind}\"\n[build]\nerror_budget = {budget}\n{build}\n"
+HEADER = "[dataset]\nname = \"{name}\"\nkind = \"{kind}\"\ntask_categories = [\"text-generation\"]\n[build]\nerror_budget = {budget}\n{build}\n"
 
 
 def recipe(tmp: Path, sources: str, steps: str = "", name: str = "medc-k", kind: str = "knowledge", budget: float = 0.5,
@@ -293,3 +293,163 @@ def test_nan_and_non_text_values_are_refused_per_record(tmp_path: Path) -> None:
     rows = pl.read_parquet(sorted(p for p in repo.glob("data/*/*.parquet") if p.parent.name != "commercial")).to_dicts()
     assert len(rows) == 2 and all(json.loads(r["meta"]) is not None for r in rows)
     assert "NaN" not in (repo / "build_manifest.json").read_text().replace("(NaN,", "")
+
+
+# ---------------------------------------------------------------- 8. a benchmark that cannot be read is said out loud
+def test_unreadable_benchmark_file_is_loud_and_blocks_publish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(SAMPLES / "pmc_jats", src / "pmc_jats")
+    (src / "medqa").mkdir()
+    lines = (SAMPLES / "medqa" / "medqa_us_4options_phrases_no_exclude_test.jsonl").read_text().splitlines()
+    (src / "medqa" / "test.jsonl").write_text("\n".join([*lines[:3], "{not json", *lines[3:]]) + "\n")
+    r = recipe(tmp_path, '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n', steps='[[steps]]\nstep = "decontaminate"\n')
+    assert build(["medc-k", "--sources", str(src), "--out", str(tmp_path / "out"), "--recipe", str(r)]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: decontamination against medqa NOT CHECKED: benchmark 'medqa' not checked: test.jsonl: line 4: malformed JSON" in out
+    assert "note: decontamination against medmcqa NOT CHECKED: no test file under the sources root" in out
+    publish = ("medc.publish", "medc-k", "--repo-id", "me/x", "--dry-run", "--allow-license", "unknown")
+    refused = py(*publish, cwd=tmp_path / "out")
+    assert refused.returncode == 2 and "decontamination against medqa was not checked" in refused.stderr
+    allowed = py(*publish, "--allow-unchecked", cwd=tmp_path / "out")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "not decontaminated against medmcqa: no test file" in allowed.stderr
+
+
+# ---------------------------------------------------------------- 9. bad parameters are refused, not obeyed
+@pytest.mark.parametrize(("steps", "message"), [
+    ('[[steps]]\nstep = "near_dedup"\nngram = 0\n', "step 'near_dedup': ngram must be a positive integer"),
+    ('[[steps]]\nstep = "near_dedup"\nthreshold = "0.8"\n', "step 'near_dedup': threshold must be a number, not '0.8'"),
+    ('[[steps]]\nstep = "min_length"\nmin_words = nan\n', "step 'min_length': min_words must be an integer, not nan"),
+    ('[[steps]]\nstep = "quality_signals"\n[[steps]]\nstep = "quality_filter"\nmax_doc_words = inf\n',
+     "step 'quality_filter': max_doc_words must be an integer, not inf"),
+    ('[[steps]]\nstep = "quality_signals"\n[[steps]]\nstep = "quality_filter"\ndup_line_frac = 3\n',
+     "dup_line_frac must be a fraction in [0, 1], not 3"),
+    ('[[steps]]\nstep = "decontaminate"\nbenchmarks = "medqa"\n', "benchmarks must be a list of tables"),
+    ('[mixture]\ngroups = { a = ["pmc_jats"] }\nweights = { a = nan }\n', "mixture.weights.a must be a number >= 0"),
+    ('[mixture]\ngroups = { a = ["pmc_jats"] }\nweights = { a = inf }\n', "mixture.weights.a must be a number >= 0"),
+])
+def test_bad_parameters_are_one_line_recipe_errors(tmp_path: Path, steps: str, message: str) -> None:
+    from medc.errors import UserError
+    from medc.recipes.recipe import load_recipe
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_recipe(recipe(tmp_path, '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n', steps=steps))
+    with pytest.raises(UserError, match="patterns must be a list of strings"):
+        load_recipe(recipe(tmp_path, '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\npatterns = [1]\n'))
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.lr=abc", "train.lr must be a number, not 'abc'"),
+    ("train.batch_size=0", "train.batch_size must be at least 1, not 0"),
+    ("train.lr=nan", "train.lr must be a number, not nan"),
+    ("data.seq_len=1.5", "data.seq_len must be an integer, not 1.5"),
+])
+def test_bad_training_overrides_are_one_line_errors(override: str, message: str) -> None:
+    from medc.errors import UserError
+    from training.config import CONFIG_DIR, load_config
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_config(CONFIG_DIR / "tiny.toml", [override])
+
+
+# ---------------------------------------------------------------- 11. a failed build leaves the last release whole
+def test_undecodable_file_name_is_refused_and_the_release_stays_whole(tmp_path: Path) -> None:
+    import os
+
+    src = tmp_path / "src" / "pmc_jats"
+    src.mkdir(parents=True)
+    shutil.copy(SAMPLES / "pmc_jats" / "pntd.0002065.nxml", src / "good.nxml")
+    bad_name = os.fsencode(str(src)) + b"/caf\xe9.nxml"  # Latin-1 bytes: not a UTF-8 name
+    with open(bad_name, "wb") as fh:
+        fh.write((SAMPLES / "pmc_jats" / "mds526.nxml").read_bytes())
+    r = recipe(tmp_path, '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n')
+    args = ["medc-k", "--sources", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--recipe", str(r), "--quiet"]
+    assert build(args) == 0
+    manifest = json.loads((tmp_path / "out" / "medc-k" / "build_manifest.json").read_text())
+    assert [(e["file"], e["reason"]) for e in manifest["errors"]] == [
+        ("pmc_jats/caf\\xe9.nxml", "a file name that is not valid UTF-8: not read (rename it)")]
+
+    # A build that fails while writing leaves the previous release as it was.
+    repo = tmp_path / "out" / "medc-k"
+    before = {p.relative_to(repo): p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    shutil.copy(SAMPLES / "pmc_jats" / "mds526.nxml", src / "more.nxml")
+    card = REPO / "cards" / f"test-latin1-{os.getpid()}.md"  # a card template that is not UTF-8: fails at the very end
+    card.write_bytes(b"# caf\xe9 $summary\n")
+    try:
+        r.write_text(r.read_text().replace('kind = "knowledge"', f'kind = "knowledge"\ncard = "{card.name}"'))
+        assert build(args) == 2
+    finally:
+        card.unlink()
+    assert {p.relative_to(repo): p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
+
+
+# ---------------------------------------------------------------- 12. the lesser findings
+def test_doctype_comment_does_not_hide_entities() -> None:
+    from medc.files.xmlsafe import UnsafeXMLError, parse_xml
+
+    sneaky = (b'<?xml version="1.0"?>\n<!DOCTYPE article [\n <!-- ] <a -->\n <!ENTITY x "xx">\n <!ENTITY y "&x;&x;&x;">\n]>\n'
+              b"<article><p>&y;</p></article>")
+    with pytest.raises(UnsafeXMLError, match="declares its own entities"):
+        parse_xml(sneaky)
+
+
+def test_epub_member_size_is_capped(tmp_path: Path) -> None:
+    import zipfile
+
+    from builders.textbooks.epub import epub_chapters
+
+    path = tmp_path / "bomb.epub"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("META-INF/container.xml", '<container><rootfiles><rootfile full-path="c.opf"/></rootfiles></container>')
+        zf.writestr("c.opf", '<package><manifest><item id="a" href="a.xhtml"/></manifest><spine><itemref idref="a"/></spine></package>')
+        zf.writestr("a.xhtml", "<html><body><p>" + "x" * (65 << 20) + "</p></body></html>")
+    assert path.stat().st_size < 1 << 20  # a small file that would inflate to 65 MB
+    with pytest.raises(ValueError, match="a.xhtml is larger than"):
+        epub_chapters(path)
+
+
+def test_non_regular_tar_members_are_counted(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from builders.pmc_jats import PMCJatsBuilder
+    from medc.ingest.builder import FileReport
+
+    path = tmp_path / "pkg.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        data = (SAMPLES / "pmc_jats" / "mds526.nxml").read_bytes()
+        info = tarfile.TarInfo("a/PMC1.nxml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("a/PMC2.nxml")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    report = FileReport(path.name)
+    rows = list(PMCJatsBuilder("pmc_jats", {}, tmp_path).parse(path, report))
+    assert len(rows) == 1 and report.skipped == {"package member that is not a regular file": 1}
+
+
+def test_publish_refuses_a_build_over_its_error_budget_and_out_must_be_a_folder(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "src" / "pmc_jats"
+    src.mkdir(parents=True)
+    shutil.copy(SAMPLES / "pmc_jats" / "mds526.nxml", src / "good.nxml")
+    (src / "bad.nxml").write_text("<article><front>")
+    r = recipe(tmp_path, '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n', budget=0.1)
+    assert build(["medc-k", "--sources", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--recipe", str(r), "--quiet"]) == 1
+    refused = py("medc.publish", "medc-k", "--repo-id", "me/x", "--dry-run", cwd=tmp_path / "out")
+    assert refused.returncode == 2 and "exceeded its error budget" in refused.stderr
+    (tmp_path / "a-file").write_text("x")
+    capsys.readouterr()
+    assert build(["medc-k", "--out", str(tmp_path / "a-file"), "--quiet"]) == 2
+    assert "--out" in capsys.readouterr().err and "a file, not a folder"
+
+
+def test_a_killed_local_worker_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flag = tmp_path / "killed"
+    monkeypatch.setenv("MEDC_TEST_KILL_ONCE", str(flag))
+    src = tmp_path / "src"
+    shutil.copytree(SAMPLES / "pmc_jats", src / "pmc_jats")
+    r = recipe(tmp_path, '[[sources]]\nname = "pmc_jats"\nbuilder = "tests.aids.faults:KillOnceJats"\n', build="files_per_shard = 2")
+    assert build(["medc-k", "--sources", str(src), "--out", str(tmp_path / "out"), "--recipe", str(r), "--quiet", "--workers", "2"]) == 0
+    assert flag.read_text().split()[0].endswith(".nxml")  # a worker died once
+    assert len(rows_by_id(tmp_path / "out" / "medc-k", "pmc_jats")) == len(list((SAMPLES / "pmc_jats").glob("*.nxml")))

@@ -142,9 +142,10 @@ def save_checkpoint(folder: Path, model: Any, optim: Any, sched: Any, step: int,
         (folder / "COMPLETE").write_text(str(step))
 
 
-def latest_checkpoint(stage_dir: Path) -> Path | None:
-    done = [p for p in (stage_dir / "checkpoints").glob("step-*") if (p / "COMPLETE").is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[1])) if done else None
+def complete_checkpoints(stage_dir: Path) -> list[Path]:
+    """The stage's complete checkpoints, newest first."""
+    done = [p for p in (stage_dir / "checkpoints").glob("step-*") if (p / "COMPLETE").is_file() and p.name[5:].isdigit()]
+    return sorted(done, key=lambda p: int(p.name[5:]), reverse=True)
 
 
 def load_checkpoint(folder: Path, model: Any, optim: Any, sched: Any, d: Dist) -> int:
@@ -282,6 +283,25 @@ class StepLog:
               f"{tok_s:,.0f} tok/s" + (f" mfu {record['mfu']:.1%}" if record["mfu"] is not None else ""), flush=True)
 
 
+def resume_from(stage: str, stage_dir: Path, data: StageData, model: Any, optim: Any, sched: Any, d: Dist) -> int:
+    """Load the newest complete checkpoint that can be read (a damaged one is skipped, said
+    on the console) and return its step; 0 when there is none."""
+    for ckpt in complete_checkpoints(stage_dir):
+        try:
+            start = load_checkpoint(ckpt, model, optim, sched, d)
+            if data.streamer is not None:
+                data.streamer.load_state_dict(json.loads((ckpt / "data-state.json").read_text()))
+        except Exception as exc:  # torch / DCP raise many types for a damaged checkpoint
+            if d.main:
+                print(f"{stage}: checkpoint {ckpt} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                      "trying the one before", flush=True)
+            continue
+        if d.main:
+            print(f"{stage}: resumed from {ckpt} at step {start}", flush=True)
+        return start
+    return 0
+
+
 def train_stage(stage: str, cfg: Config, model: Any, tokenizer: Any, d: Dist, out: Path, resume: bool) -> Path:
     """Train one stage (pretrain or sft) from its start or its latest complete checkpoint, export it."""
     steps = cfg.train.steps(stage)
@@ -289,14 +309,8 @@ def train_stage(stage: str, cfg: Config, model: Any, tokenizer: Any, d: Dist, ou
     log_path = stage_dir / "log.jsonl"
     data = stage_data(stage, cfg, tokenizer, d)
     optim, sched = make_optimizer(stage, cfg, model, d)
-    start = 0
-    if resume and (ckpt := latest_checkpoint(stage_dir)) is not None:
-        start = load_checkpoint(ckpt, model, optim, sched, d)
-        if data.streamer is not None:
-            data.streamer.load_state_dict(json.loads((ckpt / "data-state.json").read_text()))
-        if d.main:
-            print(f"{stage}: resumed from {ckpt} at step {start}", flush=True)
-    elif d.main and log_path.exists():
+    start = resume_from(stage, stage_dir, data, model, optim, sched, d) if resume else 0
+    if not start and d.main and log_path.exists():
         log_path.unlink()
     stage_dir.mkdir(parents=True, exist_ok=True)
 

@@ -73,7 +73,10 @@ class PMCJatsBuilder(Builder):
         try:
             with tarfile.open(path, mode="r|gz") as tar:  # a stream: members are read in order, never extracted
                 for member in tar:
-                    if not member.isfile() or not member.name.endswith((".nxml", ".xml")):
+                    if not member.name.endswith((".nxml", ".xml")):
+                        continue
+                    if not member.isfile():  # a link, device or folder named like an article: never followed
+                        report.skip("package member that is not a regular file")
                         continue
                     parts = member.name.split("/")
                     if member.name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:

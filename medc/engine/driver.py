@@ -188,8 +188,8 @@ def announce_sources(recipe: Recipe, plans: list[SourcePlan], tree: Tree, progre
                             f"{', '.join(p.spec.patterns or ()) or 'the builder patterns'}")
     for p in plans:
         if p.refused:
-            progress.notice(f"{recipe.name}: source {p.spec.name!r}: {len(p.refused)} file(s) behind a link that leads out of the "
-                            f"sources root not read (e.g. {p.refused[0]})")
+            progress.notice(f"{recipe.name}: source {p.spec.name!r}: {len(p.refused)} file(s) not read (e.g. {p.refused[0][0]}: "
+                            f"{p.refused[0][1]})")
     active = [p for p in plans if p.status == "ok"]
     if not active:
         raise NothingToBuild(

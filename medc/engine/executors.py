@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from medc.errors import UserError
@@ -32,27 +34,44 @@ class LocalExecutor:
         self.workers = workers or default_workers()
 
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
-        tasks = list(tasks)
-        if self.workers <= 1 or len(tasks) <= 1:
-            for task in tasks:
+        """Results as tasks complete. A worker process that dies (killed, out of memory) breaks
+        the pool: the tasks not yet done are run again once in a new pool, then it is an error."""
+        todo = dict(enumerate(tasks))  # task number -> task, until its result is yielded
+        if self.workers <= 1 or len(todo) <= 1:
+            for task in todo.values():
                 yield fn(task)
             return
+        for attempt in range(2):
+            try:
+                yield from self._pool_map(fn, todo)
+                return
+            except BrokenProcessPool:
+                if attempt:
+                    raise UserError("a worker process died twice while running the same shards (out of memory? "
+                                    "try fewer --workers or a smaller build.files_per_shard)") from None
+                print(f"note: a worker process died; {len(todo)} unfinished task(s) run again", file=sys.stderr)
+
+    def _pool_map(self, fn: Callable[[T], R], todo: dict[int, T]) -> Iterator[R]:
+        """Run the tasks of `todo` in a process pool; a task leaves `todo` once its result is yielded."""
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
-            pending: set[Future[Any]] = set()
-            queue = iter(tasks)
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=ctx) as pool:
+            pending: dict[Future[Any], int] = {}
+            queue = iter(list(todo))
             # Keep at most 2x workers tasks in flight, so huge task lists are not all pickled up front.
-            for task in queue:
-                pending.add(pool.submit(fn, task))
+            for number in queue:
+                pending[pool.submit(fn, todo[number])] = number
                 if len(pending) >= 2 * self.workers:
                     break
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    yield fut.result()
+                    number = pending.pop(fut)
+                    result = fut.result()
+                    del todo[number]
+                    yield result
                     nxt = next(queue, None)
                     if nxt is not None:
-                        pending.add(pool.submit(fn, nxt))
+                        pending[pool.submit(fn, todo[nxt])] = nxt
 
 
 class RayExecutor:

@@ -104,8 +104,8 @@ def assemble_manifest(
             inputs.append(InputFile(p.spec.name, f["path"], f["sha256"], f["bytes"], f["records"], f["rows"], f["skipped"], f["failed"]))
             errors.extend(InputError(p.spec.name, e["file"], e["record"], e["reason"]) for e in f["errors"])
         entry = sources[p.spec.name] = source_entry(p, reports, global_reports, stats.get(p.spec.name))
-        for rel in p.refused:  # never read: counted as failed files
-            errors.append(InputError(p.spec.name, rel, "", "a link that leads out of the sources root: not read"))
+        for rel, why in p.refused:  # never read: counted as failed files
+            errors.append(InputError(p.spec.name, rel, "", why))
             entry.files += 1
             entry.failed_files += 1
         for k in ("files", "failed_files", "records", "record_errors", "rows_built", "rows"):

@@ -55,7 +55,7 @@ class SourcePlan:
     files: list[str] = field(default_factory=list)
     status: str = "ok"  # ok | absent | empty
     tasks: list[ShardTask] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # matching files behind a link out of the sources root
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (file, why) matching files that are never read
 
 
 def freeze(params: dict[str, Any]) -> FrozenParams:

@@ -92,6 +92,20 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out + r"\Z")
 
 
+def is_utf8(name: str) -> bool:
+    """False for a name holding bytes that are not UTF-8 (Python keeps them as surrogates)."""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def printable(name: str) -> str:
+    """A file name that may hold undecodable bytes, with those bytes written as \\xNN."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class Tree:
     """The files under a sources root, local or remote: listing, stat, glob."""
 
@@ -127,22 +141,28 @@ class Tree:
         prefix = rel.strip("/") + "/"
         return any(f.startswith(prefix) for f in self.files)
 
-    def glob(self, patterns: Iterable[str], under: str = "", refused: list[str] | None = None) -> list[str]:
+    def glob(self, patterns: Iterable[str], under: str = "", refused: list[tuple[str, str]] | None = None) -> list[str]:
         """Files matching any of the patterns (relative to `under`), as sorted root-relative paths.
         Symbolic links are followed while they stay inside the root; a match that leads out of
-        it is never read, and is added to `refused` when given."""
+        it, or whose name is not valid UTF-8, is never read, and is added to `refused` (with the
+        reason) when given."""
         found: set[str] = set()
         if self.local is not None:
             folder = self.local / under if under else self.local
             root = self.local.resolve()
-            outside: set[str] = set()
+            bad: dict[str, str] = {}
             for pattern in patterns:
                 for p in folder.glob(pattern):
                     if p.is_file():
                         rel = p.relative_to(self.local).as_posix()
-                        (found if p.resolve().is_relative_to(root) else outside).add(rel)
+                        if not p.resolve().is_relative_to(root):
+                            bad[rel] = "a link that leads out of the sources root: not read"
+                        elif not is_utf8(rel):
+                            bad[printable(rel)] = "a file name that is not valid UTF-8: not read (rename it)"
+                        else:
+                            found.add(rel)
             if refused is not None:
-                refused.extend(sorted(outside))
+                refused.extend(sorted(bad.items()))
             return sorted(found)
         prefix = under.strip("/") + "/" if under else ""
         regexes = [glob_regex(p) for p in patterns]

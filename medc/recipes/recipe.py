@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from medc.errors import UserError
-from medc.files.bundled import PIPELINES_DIR, SAMPLES_DIR
+from medc.files.bundled import CARDS_DIR, PIPELINES_DIR, SAMPLES_DIR
 from medc.ingest.builder import builder_class
 from medc.recipes.mixture import Mixture
 from medc.schema import SCHEMAS
@@ -144,6 +144,9 @@ def load_recipe(path: Path) -> Recipe:
             raise UserError(f"recipe {path}: build.{key} must be at least 1")
         return value
 
+    card = _relative(path, "dataset.card", _typed(path, "dataset.card", ds.get("card"), str, f"{name}.md"))
+    if not (CARDS_DIR / card).is_file():
+        raise UserError(f"recipe {path}: dataset.card {card!r} is not a file in cards/")
     budget = _typed(path, "build.error_budget", build.get("error_budget"), (int, float), 0.01)
     if not 0 <= budget <= 1:
         raise UserError(f"recipe {path}: build.error_budget is a fraction between 0 and 1")
@@ -153,7 +156,7 @@ def load_recipe(path: Path) -> Recipe:
         kind=kind,
         pretty_name=_typed(path, "dataset.pretty_name", ds.get("pretty_name"), str, name),
         summary=_typed(path, "dataset.summary", ds.get("summary"), str, ""),
-        card=_relative(path, "dataset.card", _typed(path, "dataset.card", ds.get("card"), str, f"{name}.md")),
+        card=card,
         language=tuple(_typed(path, "dataset.language", ds.get("language"), list, ["en"])),
         task_categories=tuple(_typed(path, "dataset.task_categories", ds.get("task_categories"), list, [])),
         tags=tuple(_typed(path, "dataset.tags", ds.get("tags"), list, [])),

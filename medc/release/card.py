@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import yaml
 
+from medc.errors import UserError
 from medc.files.bundled import CARDS_DIR
 from medc.recipes.recipe import Recipe
 from medc.release.citations import citations
@@ -249,7 +250,10 @@ def render_card(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Pa
     ]
     if manifest.commercial.rows:
         load_lines.append(f'load_dataset("{recipe.name}", "{COMMERCIAL}")  # rows that allow commercial use')
-    template = Template((CARDS_DIR / recipe.card).read_text(encoding="utf-8"))
+    try:
+        template = Template((CARDS_DIR / recipe.card).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"card template cards/{recipe.card}: cannot be read ({exc})") from None
     body = template.safe_substitute(
         pretty_name=recipe.pretty_name,
         name=recipe.name,

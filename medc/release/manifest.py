@@ -269,6 +269,18 @@ class Manifest:
     def global_step(self, name: str) -> GlobalStepReport | None:
         return next((g for g in self.global_steps if g.step == name), None)
 
+    def unchecked_benchmarks(self) -> dict[str, str]:
+        """Benchmarks the decontamination step could not check, with why: a test file that could
+        not be read whole, or no test file at all."""
+        decon = self.global_step("decontaminate")
+        out = {}
+        for name, b in ((decon.report or {}).get("benchmarks", {}) if decon else {}).items():
+            if "error" in b:
+                out[name] = b["error"]
+            elif not b.get("files"):
+                out[name] = "no test file under the sources root"
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return to_json(self)
 
