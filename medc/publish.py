@@ -49,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     if budget is not None and budget.exceeded and not args.allow_errors:
         raise UserError(f"refusing to publish {manifest.dataset}: the build exceeded its error budget ({budget.error_rate:.2%} of "
                         f"inputs bad, budget {budget.budget:.2%}); fix the inputs and rebuild, or pass --allow-errors")
-    for name, why in manifest.unchecked_benchmarks().items():
+    unchecked = manifest.unchecked_benchmarks()
+    for name, why in unchecked.items():
         if why.startswith("benchmark") and not args.allow_unchecked:  # a test file that could not be read whole
             raise UserError(f"refusing to publish {manifest.dataset}: decontamination against {name} was not checked ({why}); "
                             "fix the test file and rebuild, or pass --allow-unchecked")
-        print(f"warning: {manifest.dataset} was not decontaminated against {name}: {why}", file=sys.stderr)
     leaks = confidential_leaks(manifest)
     if leaks:
         raise UserError(f"refusing to publish {manifest.dataset}: the build report may quote a confidential source "
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             + " ".join(f"--allow-license {n}" for n in names) + " if you have the right to publish them"
         )
     validate_card(folder)
+    for name, why in unchecked.items():
+        print(f"warning: {manifest.dataset} was not decontaminated against {name}: {why}", file=sys.stderr)
     plan = plan_upload(folder)
     message = commit_message(folder, manifest)
     print(f"{'dry run: would upload' if args.dry_run else 'uploading'} {len(plan)} files "

@@ -27,7 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from medc.cli import command
 from medc.errors import UserError
+from medc.files.atomic import atomic_write_text
 from medc.ingest.testsets import medqa_id, read_records
 
 SYSTEM = "You are a medical educator who explains exam answers clearly and accurately."
@@ -63,9 +65,7 @@ class Cache:
     def put(self, key: str, text: str, model: str) -> None:
         path = self.folder / key[:2] / f"{key}.json"
         path.parent.mkdir(exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"text": text, "model": model}))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps({"text": text, "model": model}))
 
 
 class HTTPBackend:
@@ -167,6 +167,7 @@ def medqa_questions(path: Path) -> list[tuple[str, dict[str, Any]]]:
             if r.get("question") and isinstance(r.get("options"), dict) and r.get("answer_idx") in r["options"]]
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m medc.rationale", description=__doc__.splitlines()[0])
     ap.add_argument("--input", type=Path, required=True, help="MedQA-layout JSONL (training split)")
@@ -193,16 +194,11 @@ def main(argv: list[str] | None = None) -> int:
             ask = TransformersBackend(args.model)
         records = medqa_questions(args.input)
         rows, stats = generate(records, ask, args.model, Cache(args.cache), args.concurrency, args.limit)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except RuntimeError as exc:  # the endpoint kept failing: what was answered is in the cache
         print(f"error: {exc}; answers received so far are cached, rerun to resume", file=sys.stderr)
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     print(f"{len(rows)} rationales in {args.out} ({stats['cached']} from the cache, {stats['asked']} asked, "
           f"{stats['missing']} still missing)")
     return 0

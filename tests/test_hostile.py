@@ -453,3 +453,55 @@ def test_a_killed_local_worker_is_retried(tmp_path: Path, monkeypatch: pytest.Mo
     assert build(["medc-k", "--sources", str(src), "--out", str(tmp_path / "out"), "--recipe", str(r), "--quiet", "--workers", "2"]) == 0
     assert flag.read_text().split()[0].endswith(".nxml")  # a worker died once
     assert len(rows_by_id(tmp_path / "out" / "medc-k", "pmc_jats")) == len(list((SAMPLES / "pmc_jats").glob("*.nxml")))
+
+
+def test_hub_and_network_failures_are_one_line_without_the_token(replay_build: Path, tmp_path: Path) -> None:
+    import os
+
+    repo = tmp_path / "medc-k"
+    shutil.copytree(replay_build / "medc-k", repo)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9",
+           "HF_TOKEN": "hf_SECRETtoken123"}
+    args = ["medc.publish", str(repo), "--repo-id", "me/x", "--allow-license", "Research-Only", "--allow-license", "mit-no-commercial-use"]
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "SECRET" not in proc.stderr + proc.stdout
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: upload to datasets/me/x failed: ")
+    offline = py("medc.verify", "someone/not-here", cwd=tmp_path)
+    assert offline.returncode == 2 and "Traceback" not in offline.stderr
+    assert offline.stderr.strip().startswith("error: someone/not-here: cannot download the dataset repo")
+
+
+def test_training_resumes_from_the_newest_readable_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from training.config import Config
+    from training.run import Dist, StageData, make_optimizer, resume_from, save_checkpoint
+    from training.tiny import tiny_llama
+
+    d = Dist(0, 1, 0, torch.device("cpu"), None)
+    model = tiny_llama(64, hidden=16, layers=1, heads=2, seed=0)
+    optim, sched = make_optimizer("pretrain", Config(), model, d)
+    stage_dir = tmp_path / "pretrain"
+    for step in (1, 2):
+        save_checkpoint(stage_dir / "checkpoints" / f"step-{step}", model, optim, sched, step, d)
+    for f in (stage_dir / "checkpoints" / "step-2").iterdir():  # the newest is damaged (a disk error, a cut copy)
+        if f.name != "COMPLETE":
+            f.write_bytes(b"\0" * 16)
+    assert resume_from("pretrain", stage_dir, StageData(8, 1), model, optim, sched, d) == 1
+    out = capsys.readouterr().out
+    assert "step-2 cannot be read" in out and f"resumed from {stage_dir / 'checkpoints' / 'step-1'} at step 1" in out
+
+
+def test_truncated_manifest_and_broken_card_yaml_are_one_line_findings(replay_build: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "medc-k"
+    shutil.copytree(replay_build / "medc-k", repo)
+    card = (repo / "README.md").read_text()
+    (repo / "README.md").write_text(card.replace("configs:", "configs: [unclosed", 1))
+    broken = py("medc.verify", str(repo), cwd=tmp_path)
+    assert broken.returncode == 1 and "README.md: unreadable card metadata" in broken.stdout and "Traceback" not in broken.stderr
+    manifest = (repo / "build_manifest.json").read_text()
+    (repo / "build_manifest.json").write_text(manifest[: len(manifest) // 2])
+    for args in (("medc.verify", str(repo)), ("medc.publish", str(repo), "--repo-id", "me/x", "--dry-run")):
+        proc = py(*args, cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip() .startswith(f"error: {repo / 'build_manifest.json'}: not a readable build manifest")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from medc.ingest.testsets import BenchmarkItem, load_benchmark
+from medc.cli import command
 from medc.errors import UserError
 from medc.files.bundled import SAMPLES_DIR
 
@@ -257,6 +258,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.eval", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="a local checkpoint folder or a Hugging Face model id")
@@ -268,21 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
     ap.add_argument("--out", type=Path, default=Path("eval-results"), help="where results.json and results.md go")
     args = ap.parse_args(argv)
-    try:
-        names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
-        unknown = [b for b in names if b not in BENCHMARKS]
-        if unknown:
-            raise UserError(f"--benchmarks: unknown benchmark {unknown[0]!r} (choose from {', '.join(BENCHMARKS)})")
-        if args.limit is not None and args.limit < 1:
-            raise UserError("--limit must be at least 1")
-        questions = {name: load_questions(name, args.data, args.limit) for name in names}
-        import torch
+    names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
+    unknown = [b for b in names if b not in BENCHMARKS]
+    if unknown:
+        raise UserError(f"--benchmarks: unknown benchmark {unknown[0]!r} (choose from {', '.join(BENCHMARKS)})")
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    questions = {name: load_questions(name, args.data, args.limit) for name in names}
+    import torch
 
-        torch.manual_seed(0)
-        scorer = Scorer(args.model, args.device, args.batch_size)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    torch.manual_seed(0)
+    scorer = Scorer(args.model, args.device, args.batch_size)
     results: dict[str, Any] = {"model": args.model, "mode": args.mode, "prompts": PROMPTS, "benchmarks": {}}
     for name, qs in questions.items():
         results["benchmarks"][name] = evaluate(scorer, name, qs, args.mode)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.distributed.checkpoint.api import CheckpointException
 
 from medc.cli import command
 from medc.errors import UserError
@@ -291,7 +292,7 @@ def resume_from(stage: str, stage_dir: Path, data: StageData, model: Any, optim:
             start = load_checkpoint(ckpt, model, optim, sched, d)
             if data.streamer is not None:
                 data.streamer.load_state_dict(json.loads((ckpt / "data-state.json").read_text()))
-        except Exception as exc:  # torch / DCP raise many types for a damaged checkpoint
+        except (Exception, CheckpointException) as exc:  # torch / DCP raise many types (DCP's is a BaseException)
             if d.main:
                 print(f"{stage}: checkpoint {ckpt} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                       "trying the one before", flush=True)

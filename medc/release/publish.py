@@ -118,12 +118,32 @@ def human(n: float) -> str:
     return str(n)
 
 
+def hub_error(what: str, exc: Exception, token: str | None = None) -> UserError:
+    """A Hub or network failure as one line (its first line), the token never in it."""
+    line = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if token:
+        line = line.replace(token, "***")
+    return UserError(f"{what}: {type(exc).__name__}: {line[:300]}")
+
+
 def upload(folder: Path, plan: list[PlannedFile], repo_id: str, private: bool, revision: str | None, message: str) -> str:
-    from huggingface_hub import HfApi, get_token
+    """The planned files in one commit (large folders through `upload_large_folder`); a Hub or
+    network failure is a one-line `UserError`."""
+    from huggingface_hub import get_token
 
     token = get_token()  # HF_TOKEN, or the token saved by `hf auth login`
     if not token:
         raise UserError("no Hugging Face token: set HF_TOKEN or log in with `hf auth login`")
+    try:
+        return _upload(folder, plan, repo_id, private, revision, message, token)
+    except Exception as exc:  # the Hub client's HTTP, connection and timeout errors have no common base
+        raise hub_error(f"upload to datasets/{repo_id} failed", exc, token) from None
+
+
+def _upload(folder: Path, plan: list[PlannedFile], repo_id: str, private: bool, revision: str | None, message: str,
+            token: str) -> str:
+    from huggingface_hub import HfApi
+
     api = HfApi(token=token)  # the endpoint follows HF_ENDPOINT
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     if revision:

@@ -80,4 +80,8 @@ def fetch(repo_id: str, revision: str | None) -> Path:
     """A Hub dataset repo downloaded (network needed)."""
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(repo_id=repo_id, repo_type="dataset", revision=revision))
+    try:
+        return Path(snapshot_download(repo_id=repo_id, repo_type="dataset", revision=revision))
+    except Exception as exc:  # offline, unknown repo, HTTP errors: the Hub client's have no common base
+        line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{repo_id}: cannot download the dataset repo ({type(exc).__name__}: {line[:300]})") from None
