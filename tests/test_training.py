@@ -191,14 +191,17 @@ def test_two_process_fsdp_run_resume_and_export(workdir: Path) -> None:
     assert out.shape[1] > len(tok("The patient")["input_ids"])
 
 
-def test_config_errors_are_one_line(workdir: Path, tmp_path: Path) -> None:
-    run = lambda *a: subprocess.run([sys.executable, "-m", "training.run", *a], cwd=tmp_path, capture_output=True, text=True,  # noqa: E731
-                                    env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
-    proc = run("train.learning_rate=1")
-    assert proc.returncode == 2 and "override 'train.learning_rate=1'" in proc.stderr and "Traceback" not in proc.stderr
+def test_config_errors_are_one_line(workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.run import main as train  # config errors come before any training state: run them in this process
+
+    assert train(["train.learning_rate=1"]) == 2
+    err = capsys.readouterr().err
+    assert "override 'train.learning_rate=1'" in err and "Traceback" not in err and err.count("\n") == 1
     bad = tmp_path / "bad.toml"
     bad.write_text("[train]\nepochs = 3\n")
-    proc = run("--config", str(bad))
-    assert proc.returncode == 2 and "unknown key train.epochs" in proc.stderr
+    assert train(["--config", str(bad)]) == 2
+    assert "unknown key train.epochs" in capsys.readouterr().err
+    run = lambda *a: subprocess.run([sys.executable, "-m", "training.run", *a], cwd=tmp_path, capture_output=True, text=True,  # noqa: E731
+                                    env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
     proc = run("train.pretrain_steps=1")  # no medc-k in this folder
     assert proc.returncode == 2 and "run `python -m medc.build all` first" in proc.stderr
