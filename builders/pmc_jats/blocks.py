@@ -230,7 +230,8 @@ HANDLERS: dict[str, Callable[[Renderer, etree._Element, int], None]] = {
     "table-wrap": Renderer.table_block,
     "disp-formula": Renderer.formula,
     # Wrappers whose blocks are rendered at the same level.
-    **dict.fromkeys(("fig-group", "table-wrap-group", "disp-quote", "statement", "speech", "verse-group", "question", "answer"),
+    **dict.fromkeys(("fig-group", "table-wrap-group", "disp-formula-group", "disp-quote", "statement", "speech", "verse-group",
+                     "question", "answer"),
                     Renderer.walk),
     **dict.fromkeys(("code", "preformat"), Renderer.code),
 }

@@ -34,6 +34,26 @@ ABSTRACT_TYPES_KEPT = {None, "", "summary", "author-summary", "executive-summary
 RETRACTION_TYPES = {"retraction", "correction", "expression-of-concern", "addendum", "removal"}
 
 
+# Files that hold articles: PMC article sets, Europe PMC exports, OAI-PMH responses.
+ARTICLE_WRAPPERS = frozenset({"pmc-articleset", "articles", "article-set", "OAI-PMH"})
+
+
+def drop_document_namespaces(root: etree._Element) -> None:
+    """Put elements of a document's own default namespace (NLM 2.x XSD exports,
+    `xmlns="http://dtd.nlm.nih.gov/2.0/xsd/archivearticle"`, OAI-PMH responses) in no
+    namespace, so that element paths do not depend on it. Prefixed namespaces (MathML,
+    XLink, ALI, OASIS tables) are kept."""
+    defaults = {ns for el in root.iter() if isinstance(el.tag, str) and (ns := el.nsmap.get(None))}
+    if not defaults:
+        return
+    prefixes = tuple("{" + ns + "}" for ns in defaults if "MathML" not in ns)
+    for el in root.iter():
+        tag = el.tag
+        if isinstance(tag, str) and tag.startswith(prefixes):
+            el.tag = tag.rsplit("}", 1)[1]
+    etree.cleanup_namespaces(root)
+
+
 @register_builder("pmc_jats")
 class PMCJatsBuilder(Builder):
     """JATS articles from single files, `<pmc-articleset>` files, or PMC OA bulk packages
@@ -105,10 +125,11 @@ class PMCJatsBuilder(Builder):
             report.records += 1
             report.error(str(exc), member)
             return
+        drop_document_namespaces(root)
         name = localname(root)
         if name == "article":
             articles = [root]
-        elif name in ("pmc-articleset", "articles", "article-set"):
+        elif name in ARTICLE_WRAPPERS:
             articles = [a for a in root.iter() if localname(a) == "article"]
         else:
             if member is not None:
@@ -173,7 +194,7 @@ class PMCJatsBuilder(Builder):
         )
         if row_id is None:
             row_id = stable_id("jats", title, text[:2000])
-        subjects = [short_text(s) for s in meta.findall("article-categories/subj-group/subject")]
+        subjects = [short_text(s) for s in meta.iterfind("article-categories//subj-group/subject")]  # nested groups too
         return {
             "id": row_id,
             "source": self.source,
@@ -193,7 +214,8 @@ class PMCJatsBuilder(Builder):
 
     def render(self, article: etree._Element, meta: etree._Element, title: str) -> Renderer:
         """The article's blocks: title, kept abstracts, body, and back-matter appendices and sections."""
-        for part in (*meta.findall("abstract"), article.find("body"), article.find("back")):
+        floats = article.find("floats-group")  # figures and tables kept apart from the body (EHP, Nature, Elsevier)
+        for part in (*meta.findall("abstract"), article.find("body"), article.find("back"), floats):
             if part is not None:
                 prepare_inline(part)
         r = Renderer(self.options["tables"])
@@ -215,4 +237,6 @@ class PMCJatsBuilder(Builder):
             for group in back:
                 if localname(group) in ("app-group", "app", "sec"):
                     r.block(group, 2) if localname(group) != "app-group" else r.walk(group, 2)
+        if floats is not None:
+            r.walk(floats, 2)
         return r

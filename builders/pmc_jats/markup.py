@@ -19,7 +19,7 @@ SKIP_BLOCKS = frozenset(
 # Elements laid out as separate blocks when they appear inside a paragraph.
 BLOCK_IN_P = frozenset(
     {"list", "fig", "fig-group", "table-wrap", "table-wrap-group", "boxed-text", "disp-quote",
-     "def-list", "statement", "speech", "verse-group", "code", "preformat"}
+     "def-list", "statement", "speech", "verse-group", "code", "preformat", "disp-formula", "disp-formula-group"}
 )
 INLINE_SKIP = frozenset({"inline-graphic", "fn", "alt-text", "object-id", "graphic", "media"})
 

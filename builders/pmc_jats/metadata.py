@@ -27,7 +27,7 @@ def article_ids(meta: etree._Element) -> dict[str, str]:
         elif kind == "pmid":
             ids["pmid"] = value
         elif kind == "doi":
-            ids["doi"] = value.lower()
+            ids["doi"] = value  # as published: matching across sources normalises case
     return ids
 
 
