@@ -58,9 +58,9 @@ def _metadata_index(path: str, mtime_ns: int) -> dict[str, dict[str, Any]]:
 
 def _ids(meta: dict[str, Any]) -> dict[str, str]:
     """pmcid / pmid / doi from any record vintage (S2ORC metadata or S2 API externalids)."""
-    ext = meta.get("externalids") or meta.get("externalIds") or {}
-    pmc = meta.get("pmc_id") or ext.get("PubMedCentral") or ext.get("pubmedcentral")
-    pmid = meta.get("pubmed_id") or ext.get("PubMed") or ext.get("pubmed")
+    ext = meta.get("externalids") or meta.get("externalIds") or meta.get("identifiers") or {}
+    pmc = meta.get("pmc_id") or ext.get("PubMedCentral") or ext.get("pubmedcentral") or ext.get("pmc")
+    pmid = meta.get("pubmed_id") or ext.get("PubMed") or ext.get("pubmed") or ext.get("pmid")
     doi = meta.get("doi") or ext.get("DOI") or ext.get("doi")
     out: dict[str, str] = {}
     if pmc:
@@ -69,7 +69,7 @@ def _ids(meta: dict[str, Any]) -> dict[str, str]:
     if pmid:
         out["pmid"] = str(pmid).strip()
     if doi:
-        out["doi"] = str(doi).strip().lower()
+        out["doi"] = str(doi).strip()  # as published: matching across sources normalises case
     return out
 
 
@@ -221,7 +221,9 @@ class S2ORCBuilder(Builder):
                     parse = rec.get("grobid_parse") or rec.get("latex_parse") or {}
                     row = self.from_parse(parse, {**(rec.get("metadata") or {}), "paper_id": rec.get("paper_id")}, report,
                                           vintage="s2orc-2019")
-                elif isinstance(rec.get("pdf_parse"), dict):  # doc2json
+                elif "body_text" in rec and isinstance(rec.get("metadata"), dict):  # doc2json `Paper.as_json()`
+                    row = self.from_parse(rec, {**rec["metadata"], "paper_id": rec.get("paper_id")}, report, vintage="doc2json")
+                elif isinstance(rec.get("pdf_parse"), dict):  # doc2json release records
                     row = self.from_parse(rec["pdf_parse"], rec, report, vintage="doc2json")
                 elif isinstance(rec.get("content"), dict) and "corpusid" in rec:
                     row = self.from_api(rec, report)

@@ -51,7 +51,7 @@ def test_2020_pdf_parse_joined_to_its_metadata_row() -> None:
     row = rows[0]
     meta_row = next(json.loads(x) for x in (S2 / "s2orc_v20200705_metadata_sample.jsonl").read_text().splitlines() if '"18980380"' in x)
     assert row["title"] == meta_row["title"] == "Distributionally Robust Counterpart in Markov Decision Processes"
-    assert row["meta"]["doi"] == meta_row["doi"].lower() and row["meta"]["year"] == meta_row["year"]
+    assert row["meta"]["doi"] == meta_row["doi"] and row["meta"]["year"] == meta_row["year"]  # DOI as published
     assert row["meta"]["s2orc_format"] == "s2orc-2020"
     assert "## II. Preliminaries" in row["text"]  # "II. PRELIMINARIES": enumerator kept
     # The metadata file itself yields no rows: it is join input.
@@ -114,3 +114,31 @@ def test_sample_folder_builds_without_errors(tmp_path: Path) -> None:
         assert report.errors == [] and not report.failed, path
         total += len(rows)
     assert total == 2  # the two biomedical papers (PMC355891, PMC5371592)
+
+
+def test_doc2json_paper_records_with_metadata_are_read(tmp_path: Path) -> None:
+    """doc2json's `Paper.as_json()` layout: `metadata` {title, authors, year, identifiers} with
+    `abstract`, `body_text`, `back_matter`, `bib_entries` and `ref_entries` beside it (made
+    here from the bundled S2ORC sample's own GROBID parse); two such records in one folder."""
+    raw = json.loads((S2 / "s2orc_example_paper.json").read_text())
+    parse, meta = raw["grobid_parse"], raw["metadata"]
+    records = []
+    for paper_id, pmc in (("d2j-1", meta["pmc_id"]), ("d2j-2", "PMC999999")):
+        records.append({"paper_id": paper_id, "_pdf_hash": "", "metadata": {
+            "title": meta["title"], "authors": meta["authors"], "year": meta["year"], "venue": meta["venue"],
+            "identifiers": {"doi": meta["doi"], "pmc": pmc}},
+            "abstract": parse["abstract"], "body_text": parse["body_text"], "back_matter": [{"text": "We thank the funders.",
+            "section": "Acknowledgments", "cite_spans": [], "ref_spans": []}], "bib_entries": parse["bib_entries"],
+            "ref_entries": parse["ref_entries"]})
+    folder = tmp_path / "s2orc"
+    folder.mkdir()
+    for r in records:
+        (folder / f"{r['paper_id']}.json").write_text(json.dumps(r))
+    for r in records:
+        rows, report = build(folder / f"{r['paper_id']}.json", tmp_path)
+        assert report.errors == [] and len(rows) == 1
+        row = rows[0]
+        assert row["meta"]["s2orc_format"] == "doc2json" and row["meta"]["doi"] == meta["doi"]
+        assert row["meta"]["pmcid"] == (r["metadata"]["identifiers"]["pmc"] if r["metadata"]["identifiers"]["pmc"].startswith("PMC")
+                                        else "PMC" + r["metadata"]["identifiers"]["pmc"])
+        assert parse["body_text"][0]["text"][:40] in row["text"] and "We thank the funders" not in row["text"]
