@@ -11,9 +11,10 @@ from lxml import etree
 
 from builders.pmc_jats import PMCJatsBuilder
 from medc.ingest.builder import FileReport
-from tests.conftest import SAMPLES
+from tests.conftest import FIXTURES, SAMPLES
 
-ARTICLES = sorted((SAMPLES / "pmc_jats").glob("*.nxml"))
+# The bundled samples and real files from other projects' tests (tests/fixtures/jats/SOURCES.md).
+ARTICLES = sorted((SAMPLES / "pmc_jats").glob("*.nxml")) + sorted((FIXTURES / "jats").glob("*.nxml"))
 
 
 def words(text: str) -> str:
@@ -95,3 +96,15 @@ def test_display_formula_inside_a_paragraph_is_its_own_block(tmp_path: Path) -> 
            b'<disp-formula id="e1"><tex-math>r = k/n</tex-math></disp-formula>where k is the count.</p></sec></body></article>')
     text = row_of(tmp_path / "x.nxml", xml)["text"]
     assert "The rate was computed as\n\nr = k/n\n\nwhere k is the count." in text
+
+
+def test_nested_subject_groups_as_pubmed_parser_reads_them() -> None:
+    """pubmed_parser's own test of this file (PMC3460867) expects these 29 subjects, nested groups included."""
+    expected = ("Research Article; Biology; Biochemistry; Enzymes; Enzyme Metabolism; Lipids; Fatty Acids; Glycerides; "
+                "Lipid Metabolism; Neutral Lipids; Metabolism; Lipid Metabolism; Proteins; Globular Proteins; Protein Classes; "
+                "Recombinant Proteins; Biotechnology; Microbiology; Bacterial Pathogens; Bacteriology; Emerging Infectious "
+                "Diseases; Host-Pathogen Interaction; Microbial Growth and Development; Microbial Metabolism; Microbial "
+                "Pathogens; Microbial Physiology; Proteomics; Sequence Analysis; Spectrometric Identification of Proteins")
+    row = row_of(FIXTURES / "jats" / "pone.0046493.nxml")
+    assert "; ".join(row["meta"]["subjects"]) == expected and len(row["meta"]["subjects"]) == 29
+    assert row["meta"]["doi"] == "10.1371/journal.pone.0046493"
