@@ -38,6 +38,62 @@ def _year(date: etree._Element | None) -> int | None:
     return int(year) if year and year.isdigit() else None
 
 
+def abstract_parts(abstract: etree._Element | None) -> list[str]:
+    """An abstract's paragraphs; a structured abstract's labels become `###` headings."""
+    parts = []
+    for ab in abstract.findall("AbstractText") if abstract is not None else []:
+        body = _text(ab)
+        if body:
+            label = ab.get("Label") or ""
+            parts.append(f"### {consistent_heading(label)}\n\n{body}" if label else body)
+    return parts
+
+
+def other_abstracts(citation: etree._Element) -> list[str]:
+    """English `OtherAbstract`s (plain-language summaries, publisher abstracts) as their own section;
+    abstracts in other languages are left out of an English corpus."""
+    parts = []
+    for other in citation.findall("OtherAbstract"):
+        if (other.get("Language") or "eng") != "eng":
+            continue
+        body = abstract_parts(other)
+        if body:
+            kind = (other.get("Type") or "other").replace("-", " ")
+            parts += [f"## {consistent_heading(kind.capitalize())} abstract" if kind != "plain language summary"
+                      else "## Plain language summary", *body]
+    return parts
+
+
+def languages(codes: list[str]) -> dict[str, Any]:
+    """`language` (the first) and `languages` (all, when more than one) of a record."""
+    codes = [c.strip() for c in codes if c.strip()]
+    return {"language": codes[0] if codes else None, "languages": codes if len(codes) > 1 else None}
+
+
+def mesh_name(heading: str) -> str:
+    """A tagged-text MeSH line (`*Databases, Protein`, `Sequence Alignment/*methods`) as the
+    descriptor's name, as the XML gives it."""
+    return heading.split("/", 1)[0].lstrip("*").strip()
+
+
+LABEL = re.compile(r"(?:^|\s)([A-Z][A-Z /&,-]{2,}): ")
+
+
+def labelled_parts(abstract: str) -> list[str]:
+    """A tagged-text abstract ("BACKGROUND: ... METHODS: ...") as the XML's `###` sections."""
+    marks = list(LABEL.finditer(abstract))
+    if not marks or marks[0].start() > 0:
+        head = abstract[: marks[0].start()].strip() if marks else abstract.strip()
+        parts = [head] if head else []
+    else:
+        parts = []
+    for m, nxt in zip(marks, [*marks[1:], None]):
+        body = abstract[m.end(): nxt.start() if nxt else len(abstract)].strip()
+        if body:
+            parts.append(f"### {consistent_heading(m.group(1).strip())}\n\n{body}")
+    return parts
+
+
 @register_builder("medline")
 class MedlineBuilder(Builder):
     citations = ("pubmed",)
@@ -53,6 +109,15 @@ class MedlineBuilder(Builder):
         root = parse_xml(read_bytes(path))
         if root.tag not in ("PubmedArticleSet", "MedlineCitationSet"):
             raise ValueError(f"root element <{root.tag}> is not a PubmedArticleSet")
+        deleted = root.findall("DeleteCitation/PMID")  # update files: citations PubMed withdrew (not content)
+        if deleted:
+            report.records += len(deleted)
+            report.skip("deleted citation (DeleteCitation)", len(deleted))
+        for book in root.iter("PubmedBookArticle"):
+            report.records += 1
+            row = self.book_row(book, report)
+            if row is not None:
+                yield row
         for article in root.iter("PubmedArticle", "MedlineCitation"):
             if article.tag == "MedlineCitation" and article.getparent() is not None and article.getparent().tag == "PubmedArticle":
                 continue  # reached through its PubmedArticle
@@ -64,14 +129,8 @@ class MedlineBuilder(Builder):
                 continue
             art = citation.find("Article")
             title = _text(art.find("ArticleTitle")) if art is not None else ""
-            abstract = art.find("Abstract") if art is not None else None
-            parts = []
-            for ab in abstract.findall("AbstractText") if abstract is not None else []:
-                body = _text(ab)
-                if not body:
-                    continue
-                label = ab.get("Label") or ""
-                parts.append(f"### {consistent_heading(label)}\n\n{body}" if label else body)
+            parts = abstract_parts(art.find("Abstract") if art is not None else None)
+            parts += other_abstracts(citation)
             if not parts:
                 report.skip("no abstract")
                 continue
@@ -82,11 +141,11 @@ class MedlineBuilder(Builder):
                 if kind == "pmc" and value:
                     ids["pmcid"] = value if value.startswith("PMC") else f"PMC{value}"
                 elif kind == "doi" and value:
-                    ids["doi"] = value.lower()
+                    ids["doi"] = value  # as published: matching across sources normalises case
             if "doi" not in ids and art is not None:
                 for loc in art.findall("ELocationID"):
                     if loc.get("EIdType") == "doi" and loc.text:
-                        ids["doi"] = loc.text.strip().lower()
+                        ids["doi"] = loc.text.strip()
             journal = art.find("Journal") if art is not None else None
             yield self.row(pmid, title, parts, {
                 **ids,
@@ -94,8 +153,36 @@ class MedlineBuilder(Builder):
                 "year": _year(journal.find("JournalIssue/PubDate")) if journal is not None else None,
                 "mesh": [_text(d) for d in citation.findall("MeshHeadingList/MeshHeading/DescriptorName")],
                 "publication_types": [_text(p) for p in art.findall("PublicationTypeList/PublicationType")] if art is not None else [],
-                "language": (art.findtext("Language") if art is not None else None),
+                **languages([x.text or "" for x in art.findall("Language")] if art is not None else []),
+                "vernacular_title": _text(art.find("VernacularTitle")) if art is not None else None,
             })
+
+    def book_row(self, book: etree._Element, report: FileReport) -> dict[str, Any] | None:
+        """A PubMed book record (`PubmedBookArticle/BookDocument`: a chapter or a whole book, e.g. StatPearls)."""
+        doc = book.find("BookDocument")
+        pmid = (doc.findtext("PMID") or "").strip() if doc is not None else ""
+        if not pmid:
+            report.error("no BookDocument/PMID", f"record {report.records}")
+            return None
+        parts = abstract_parts(doc.find("Abstract"))
+        if not parts:
+            report.skip("no abstract")
+            return None
+        title = _text(doc.find("ArticleTitle")) or _text(doc.find("Book/BookTitle"))
+        ids: dict[str, str] = {"pmid": pmid}
+        for aid in doc.iter("ArticleId"):
+            if aid.get("IdType") == "doi" and (aid.text or "").strip():
+                ids["doi"] = (aid.text or "").strip()
+            elif aid.get("IdType") == "bookaccession" and (aid.text or "").strip():
+                ids["book_accession"] = (aid.text or "").strip()
+        return self.row(pmid, title, parts, {
+            **ids,
+            "journal": _text(doc.find("Book/BookTitle")),
+            "year": _year(doc.find("Book/PubDate")),
+            "publication_types": [_text(p) for p in doc.findall("PublicationType")],
+            **languages([x.text or "" for x in doc.findall("Language")]),
+            "record_kind": "book",
+        })
 
     def row(self, pmid: str, title: str, parts: list[str], meta: dict[str, Any]) -> dict[str, Any]:
         text = normalize_text("\n\n".join(([f"# {title}"] if title else []) + ["## Abstract", *parts]))
@@ -125,16 +212,18 @@ class MedlineBuilder(Builder):
             if not abstract:
                 report.skip("no abstract")
                 continue
-            # Structured abstracts in this format read "BACKGROUND: ... METHODS: ...".
-            parts = [p.strip() for p in re.split(r"\s(?=[A-Z][A-Z /&]{2,}: )", abstract) if p.strip()]
+            # Structured abstracts in this format read "BACKGROUND: ... METHODS: ...": the same
+            # sections as the XML gives, so one record is one row whichever format it came in.
+            parts = labelled_parts(abstract)
             ids = {"pmid": pmid}
             for lid in fields.get("LID", []) + fields.get("AID", []):
                 if lid.endswith("[doi]"):
-                    ids["doi"] = lid.removesuffix("[doi]").strip().lower()
+                    ids["doi"] = lid.removesuffix("[doi]").strip()
             if fields.get("PMC"):
                 ids["pmcid"] = fields["PMC"][0]
             year = (fields.get("DP") or [""])[0][:4]
             yield self.row(pmid, " ".join(fields.get("TI", [])), parts, {
                 **ids, "journal": (fields.get("JT") or [""])[0], "year": int(year) if year.isdigit() else None,
-                "mesh": fields.get("MH", []), "publication_types": fields.get("PT", []), "language": (fields.get("LA") or [None])[0],
+                "mesh": [mesh_name(m) for m in fields.get("MH", [])], "publication_types": fields.get("PT", []),
+                **languages(fields.get("LA", [])), "vernacular_title": " ".join(fields.get("TT", [])) or None,
             })

@@ -34,7 +34,7 @@ def test_structured_abstract_and_inline_markup() -> None:
     for label in ("### Background", "### Methods", "### Results", "### Conclusions"):
         assert label in text
     assert "<sub>" not in text and "2-agonist" in text
-    assert row["meta"]["doi"] == "10.1056/nejmoa1715274" and row["meta"]["year"] == 2018
+    assert row["meta"]["doi"] == "10.1056/NEJMoa1715274" and row["meta"]["year"] == 2018  # DOI as published
     assert row["meta"]["journal"] == "The New England journal of medicine" and "Asthma" in " ".join(row["meta"]["mesh"])
     (row4,), _ = parse(MEDLINE / "biopython_pubmed4.xml")
     assert "<i>" not in row4["text"] and "### Objective" in row4["text"]
@@ -63,6 +63,80 @@ def test_tagged_medline_format(tmp_path: Path) -> None:
     assert [r["id"] for r in rows] == ["pmid:29768149"] and report.skipped == {"no abstract": 1}
     row = rows[0]
     assert row["title"] == "Inhaled Combined Budesonide-Formoterol as Needed in Mild Asthma."
-    assert "BACKGROUND: In patients with mild asthma, as-needed use of an inhaled glucocorticoid" in row["text"]
-    assert "\n\nMETHODS: We conducted a 52-week, double-blind trial." in row["text"]
-    assert row["meta"]["doi"] == "10.1056/nejmoa1715274" and row["meta"]["year"] == 2018
+    assert "### Background\n\nIn patients with mild asthma, as-needed use of an inhaled glucocorticoid" in row["text"]
+    assert "\n\n### Methods\n\nWe conducted a 52-week, double-blind trial." in row["text"]
+    assert row["meta"]["doi"] == "10.1056/NEJMoa1715274" and row["meta"]["year"] == 2018
+
+
+def tagged_from_xml(xml_path: Path) -> str:
+    """The MEDLINE tagged text of a PubMed XML record, written here from the XML with lxml, as
+    PubMed's own export writes it (structured labels inline, MeSH with `*` major topics and
+    `/qualifier`s, DOI in LID)."""
+    from lxml import etree
+
+    cit = etree.parse(str(xml_path)).getroot().find(".//MedlineCitation")
+    art = cit.find("Article")
+    text = lambda el: " ".join("".join(el.itertext()).split())  # noqa: E731
+    lines = [f"PMID- {cit.findtext('PMID')}", f"TI  - {text(art.find('ArticleTitle'))}"]
+    doi = next(e.text for e in art.findall("ELocationID") if e.get("EIdType") == "doi")
+    lines.append(f"LID - {doi} [doi]")
+    ab = " ".join(f"{a.get('Label')}: {text(a)}" if a.get("Label") else text(a) for a in art.findall("Abstract/AbstractText"))
+    lines.append(f"AB  - {ab}")
+    lines.append(f"JT  - {text(art.find('Journal/Title'))}")
+    lines.append(f"DP  - {art.findtext('Journal/JournalIssue/PubDate/Year')}")
+    for lang in art.findall("Language"):
+        lines.append(f"LA  - {lang.text}")
+    for pt in art.findall("PublicationTypeList/PublicationType"):
+        lines.append(f"PT  - {text(pt)}")
+    for mh in cit.findall("MeshHeadingList/MeshHeading"):
+        d = mh.find("DescriptorName")
+        star = "*" if d.get("MajorTopicYN") == "Y" else ""
+        quals = "".join(f"/{'*' if q.get('MajorTopicYN') == 'Y' else ''}{text(q)}" for q in mh.findall("QualifierName"))
+        lines.append(f"MH  - {star}{text(d)}{quals}")
+    return "\n".join(lines) + "\n"
+
+
+def test_one_record_is_one_row_whichever_format(tmp_path: Path) -> None:
+    xml = MEDLINE / "pubmed-29768149.xml"
+    (from_xml,), _ = parse(xml)
+    path = tmp_path / "export.txt"
+    path.write_text(tagged_from_xml(xml))
+    assert "MH  - Asthma/*drug therapy" in path.read_text()
+    (from_tagged,), _ = parse(path)
+    assert from_tagged["text"] == from_xml["text"] and from_tagged["title"] == from_xml["title"]
+    for key in ("pmid", "doi", "journal", "year", "mesh", "publication_types", "language"):
+        assert from_tagged["meta"].get(key) == from_xml["meta"].get(key), key
+
+
+def test_book_records_deleted_citations_and_other_abstracts(tmp_path: Path) -> None:
+    """PubMed record kinds beyond journal articles, in the layout of the PubMed DTD."""
+    path = tmp_path / "pubmed25n1300.xml"
+    path.write_text(
+        '<?xml version="1.0"?>\n<PubmedArticleSet>\n'
+        "<PubmedBookArticle><BookDocument><PMID Version=\"1\">28613587</PMID>"
+        '<ArticleIdList><ArticleId IdType="bookaccession">NBK441899</ArticleId></ArticleIdList>'
+        "<Book><Publisher><PublisherName>StatPearls Publishing</PublisherName></Publisher><BookTitle>StatPearls</BookTitle>"
+        "<PubDate><Year>2024</Year><Month>01</Month></PubDate></Book><ArticleTitle>Scurvy</ArticleTitle><Language>eng</Language>"
+        "<Abstract><AbstractText>Scurvy is a disease caused by a deficiency of vitamin C.</AbstractText></Abstract>"
+        "<PublicationType UI=\"D000072642\">Review</PublicationType></BookDocument></PubmedBookArticle>\n"
+        "<PubmedArticle><MedlineCitation><PMID>1</PMID><Article><Journal><Title>J</Title><JournalIssue><PubDate>"
+        "<MedlineDate>1998 Dec-1999 Jan</MedlineDate></PubDate></JournalIssue></Journal><ArticleTitle>English title.</ArticleTitle>"
+        "<Abstract><AbstractText>An English abstract.</AbstractText></Abstract><Language>eng</Language><Language>fre</Language>"
+        "<VernacularTitle>Titre francais.</VernacularTitle></Article>"
+        '<OtherAbstract Type="plain-language-summary" Language="eng"><AbstractText>In plain words.</AbstractText></OtherAbstract>'
+        '<OtherAbstract Type="Publisher" Language="fre"><AbstractText>Un resume.</AbstractText></OtherAbstract>'
+        "</MedlineCitation></PubmedArticle>\n"
+        "<DeleteCitation><PMID Version=\"1\">111</PMID><PMID Version=\"1\">112</PMID></DeleteCitation>\n</PubmedArticleSet>\n")
+    rows, report = parse(path)
+    book, article = rows
+    assert book["id"] == "pmid:28613587" and book["meta"]["record_kind"] == "book" and book["meta"]["year"] == 2024
+    assert book["meta"]["book_accession"] == "NBK441899" and "deficiency of vitamin C" in book["text"]
+    assert article["meta"]["year"] == 1998 and article["meta"]["languages"] == ["eng", "fre"]
+    assert article["meta"]["vernacular_title"] == "Titre francais."
+    assert "## Plain language summary\n\nIn plain words." in article["text"] and "Un resume" not in article["text"]
+    assert report.records == 4 and report.skipped == {"deleted citation (DeleteCitation)": 2} and report.errors == []
+
+    empty = tmp_path / "empty.xml"
+    empty.write_text('<?xml version="1.0"?>\n<PubmedArticleSet></PubmedArticleSet>\n')
+    rows, report = parse(empty)
+    assert rows == [] and report.errors == [] and report.records == 0
