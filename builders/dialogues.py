@@ -23,7 +23,7 @@ from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, instruction_row
 from medc.schema import stable_id
-from medc.text.normalize import normalize_text
+from medc.text.normalize import normalize_text, strip_wiki_templates
 
 _SPEAKER = re.compile(r"^\s*(patient|doctor)\s*[:：]\s*(.*)$", re.IGNORECASE)
 
@@ -36,7 +36,7 @@ def text_field(rec: dict[str, Any], key: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"field {key!r} is a {type(value).__name__}, not text")
-    return normalize_text(value)
+    return normalize_text(strip_wiki_templates(value))
 
 
 @register_builder("dialogues")

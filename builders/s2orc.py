@@ -127,6 +127,9 @@ def _strip_cites(text: str, spans: Any) -> str:
             continue  # narrative citation: kept
         out.append(text[pos:start].rstrip())
         pos = end
+        rest = text[pos:].lstrip()
+        if rest[:1] in (".", ",", ";", ":", "!", "?", ")"):  # no space left before the punctuation that followed it
+            pos = len(text) - len(rest)
     out.append(text[pos:])
     return "".join(out)
 

@@ -103,7 +103,8 @@ def test_chatdoctor_crlf_file_and_medalpaca() -> None:
         assert "\r" not in row["output"] and row["license"] == "research-only"
     ma = SAMPLES / "dialogues" / "medalpaca" / "medical_meadow_small.first1000.json"
     rows, report = parse(DialogueBuilder("medalpaca", {}, SAMPLES), ma)
-    assert len(rows) == 1000 and rows[0]["input"] == "What are the symptoms of Allergy?"
+    # One answer is only a MediaWiki video template: with the template gone there is no reply.
+    assert len(rows) == 999 and rows[0]["input"] == "What are the symptoms of Allergy?" and len(report.errors) == 1
 
 
 MEDDIALOG = (
@@ -172,3 +173,15 @@ def test_abbreviation_prompts_from_a_real_article() -> None:
     assert "missing at random" not in by_short["MAR"]["instruction"] and "MAR" in by_short["MAR"]["instruction"]
     assert {r["license"] for r in rows} == {"cc-by-nc-3.0"} and report.records == 1
     assert len(rows) <= 10 and all(r["task"] == "knowledge_graph" for r in rows)
+
+
+def test_wiki_templates_never_reach_dialogue_rows(tmp_path: Path) -> None:
+    """MedAlpaca's WikiDoc answers hold MediaWiki templates; one bundled answer is nothing else."""
+    from builders.dialogues import DialogueBuilder
+
+    path = SAMPLES / "dialogues" / "medalpaca" / "medical_meadow_small.first1000.json"
+    assert path.read_text().count("{{#ev:youtube|") == 9
+    report = FileReport(path.name)
+    rows = list(DialogueBuilder("medalpaca", {"license": "cc-by-4.0"}, SAMPLES).parse(path, report))
+    assert rows and not any("{{" in r["output"] or "#ev:youtube" in r["output"] for r in rows)
+    assert sum("needs the patient's message" in e["reason"] for e in report.errors) >= 1  # the answer that was only a video

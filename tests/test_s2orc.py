@@ -142,3 +142,12 @@ def test_doc2json_paper_records_with_metadata_are_read(tmp_path: Path) -> None:
         assert row["meta"]["pmcid"] == (r["metadata"]["identifiers"]["pmc"] if r["metadata"]["identifiers"]["pmc"].startswith("PMC")
                                         else "PMC" + r["metadata"]["identifiers"]["pmc"])
         assert parse["body_text"][0]["text"][:40] in row["text"] and "We thank the funders" not in row["text"]
+
+
+def test_cut_citations_leave_no_space_before_punctuation() -> None:
+    from builders.s2orc import _strip_cites
+
+    text = "Bacteria colonise the root canal system [12] . Others disagree (Smith et al., 2001) , as shown."
+    spans = [{"start": text.index("[12]"), "end": text.index("[12]") + 4},
+             {"start": text.index("(Smith"), "end": text.index("2001)") + 5}]
+    assert _strip_cites(text, spans) == "Bacteria colonise the root canal system. Others disagree, as shown."

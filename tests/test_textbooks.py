@@ -150,3 +150,13 @@ def test_epub_spine_order_and_bad_files(tmp_path: Path) -> None:
     (tmp_path / "textbooks" / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
     with pytest.raises(ValueError, match="PDF"):
         build(tmp_path / "textbooks" / "broken.pdf", tmp_path)
+
+
+def test_line_break_hyphens_kept_where_the_text_says_they_belong() -> None:
+    from medc.text.normalize import dehyphenate
+
+    text = ("The drug has a long half-\nlife. Half of the dose is cleared, and life expectancy rose after treat-\nment "
+            "with a long-\nterm regimen; long-term use is safe. Anti-\nTNF drugs and anti-\ninflammatory ones differ.")
+    assert dehyphenate(text) == ("The drug has a long half-life. Half of the dose is cleared, and life expectancy rose after "
+                                 "treatment with a long-term regimen; long-term use is safe. Anti-TNF drugs and antiinflammatory "
+                                 "ones differ.")

@@ -84,16 +84,36 @@ _HYPHEN_BREAK = re.compile(r"(\w+)-\n(\w+)")
 def dehyphenate(text: str) -> str:
     """Join words hyphenated across line breaks ("treat-\\nment" → "treatment").
 
-    A compound that the same text also writes with its hyphen on one line ("long-term") keeps
-    the hyphen; a word part that starts upper-case after the break ("anti-\\nTNF") too.
+    The hyphen stays when the text itself says it belongs there: the compound is written with
+    its hyphen elsewhere ("long-term"), the part after the break starts upper-case or with a
+    digit ("anti-\\nTNF"), or both parts are words the text uses on their own while the joined
+    form is not ("half-\\nlife" in a text that says "half" and "life" but never "halflife").
     """
     if "-\n" not in text:
         return text
+    vocabulary = set(re.findall(r"\w+", _HYPHEN_BREAK.sub(" ", text).lower()))  # words written whole
 
     def join(m: re.Match[str]) -> str:
         a, b = m.group(1), m.group(2)
         if b[:1].isupper() or b[:1].isdigit() or f"{a}-{b}" in text:
             return f"{a}-{b}"
+        joined = f"{a}{b}".lower()
+        if joined not in vocabulary and a.lower() in vocabulary and b.lower() in vocabulary:
+            return f"{a}-{b}"
         return f"{a}{b}"
 
     return _HYPHEN_BREAK.sub(join, text)
+
+
+_WIKI_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
+
+
+def strip_wiki_templates(text: str) -> str:
+    """MediaWiki templates (`{{#ev:youtube|ID}}`, `{{cite ...}}`, nested ones too) removed: they
+    are page machinery, not prose (WikiDoc-derived answers in MedAlpaca hold them)."""
+    while "{{" in text:
+        stripped = _WIKI_TEMPLATE.sub(" ", text)
+        if stripped == text:
+            break
+        text = stripped
+    return text
