@@ -34,8 +34,10 @@ def test_signals_equal_hand_computed_values() -> None:
     assert s["sig_dup_5gram_char_frac"] == pytest.approx(len("Thedogandthecat") / 54)
     assert s["sig_dup_6gram_char_frac"] == pytest.approx(len("Thedogandthecat.") / 54)
     assert s["sig_dup_10gram_char_frac"] == 0
-    assert s["sig_line_punct_frac"] == pytest.approx(3 / 4)
-    assert s["sig_short_line_frac"] == 1.0
+    # FineWeb's line rules read the 3 non-blank lines: all end in "." and have at most 30 characters.
+    assert s["sig_nonblank_lines"] == 3 and s["sig_line_punct_frac"] == 1.0 and s["sig_short_line_frac"] == 1.0
+    assert s["sig_line_char_dup_frac"] == pytest.approx(20 / (54 - 3))  # the repeated line over the characters but newlines
+    assert s["sig_newlines_per_word"] == pytest.approx(3 / 16)
     assert s["sig_digit_frac"] == pytest.approx(2 / 54)
     assert s["sig_non_ascii_frac"] == 0
 

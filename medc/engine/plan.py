@@ -85,10 +85,9 @@ def fingerprint(kind: str, spec: SourceSpec, steps: Any, stats: list[list[Any]])
 
 def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
     """One plan per recipe source, with its shard tasks when it has input files."""
-    steps = tuple(
-        (s.step, freeze(s.params)) for s in recipe.steps
-        if not isinstance(make_step(s.step, s.params, recipe.kind), FilterStep)
-    )
+    made = [(s, make_step(s.step, s.params, recipe.kind)) for s in recipe.steps]
+    steps = tuple((s.step, freeze(s.params)) for s, step in made if not isinstance(step, FilterStep))
+    versions = {s.step: step.cache_version for s, step in made if step.cache_version != 1}
     references = tree.glob(reference_patterns(recipe))
     ref_stats = [tree.stat(rel) for rel in references]
     plans: list[SourcePlan] = []
@@ -113,6 +112,6 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
             shared = tuple((rel, *tree.files[rel]) for rel in sorted(set(references) | set(companions)))
         for shard, start in enumerate(range(0, len(sp.files), recipe.files_per_shard)):
             files = tuple(sp.files[start : start + recipe.files_per_shard])
-            fp = fingerprint(recipe.kind, spec, (steps, ref_stats, companion_stats), [tree.stat(f) for f in files])
+            fp = fingerprint(recipe.kind, spec, (steps, ref_stats, companion_stats, versions), [tree.stat(f) for f in files])
             sp.tasks.append(ShardTask(recipe.kind, spec, index, shard, files, str(tree), steps, cache_dir, fp, shared))
     return plans

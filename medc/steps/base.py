@@ -34,6 +34,9 @@ class Step:
     name: ClassVar[str] = ""  # set by @register_step
     Params: ClassVar[type[StepParams]] = StepParams
     kinds: ClassVar[tuple[str, ...]] = ("knowledge", "instruction")  # dataset kinds it applies to
+    # Raised when what the step stores in a shard changes (e.g. new signal columns): cached
+    # shards computed by an older version are then recomputed (part of shard fingerprints).
+    cache_version: ClassVar[int] = 1
 
     def __init__(self, params: StepParams, kind: str, root: Path | None = None):
         self.params = params

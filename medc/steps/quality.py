@@ -54,6 +54,7 @@ class QualitySignals(MapStep):
 
     Params = QualitySignalsParams
     params: QualitySignalsParams
+    cache_version = 2  # 2: FineWeb's line signals (non-blank lines, repeated-line characters, newlines per word)
 
     def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
         text = df.select(text_expr(self.kind).alias("t"))["t"]

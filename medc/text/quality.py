@@ -12,6 +12,7 @@ positions whose n-gram occurs more than once in its document.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
@@ -30,6 +31,10 @@ _TERMINAL = set(
     "᪩？⁈𑩂．꩞𑅃﹗𑂾\u1b7d፧𑅂꡶꘎⁉࠾᪨𑊩𑱂᱿𖩮᥅\U00011f43\U00011f44﹒𑈹𑈸።܂؞꛳\U00010f88𑗍𐩖𑙂\u061d꩟᠉\u1b7e𑗗᰼𑻸؟𑪜꧉𑗉𐽙𖫵𖬷܀꓿᜵𑗏𑁇𑗓𑥄៖𑥆𑗑𑗒꯫'۔𐩗\U00010f86꡷\u2e54｡៕߹⸮.𑇅࠹𛲟꫰꤯𐽗᭞𑜼፨𑃁꣏𑇟𖬸𑪛𑜾࠷𝪈?𑃀𑗃！։꣎॥𑗖᭛᠃!၊𖺘⁇𑗌𑑋𖭄᭟𑅁𑙁⸼꩝𑗋。꧈꫱𑜽𐽖𑂿᙮។꛷\U00010f89៚᥄𑗕𑗎᪪᭚࠽𑇞𑗊𐽘\u2e53𑗔𖩯𑇍𑻷𐽕𑩃।𑗂𑇆𑁈။᱾𑱁꘏܁᜶‼𑈻‽᪫﹖𑑌𑈼\U00010f87𑗐៙᰻"
 )
 PUNCTUATION_SET = frozenset(_PUNCT) | _TERMINAL
+# datatrove's TERMINAL_PUNCTUATION (what FineWeb's line rule calls a line end): the set above without "'".
+TERMINAL_PUNCTUATION = frozenset(_TERMINAL - {"'"})
+_ENDS_TERMINAL = "(?:" + "|".join(re.escape(c) for c in sorted(TERMINAL_PUNCTUATION)) + ")$"
+FINEWEB_SHORT_LINE = 30
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
@@ -51,8 +56,12 @@ SIGNAL_COLUMNS = {
     "sig_dup_line_char_frac": pl.Float64,
     **{f"sig_top_{n}gram_char_frac": pl.Float64 for n in TOP_NGRAMS},
     **{f"sig_dup_{n}gram_char_frac": pl.Float64 for n in DUP_NGRAMS},
-    "sig_line_punct_frac": pl.Float64,  # fraction of lines ending in terminal punctuation (C4)
-    "sig_short_line_frac": pl.Float64,  # fraction of lines shorter than 30 characters (FineWeb)
+    # FineWeb (datatrove's FineWebQualityFilter), over the non-blank lines as written:
+    "sig_nonblank_lines": pl.UInt32,
+    "sig_line_punct_frac": pl.Float64,  # fraction ending in a terminal punctuation character
+    "sig_short_line_frac": pl.Float64,  # fraction of at most 30 characters
+    "sig_line_char_dup_frac": pl.Float64,  # characters of repeated lines over characters (newlines left out)
+    "sig_newlines_per_word": pl.Float64,  # newlines over words
     "sig_non_ascii_frac": pl.Float64,
     "sig_digit_frac": pl.Float64,
     "sig_chars": pl.UInt32,
@@ -234,6 +243,25 @@ def _pieces_stats(series: pl.Series, pattern: str, doc_index: str) -> pl.DataFra
     ).sort(doc_index)
 
 
+def fineweb_line_stats(nonblank: pl.Series) -> dict[str, np.ndarray]:
+    """Per document, over its non-blank lines (as datatrove's FineWebQualityFilter reads them,
+    unstripped): how many, how many end in terminal punctuation, how many have at most 30
+    characters, and the characters of lines that repeat an earlier one."""
+    n_docs = len(nonblank)
+    frame = pl.DataFrame({"doc": np.arange(n_docs), "line": nonblank}).explode("line").drop_nulls("line")
+    per_doc = frame.group_by("doc").agg(
+        pl.len().alias("n"),
+        pl.col("line").str.contains(_ENDS_TERMINAL).sum().alias("punct"),
+        (pl.col("line").str.len_chars() <= FINEWEB_SHORT_LINE).sum().alias("short"),
+    )
+    dups = (frame.group_by("doc", "line").len()
+            .group_by("doc").agg(((pl.col("len") - 1) * pl.col("line").str.len_chars()).sum().alias("dup_chars")))
+    out = {k: np.zeros(n_docs) for k in ("n", "punct", "short", "dup_chars")}
+    for name, table in (("n", per_doc), ("punct", per_doc), ("short", per_doc), ("dup_chars", dups)):
+        out[name][table["doc"].to_numpy()] = table[name].to_numpy()
+    return out
+
+
 def text_signals(texts: pl.Series) -> pl.DataFrame:
     texts = texts.fill_null("")
     chars = texts.str.len_chars()
@@ -244,15 +272,14 @@ def text_signals(texts: pl.Series) -> pl.DataFrame:
         pl.col("lines").list.len().alias("n_lines"),
         pl.col("lines").list.eval(pl.element().str.contains(r"^\s*[•\-]").cast(pl.UInt32)).list.sum().alias("bullets"),
         pl.col("lines").list.eval(pl.element().str.contains(r"(\.\.\.|…)\s*$").cast(pl.UInt32)).list.sum().alias("ell_lines"),
-        pl.col("lines").list.eval(
-            pl.element().str.strip_chars().str.contains(r"[.!?\"'):;]$").cast(pl.UInt32)
-        ).list.sum().alias("punct_lines"),
-        pl.col("lines").list.eval((pl.element().str.len_chars() < 30).cast(pl.UInt32)).list.sum().alias("short_lines"),
+        pl.col("lines").list.eval(pl.element().filter(pl.element().str.strip_chars() != "")).alias("nonblank"),
         pl.col("t").str.count_matches("#", literal=True).alias("hashes"),
         (pl.col("t").str.count_matches("...", literal=True) + pl.col("t").str.count_matches("…", literal=True)).alias("ellipses"),
         pl.col("t").str.count_matches(r"[^\x00-\x7f]").alias("non_ascii"),
         pl.col("t").str.count_matches(r"\d").alias("digits"),
+        pl.col("t").str.count_matches("\n", literal=True).alias("newlines"),
     )
+    fineweb = fineweb_line_stats(line_stats["nonblank"])
     paras = _pieces_stats(texts.str.strip_chars(), r"\n{2,}", "doc")
     lines_d = _pieces_stats(texts, r"\n+", "doc")
     denom = chars.cast(pl.Float64).clip(lower_bound=1).to_numpy()
@@ -267,8 +294,11 @@ def text_signals(texts: pl.Series) -> pl.DataFrame:
             "sig_dup_para_char_frac": paras["dup_chars"].to_numpy() / denom,
             "sig_dup_line_frac": lines_d["dup"].to_numpy() / lines_d["n"].to_numpy(),
             "sig_dup_line_char_frac": lines_d["dup_chars"].to_numpy() / denom,
-            "sig_line_punct_frac": line_stats["punct_lines"].to_numpy() / n_lines,
-            "sig_short_line_frac": line_stats["short_lines"].to_numpy() / n_lines,
+            "newlines": line_stats["newlines"],
+            "sig_nonblank_lines": fineweb["n"],
+            "sig_line_punct_frac": fineweb["punct"] / np.maximum(fineweb["n"], 1),
+            "sig_short_line_frac": fineweb["short"] / np.maximum(fineweb["n"], 1),
+            "sig_line_char_dup_frac": fineweb["dup_chars"] / np.maximum(chars.to_numpy() - line_stats["newlines"].to_numpy(), 1),
             "sig_non_ascii_frac": line_stats["non_ascii"].to_numpy() / denom,
             "sig_digit_frac": line_stats["digits"].to_numpy() / denom,
             "sig_chars": chars,
@@ -310,6 +340,7 @@ def compute_signals(texts: pl.Series, with_language: bool = True) -> pl.DataFram
         **{k: v for k, v in w.items()},
         "sig_hash_ratio": t["hashes"].to_numpy() / words,
         "sig_ellipsis_ratio": t["ellipses"].to_numpy() / words,
+        "sig_newlines_per_word": t["newlines"].to_numpy() / words,
         **{k: t[k] for k in t.columns if k.startswith("sig_")},
     }
     if with_language:
@@ -348,15 +379,19 @@ class Thresholds:
     dup_10gram: float | None = 0.10
     languages: list[str] | None = None
     min_language_score: float | None = None
-    min_line_punct_frac: float | None = None
-    max_short_line_frac: float | None = None
+    # FineWeb's rules as datatrove's FineWebQualityFilter applies them (its defaults: 0.12, 0.67, 0.01, 0.3).
+    fineweb_line_punct_thr: float | None = None
+    fineweb_short_line_thr: float | None = None
+    fineweb_char_dup_ratio: float | None = None
+    fineweb_new_line_ratio: float | None = None
     max_non_ascii_frac: float | None = None
     max_digit_frac: float | None = None
 
 
 GOPHER_DEFAULTS: dict[str, Any] = {f.name: getattr(Thresholds(), f.name) for f in fields(Thresholds)}
 # Thresholds that are fractions (of words, lines, characters) or a score: in [0, 1].
-FRACTION_THRESHOLDS = frozenset(k for k in GOPHER_DEFAULTS if k.endswith(("_frac", "_ratio", "gram", "_score")))
+FRACTION_THRESHOLDS = frozenset(k for k in GOPHER_DEFAULTS if k.endswith(("_frac", "_ratio", "gram", "_score", "_thr")))
+FINEWEB_KEYS = ("fineweb_line_punct_thr", "fineweb_short_line_thr", "fineweb_char_dup_ratio", "fineweb_new_line_ratio")
 
 
 def quality_decision(sig: pl.DataFrame, t: dict[str, Any]) -> pl.Series:
@@ -392,8 +427,12 @@ def quality_decision(sig: pl.DataFrame, t: dict[str, Any]) -> pl.Series:
     if t.get("languages"):
         rules.append((~c("sig_lang").is_in(list(t["languages"])), "language"))
     add("min_language_score", lambda v: c("sig_lang_score") < v, "language_score")
-    add("min_line_punct_frac", lambda v: c("sig_line_punct_frac") < v, "line_punct_frac")
-    add("max_short_line_frac", lambda v: c("sig_short_line_frac") > v, "short_line_frac")
+    if any(t.get(k) is not None for k in FINEWEB_KEYS):  # FineWeb's checks, in its order and with its reason names
+        rules.append((c("sig_nonblank_lines") == 0, "empty"))
+    add("fineweb_line_punct_thr", lambda v: c("sig_line_punct_frac") < v, "line_punct_ratio")
+    add("fineweb_short_line_thr", lambda v: c("sig_short_line_frac") > v, "short_line_ratio")
+    add("fineweb_char_dup_ratio", lambda v: c("sig_line_char_dup_frac") > v, "char_dup_ratio")
+    add("fineweb_new_line_ratio", lambda v: c("sig_newlines_per_word") > v, "list_ratio")
     add("max_non_ascii_frac", lambda v: c("sig_non_ascii_frac") > v, "non_ascii_frac")
     add("max_digit_frac", lambda v: c("sig_digit_frac") > v, "digit_frac")
     if not rules:
