@@ -31,7 +31,9 @@ from medc.text.licenses import normalize_license
 from medc.text.normalize import normalize_text
 
 ABSTRACT_TYPES_KEPT = {None, "", "summary", "author-summary", "executive-summary", "structured", "short"}
-RETRACTION_TYPES = {"retraction", "correction", "expression-of-concern", "addendum", "removal"}
+# Article types that are notices about other articles, or an article withdrawn itself: skipped
+# (counted by type) while `skip_retractions` is on. Every other type is kept as prose.
+RETRACTION_TYPES = {"retraction", "correction", "expression-of-concern", "addendum", "removal", "retracted-article"}
 
 
 # Files that hold articles: PMC article sets, Europe PMC exports, OAI-PMH responses.
