@@ -127,7 +127,8 @@ class PMCJatsBuilder(Builder):
             report.records += 1
             report.error(str(exc), member)
             return
-        drop_document_namespaces(root)
+        if b'xmlns="' in data or b"xmlns='" in data:  # a default namespace is declared (rare in PMC files)
+            drop_document_namespaces(root)
         name = localname(root)
         if name == "article":
             articles = [root]
