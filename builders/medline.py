@@ -97,6 +97,9 @@ def labelled_parts(abstract: str) -> list[str]:
 @register_builder("medline")
 class MedlineBuilder(Builder):
     citations = ("pubmed",)
+    # PubMed's baseline then its update files, in file-name order: a citation's latest version wins
+    # and a DeleteCitation withdraws it (the files' names sort in release order: pubmed25n0001 ...).
+    later_files_supersede = True
     kind = "knowledge"
     patterns = ("**/*.xml", "**/*.xml.gz", "**/*.txt", "**/*.nbib", "**/*.medline")
     defaults: dict[str, Any] = {"license": LICENSE}
@@ -113,6 +116,8 @@ class MedlineBuilder(Builder):
         if deleted:
             report.records += len(deleted)
             report.skip("deleted citation (DeleteCitation)", len(deleted))
+            for pmid in deleted:
+                report.withdraw(f"pmid:{(pmid.text or '').strip()}")
         for book in root.iter("PubmedBookArticle"):
             report.records += 1
             row = self.book_row(book, report)

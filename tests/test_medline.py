@@ -6,6 +6,8 @@ import gzip
 import re
 from pathlib import Path
 
+import pytest
+
 from builders.medline import MedlineBuilder
 from medc.ingest.builder import FileReport
 from tests.conftest import SAMPLES
@@ -140,3 +142,39 @@ def test_book_records_deleted_citations_and_other_abstracts(tmp_path: Path) -> N
     empty.write_text('<?xml version="1.0"?>\n<PubmedArticleSet></PubmedArticleSet>\n')
     rows, report = parse(empty)
     assert rows == [] and report.errors == [] and report.records == 0
+
+
+def pubmed_article(pmid: int, title: str) -> str:
+    return (f"<PubmedArticle><MedlineCitation><PMID Version=\"1\">{pmid}</PMID><Article><Journal><Title>J</Title><JournalIssue>"
+            f"<PubDate><Year>2020</Year></PubDate></JournalIssue></Journal><ArticleTitle>{title}</ArticleTitle><Abstract><AbstractText>"
+            f"The abstract of citation {pmid}, version: {title}.</AbstractText></Abstract></Article></MedlineCitation></PubmedArticle>")
+
+
+@pytest.mark.parametrize("files_per_shard", [1, 16])
+def test_update_files_supersede_the_baseline(tmp_path: Path, files_per_shard: int) -> None:
+    """PubMed baseline + update files: a citation's latest version wins, a deleted one goes,
+    whether the files share a shard or not."""
+    import json
+
+    from medc.build import main as build
+
+    folder = tmp_path / "src" / "medline"
+    (folder / "baseline").mkdir(parents=True)
+    (folder / "updatefiles").mkdir()
+    (folder / "baseline" / "pubmed25n0001.xml").write_text(
+        "<PubmedArticleSet>" + "".join(pubmed_article(p, f"first version of {p}") for p in (1, 2, 3)) + "</PubmedArticleSet>")
+    (folder / "updatefiles" / "pubmed25n1275.xml").write_text(
+        "<PubmedArticleSet>" + pubmed_article(1, "revised version of 1")
+        + "<DeleteCitation><PMID Version=\"1\">3</PMID><PMID Version=\"1\">99</PMID></DeleteCitation></PubmedArticleSet>")
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[dataset]\nname = "medc-k"\nkind = "knowledge"\n[build]\n'
+                      f'files_per_shard = {files_per_shard}\n[[sources]]\nname = "pubmed"\nbuilder = "medline"\ndir = "medline"\n')
+    assert build(["medc-k", "--sources", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--recipe", str(recipe), "--quiet"]) == 0
+    import polars as pl
+
+    repo = tmp_path / "out" / "medc-k"
+    rows = {r["id"]: r for r in pl.read_parquet(sorted((repo / "data" / "pubmed").glob("*.parquet"))).to_dicts()}
+    assert set(rows) == {"pmid:1", "pmid:2"} and rows["pmid:1"]["title"] == "revised version of 1"
+    steps = {s["step"]: s for s in json.loads((repo / "build_manifest.json").read_text())["sources"]["pubmed"]["steps"]}
+    assert steps["withdrawn"]["dropped"] == {"withdrawn by a later file": 1}
+    assert steps["unique_ids"]["dropped"] == {"superseded by a later file": 1}

@@ -149,7 +149,12 @@ def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: L
     with timer.stage("global"), driver_root(layout.tree, recipe) as root:
         # Workers of the global stage (near-dup verification) read the shards where every node sees them.
         shared_shards = [t.stem + ".parquet" for t in tasks] if remote_out else None
-        drops, global_reports = global_decisions(recipe, shard_files, root, layout.local_cache, executor.map_unordered, shared_shards)
+        withdrawn: dict[str, int] = {}
+        for report in shard_reports.values():
+            for row_id, key in report.get("withdrawn", []):
+                withdrawn[row_id] = max(withdrawn.get(row_id, 0), key)
+        drops, global_reports = global_decisions(recipe, shard_files, root, layout.local_cache, executor.map_unordered, shared_shards,
+                                                 withdrawn)
 
     with timer.stage("write"):
         # The release is written whole in a staging folder, then swapped in (`swap_in`).

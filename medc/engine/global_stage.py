@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from medc.errors import UserError
+from medc.ingest.builder import builder_class
 from medc.recipes.recipe import Recipe
 from medc.release.manifest import GlobalStepReport
 from medc.steps.base import FilterStep, GlobalContext, GlobalStep, make_step
@@ -43,10 +44,12 @@ class DropLedger:
 def global_decisions(
     recipe: Recipe, shard_files: list[Path], root: Path, work_dir: Path,
     map_unordered: Callable[..., Any] | None = None, shared_shards: list[str] | None = None,
+    withdrawn: dict[str, int] | None = None,
 ) -> tuple[pl.DataFrame, list[GlobalStepReport]]:
-    """Row keys to drop (`_key, step, reason`): filter steps on stored columns, then unique
-    ids, then every global step. `shared_shards`: where the global steps' workers read the
-    shards (URLs every node sees), default the local `shard_files`."""
+    """Row keys to drop (`_key, step, reason`): filter steps on stored columns, rows withdrawn
+    by a later file, then unique ids, then every global step. `shared_shards`: where the
+    global steps' workers read the shards (URLs every node sees), default the local
+    `shard_files`. `withdrawn`: row id -> the key before which its rows are withdrawn."""
     ledger = DropLedger()
     if not shard_files:
         return ledger.drops(), []
@@ -58,13 +61,29 @@ def global_decisions(
     for f in filters:
         reasons = f.reasons(frame)
         frame = ledger.record(f.name, frame.select("_key", reasons.alias("reason")).filter(pl.col("reason").is_not_null()), frame)
-    first = pl.col("_key").min().over("id")
-    frame = ledger.record("unique_ids", frame.filter(pl.col("_key") != first).select("_key", pl.lit("duplicate id").alias("reason")), frame)
+    if withdrawn:
+        table = pl.DataFrame({"id": list(withdrawn), "_before": list(withdrawn.values())}, schema={"id": pl.String, "_before": pl.UInt64})
+        gone = frame.join(table, on="id").filter(pl.col("_key") < pl.col("_before"))
+        frame = ledger.record("withdrawn", gone.select("_key", pl.lit("withdrawn by a later file").alias("reason")), frame)
+    frame = ledger.record("unique_ids", duplicate_ids(frame, superseding_sources(recipe)), frame)
     ctx = GlobalContext(work_dir, shared_shards or [str(p) for p in shard_files], map_unordered)
     for step in global_steps:
         decision = step.decide(frame, ctx)
         frame = ledger.record(step.name, decision.drops, frame, decision.report)
     return ledger.drops(), ledger.reports
+
+
+def superseding_sources(recipe: Recipe) -> list[str]:
+    """Sources whose later files replace earlier rows of the same id (PubMed baseline + updates)."""
+    return [s.name for s in recipe.sources if builder_class(s.builder).later_files_supersede]
+
+
+def duplicate_ids(frame: pl.DataFrame, superseding: list[str]) -> pl.DataFrame:
+    """Rows whose id an other row holds: the first is kept, or, in a superseding source, the last."""
+    latest = pl.col("source").is_in(superseding)
+    keep = pl.when(latest).then(pl.col("_key").max().over("id")).otherwise(pl.col("_key").min().over("id"))
+    reason = pl.when(latest).then(pl.lit("superseded by a later file")).otherwise(pl.lit("duplicate id"))
+    return frame.filter(pl.col("_key") != keep).select("_key", reason.alias("reason"))
 
 
 def read_columns(recipe: Recipe, shard_files: list[Path], filters: list[FilterStep], global_steps: list[GlobalStep]) -> pl.DataFrame:

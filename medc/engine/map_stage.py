@@ -5,6 +5,7 @@ signature columns, and the shard is written to the cache with its report."""
 from __future__ import annotations
 
 import time
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     started = time.perf_counter()
     rows, reports = parse_files(task, root)
     df = rows_frame(rows, task)
+    withdrawn = withdrawals(list(accumulate(r.rows for r in reports)), reports, task)
     df, step_stats = apply_steps(df, task, root)
     report = {
         "source": task.source.name,
@@ -48,6 +50,8 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
         "steps": step_stats,
         "seconds": round(time.perf_counter() - started, 3),
     }
+    if withdrawn:  # row id, and the row key before which its earlier versions are withdrawn
+        report["withdrawn"] = withdrawn
     write_shard(task.stem, df, report)
     return report
 
@@ -79,6 +83,13 @@ def parse_files(task: ShardTask, root: Path) -> tuple[list[dict[str, Any]], list
         report.rows = len(file_rows)
         rows.extend(file_rows)
     return rows, reports
+
+
+def withdrawals(rows_before: list[int], reports: list[FileReport], task: ShardTask) -> list[list[Any]]:
+    """[row id, key]: the rows of that id with a smaller key (earlier files) are withdrawn.
+    `rows_before[i]`: rows of the shard up to and including file i."""
+    base = (task.source_index << 48) | (task.shard_index << SHARD_BITS)
+    return [[row_id, base + end] for report, end in zip(reports, rows_before) for row_id in report.withdrawn]
 
 
 def rows_frame(rows: list[dict[str, Any]], task: ShardTask) -> pl.DataFrame:

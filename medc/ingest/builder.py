@@ -56,9 +56,14 @@ class FileReport:
     errors: list[dict[str, str]] = field(default_factory=list)
     failed: bool = False  # the whole file could not be read
     public_reasons: tuple[str, ...] | None = None  # set for a confidential source
+    withdrawn: list[str] = field(default_factory=list)  # row ids this file withdraws (PubMed DeleteCitation)
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] += n
+
+    def withdraw(self, row_id: str) -> None:
+        """This file withdraws the row `row_id` as any earlier file gave it (an update file's deletion)."""
+        self.withdrawn.append(row_id)
 
     def error(self, reason: str, record: str | None = None) -> None:
         if self.public_reasons is not None:
@@ -88,6 +93,9 @@ class Builder:
     # A confidential source (clinical notes): its files' content must never reach a report, so
     # error reasons are reduced to these fixed phrases. None: not confidential.
     public_reasons: ClassVar[tuple[str, ...] | None] = None
+    # Files are releases in order (PubMed baseline, then update files): a row id given again by a
+    # later file replaces the earlier row, and `FileReport.withdraw` removes earlier ones.
+    later_files_supersede: ClassVar[bool] = False
     kind: ClassVar[str]  # "knowledge" or "instruction"
     patterns: ClassVar[tuple[str, ...]]  # default globs inside the source's folder
     defaults: ClassVar[dict[str, Any]] = {}  # options and their default values
