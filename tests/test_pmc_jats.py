@@ -157,7 +157,11 @@ def test_every_table_row_present_cell_by_cell(path: Path) -> None:
     (row,), _ = parse(path)
     lines = set(row["text"].split("\n"))
     expected = []
-    for tr in tree(path).iter("tr"):
+    root = tree(path)
+    for sup in list(root.iter("sup")):  # footnote marks ("a", "*", "†") belong to the footnotes, which are not text
+        if not len(sup) and re.fullmatch(r"[a-z]{1,2}|[*†‡§¶#]{1,3}", (sup.text or "").strip()):
+            sup.text = ""
+    for tr in root.iter("tr"):
         if any(a.tag == "table-wrap-foot" for a in tr.iterancestors()):
             continue
         cells = [squash("".join(c.itertext())) for c in tr.iterchildren("td", "th")]

@@ -3,11 +3,16 @@ C-level call."""
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from builders.pmc_jats.citations import CITE_CLOSE, CITE_OPEN
 from builders.pmc_jats.markup import INLINE_SKIP, all_text, localname
 from builders.pmc_jats.mathml import RENDERED, render_formula
+
+
+FOOTNOTE_MARK = re.compile(r"[a-z]{1,2}|[*†‡§¶#]{1,3}")
 
 
 def prepare_inline(root: etree._Element) -> None:
@@ -32,6 +37,14 @@ def prepare_inline(root: etree._Element) -> None:
                 _replace_text(el, CITE_OPEN + "".join(el.itertext()) + CITE_CLOSE)
             else:  # the common case: a plain marker ("12", "Smith et al., 2001")
                 el.text = CITE_OPEN + (el.text or "") + CITE_CLOSE
+        elif el.get("ref-type") == "table-fn":  # a table footnote's mark: the footnotes are not text
+            _replace_text(el, "")
+    # Footnote marks written as bare superscripts in tables ("(n = 98 942)<sup>a</sup>") would be
+    # glued to the number before them; exponents (digits) and longer superscripts stay.
+    for table in root.iter("table-wrap"):
+        for sup in list(table.iter("sup")):
+            if len(sup) == 0 and FOOTNOTE_MARK.fullmatch((sup.text or "").strip()):
+                _replace_text(sup, "")
     for el in list(root.iter("break", "hr")):
         _replace_text(el, " ")
 
