@@ -171,7 +171,7 @@ def test_licence_gate_allows_only_known_licences_read_from_the_data(replay_build
 
 # ---------------------------------------------------------------- 4. recipes stay inside their roots
 @pytest.mark.parametrize(("edit", "message"), [
-    ('config = "/tmp/somewhere"', "sources[0].config must be a plain name"),
+    ('config = "/srv/somewhere"', "sources[0].config must be a plain name"),
     ('config = "../x"', "sources[0].config must be a plain name"),
     ('dir = "../../x"', "sources[0].dir must be a path under the sources root"),
     ('dir = "/etc"', "sources[0].dir must be a path under the sources root"),
