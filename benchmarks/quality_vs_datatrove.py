@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import polars as pl  # noqa: E402
 
 from benchmarks.corpus import pmc_documents  # noqa: E402
-from medc.text.quality import GOPHER_DEFAULTS, compute_signals, quality_decision  # noqa: E402
+from medc.text.quality import compute_signals  # noqa: E402
+from medc.text.quality_rules import GOPHER_DEFAULTS, quality_decision  # noqa: E402
 
 
 def run_datatrove(texts: list[str]) -> list[str | None]:

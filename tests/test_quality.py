@@ -8,7 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from medc.text.quality import GOPHER_DEFAULTS, compute_signals, quality_decision
+from medc.text.quality import compute_signals
+from medc.text.quality_rules import GOPHER_DEFAULTS, quality_decision
 from tests.conftest import REPO, run_build
 
 TEXT = "The dog and the cat.\nThe dog and the cat.\n\nIt is 42..."

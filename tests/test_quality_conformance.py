@@ -8,7 +8,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from medc.text.quality import GOPHER_DEFAULTS, compute_signals, quality_decision
+from medc.text.quality import compute_signals
+from medc.text.quality_rules import GOPHER_DEFAULTS, quality_decision
 
 TEXT_LF_1 = (
     "I wish it need not have happened in my time,' said Frodo. 'So do I,' said Gandalf, 'and so do all who live to "

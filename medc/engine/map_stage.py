@@ -62,14 +62,14 @@ def parse_files(task: ShardTask, root: Path) -> tuple[list[dict[str, Any]], list
     builder = builder_class(task.source.builder)(task.source.name, task.source.options, root)
     rows: list[dict[str, Any]] = []
     reports: list[FileReport] = []
-    for rel in task.files:
+    for i, rel in enumerate(task.files):
         path = root / rel
         report = FileReport(rel, public_reasons=builder.public_reasons)
         reports.append(report)
         file_rows: list[dict[str, Any]] = []
         try:
             report.bytes = path.stat().st_size
-            report.sha256 = sha256_file(path)
+            report.sha256 = task.input_hashes[i] if task.input_hashes else sha256_file(path)
             for raw in builder.parse(path, report):
                 try:
                     file_rows.append(validate_row(raw, task.kind))

@@ -40,6 +40,8 @@ class ShardTask:
     fingerprint: str
     # Remote sources only: files read besides the inputs, staged on the worker's node: (path, size, version).
     shared: tuple[tuple[str, int, str], ...] = ()
+    # Local sources: the sha256 of each input, as the plan read it (the worker need not read it again).
+    input_hashes: tuple[str, ...] = ()
 
     @property
     def stem(self) -> str:
@@ -112,6 +114,8 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
             shared = tuple((rel, *tree.files[rel]) for rel in sorted(set(references) | set(companions)))
         for shard, start in enumerate(range(0, len(sp.files), recipe.files_per_shard)):
             files = tuple(sp.files[start : start + recipe.files_per_shard])
-            fp = fingerprint(recipe.kind, spec, (steps, ref_stats, companion_stats, versions), [tree.stat(f) for f in files])
-            sp.tasks.append(ShardTask(recipe.kind, spec, index, shard, files, str(tree), steps, cache_dir, fp, shared))
+            stats = [tree.stat(f) for f in files]
+            fp = fingerprint(recipe.kind, spec, (steps, ref_stats, companion_stats, versions), stats)
+            hashes = tuple(str(s[2]) for s in stats) if tree.local is not None else ()
+            sp.tasks.append(ShardTask(recipe.kind, spec, index, shard, files, str(tree), steps, cache_dir, fp, shared, hashes))
     return plans

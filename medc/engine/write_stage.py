@@ -1,4 +1,4 @@
-"""The write stage: the kept rows of each config's shards streamed, in order, into
+"""The write stage, into the release's fresh staging folder: the kept rows of each config's shards streamed, in order, into
 `data/<config>/train-NNNNN-of-NNNNN.parquet` with fixed-size row groups (so the bytes
 depend on the rows only), the `commercial` config, and per-source statistics."""
 
@@ -105,13 +105,6 @@ def length_histogram(words: pl.Series) -> LengthHistogram:
     return LengthHistogram(edges, [int(c) for c in counts])
 
 
-def clear_parquet(folder: Path) -> None:
-    """Remove the data files of an earlier build of a config (only the repo's own parquet files)."""
-    if folder.is_dir():
-        for old in folder.glob("*.parquet"):
-            old.unlink()
-
-
 def write_dropped(shard_files: list[Path], drops: pl.DataFrame, dropped_file: Path, recipe: Recipe) -> None:
     """The dropped rows of a config, with the step and reason that removed them."""
     schema = schema_for(recipe.kind)
@@ -149,10 +142,7 @@ def write_config(shard_files: list[Path], drops: pl.DataFrame, out_folder: Path,
     keys = drops.select("_key")
     stats = source_stats(shard_files, keys.lazy())
     total = sum(s["rows"] for s in stats.values())
-    clear_parquet(out_folder)
     if total == 0:  # a config with no rows left gets no files
-        if out_folder.is_dir():
-            out_folder.rmdir()
         return [], stats
     schema = schema_for(recipe.kind)
     writer = ShardedParquetWriter(out_folder, schema, total, recipe.rows_per_file, recipe.row_group_size)
@@ -166,7 +156,6 @@ def write_config(shard_files: list[Path], drops: pl.DataFrame, out_folder: Path,
 def write_commercial(repo: Path, configs: list[str], recipe: Recipe) -> list[dict[str, Any]]:
     """`data/commercial/`: the released rows whose licence allows commercial use."""
     folder = repo / "data" / COMMERCIAL_CONFIG
-    clear_parquet(folder)
     files = [p for c in configs for p in sorted((repo / "data" / c).glob("train-*.parquet"))]
     if not files:
         return []
@@ -174,8 +163,6 @@ def write_commercial(repo: Path, configs: list[str], recipe: Recipe) -> list[dic
     ok = sorted(lic for lic in licences if allows_commercial_use(lic))
     total = pl.scan_parquet([str(f) for f in files]).filter(pl.col("license").is_in(ok)).select(pl.len()).collect().item()
     if total == 0:
-        if folder.is_dir():
-            folder.rmdir()
         return []
     schema = schema_for(recipe.kind)
     writer = ShardedParquetWriter(folder, schema, total, recipe.rows_per_file, recipe.row_group_size)

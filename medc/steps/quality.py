@@ -13,7 +13,8 @@ import polars as pl
 from medc.steps.base import FilterStep, MapStep, register_step, text_expr
 from medc.files.typed_values import conforms, describe
 from medc.steps.params import ParamError, StepParams
-from medc.text.quality import FRACTION_THRESHOLDS, SIGNAL_COLUMNS, Thresholds, compute_signals, quality_decision
+from medc.text.quality import SIGNAL_COLUMNS, compute_signals
+from medc.text.quality_rules import FRACTION_THRESHOLDS, Thresholds, quality_decision
 
 
 @dataclass(frozen=True)
