@@ -1,0 +1,99 @@
+"""MEDLINE / PubMed conformance: real files from biopython's and metapub's test data and the
+bundled samples (tests/fixtures/medline/SOURCES.md): XML (journal articles, a GeneReviews book
+chapter, vernacular titles, several languages, gzipped files) and MEDLINE tagged text.
+
+The expected facts come from a reader written here (lxml XPath for XML, the tag/continuation
+rules of the MEDLINE display format for text), sharing no code with `builders/medline.py`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from builders.medline import MedlineBuilder
+from medc.ingest.builder import FileReport
+from tests.conftest import FIXTURES, SAMPLES
+from tests.jats_facts import WordIndex, words
+
+FILES = sorted(p for p in (FIXTURES / "medline").iterdir() if p.name != "SOURCES.md") + sorted((SAMPLES / "medline").iterdir())
+
+
+def xml_facts(data: bytes) -> list[dict]:
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    out = []
+    for rec in root.xpath("/PubmedArticleSet/PubmedArticle | /PubmedArticleSet/PubmedBookArticle"):
+        doc = rec.find("MedlineCitation") if rec.tag == "PubmedArticle" else rec.find("BookDocument")
+        title = doc.find("Article/ArticleTitle") if rec.tag == "PubmedArticle" else doc.find("ArticleTitle")
+        if title is None or not "".join(title.itertext()).strip():
+            title = doc.find("Book/BookTitle")
+        abstract = [words("".join(a.itertext())) for a in doc.iterfind(".//Abstract/AbstractText")]
+        dois = rec.xpath("PubmedData/ArticleIdList/ArticleId[@IdType='doi']/text()") or \
+            doc.xpath(".//ELocationID[@EIdType='doi']/text()")
+        out.append({"pmid": doc.findtext("PMID"), "title": words("".join(title.itertext())) if title is not None else [],
+                    "abstract": [a for a in abstract if a], "doi": dois[0].strip() if dois else None,
+                    "languages": [lang.text for lang in doc.iter("Language")]})
+    return out
+
+
+def tagged_facts(text: str) -> list[dict]:
+    """MEDLINE display format: `TAG - value`, continuation lines indented six spaces, records
+    separated by blank lines."""
+    out = []
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
+        fields: list[tuple[str, str]] = []
+        for line in block.split("\n"):
+            if line.startswith("      ") and fields:
+                fields[-1] = (fields[-1][0], fields[-1][1] + " " + line.strip())
+            elif m := re.match(r"([A-Z]{2,4})\s*- (.*)", line):
+                fields.append((m.group(1), m.group(2)))
+        get = lambda tag: [v for t, v in fields if t == tag]  # noqa: E731
+        dois = [v.split()[0] for v in get("LID") + get("AID") if v.endswith("[doi]")]
+        out.append({"pmid": get("PMID")[0], "title": words(" ".join(get("TI"))),
+                    "abstract": [words(" ".join(get("AB")))] if get("AB") else [],
+                    "doi": dois[0] if dois else None, "languages": get("LA")})
+    return out
+
+
+def facts(path: Path) -> list[dict]:
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    return tagged_facts(data.decode()) if path.suffix == ".txt" else xml_facts(data)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_real_citation_arrives(path: Path) -> None:
+    """Each citation with an abstract is one row: its PMID, DOI (as published), title, languages
+    and every abstract paragraph; a citation without one is counted as 'no abstract'."""
+    expected = facts(path)
+    assert expected, path.name
+    report = FileReport(path.name)
+    rows = {r["meta"]["pmid"]: r for r in MedlineBuilder("medline", {}, path.parent).parse(path, report)}
+    assert not report.errors
+    without = [f["pmid"] for f in expected if not f["abstract"]]
+    assert report.skipped == ({"no abstract": len(without)} if without else {})
+    assert sorted(rows) == sorted(f["pmid"] for f in expected if f["abstract"])
+    for fact in expected:
+        if not fact["abstract"]:
+            continue
+        row = rows[fact["pmid"]]
+        assert row["id"] == f"pmid:{fact['pmid']}" and row["meta"].get("doi") == fact["doi"]
+        assert words(row["title"] or "") == fact["title"]
+        langs = row["meta"].get("languages") or [row["meta"]["language"]]
+        assert langs == fact["languages"]
+        index = WordIndex(words(row["text"]))
+        lost = [" ".join(a)[:80] for a in fact["abstract"] if not index.arrives(a)]
+        assert not lost, f"{path.name} {fact['pmid']}: abstract text missing: {lost}"
+
+
+def test_corpus_covers_the_record_kinds() -> None:
+    kinds = {"gz": any(p.name.endswith(".gz") for p in FILES), "tagged": any(p.suffix == ".txt" for p in FILES)}
+    raw = b"".join(gzip.decompress(p.read_bytes()) if p.name.endswith(".gz") else p.read_bytes() for p in FILES)
+    for marker in (b"<PubmedBookArticle>", b"<VernacularTitle>", b'Label="BACKGROUND"', b"<Language>nor</Language>"):
+        kinds[marker.decode()] = marker in raw
+    assert len(FILES) >= 10 and all(kinds.values()), kinds
