@@ -8,7 +8,8 @@
   body_text[], bib_entries, ref_entries`) in separate files, joined here on `paper_id`: a
   pdf_parses file `pdf_parses_N.jsonl[.gz]` is joined with `metadata_N.jsonl[.gz]` (the
   release pairs them by batch); otherwise with every metadata file of the source folder.
-  Metadata rows themselves are join input, counted as skipped.
+  Metadata rows themselves are join input, counted as skipped. A pdf_parse with no metadata row
+  is skipped (counted) unless `biomedical = "off"`, where it is kept without title or ids.
 * **doc2json** (2021) records: `paper_id, title, abstract, pdf_parse{abstract[], body_text[],
   back_matter[], ...}`.
 * **S2 Datasets API** (`s2orc` dataset, 2023+): `corpusid, externalids{PubMed, PubMedCentral,
@@ -216,9 +217,10 @@ class S2ORCBuilder(Builder):
                     if metadata is None:
                         metadata = self._metadata_for(path)
                     meta = metadata.get(str(rec.get("paper_id")))
-                    if meta is None:
+                    if meta is None and self.options["biomedical"] != "off":  # its ids decide whether it is kept
                         report.skip("pdf_parse without a metadata row")
                         continue
+                    meta = meta or {"paper_id": rec.get("paper_id")}  # kept as it is: no title, no ids
                     row = self.from_parse(rec, meta, report, vintage="s2orc-2020")
                 elif "grobid_parse" in rec or "latex_parse" in rec:
                     parse = rec.get("grobid_parse") or rec.get("latex_parse") or {}
