@@ -67,7 +67,9 @@ def test_real_article_facts_arrive(path: Path) -> None:
     if article.get("article-type") in NOTICE_TYPES:
         assert not rows and report.skipped == {f"article-type {article.get('article-type')}": 1}
         return
-    (row,) = rows
+    row, *translations = rows
+    assert len(translations) == len(article.findall("{*}sub-article[@article-type='translation']"))
+    assert all(t["meta"]["translation_of"] == row["id"] and t["id"] != row["id"] for t in translations)
     meta = row["meta"]
     for key in ("doi", "pmid", "pmcid"):
         assert meta.get(key) == getattr(facts, key), f"{path.name}: {key}"
@@ -112,6 +114,25 @@ def test_conformance_corpus_figures() -> None:
     assert len(ARTICLES) >= 60 and len(by_publisher) >= 8
     assert share["abstracts"] == 1.0 and share["paragraphs"] >= 0.995, share
     assert share["captions"] >= 0.99 and share["table_rows"] >= 0.99, share
+
+
+def test_translations_are_rows_of_their_own_and_peer_review_by_option() -> None:
+    """SciELO keeps translations as sub-articles: the main article's text is its row, each
+    translation a row with its language (never concatenated); eLife's decision letter and author
+    response are rows only with `peer_review = true`, and counted otherwise."""
+    path = FIXTURES / "jats" / "scielo-article-abstract-en-sub-articles-pt-es.nxml"
+    main, pt, es = checked(path)[1]
+    assert (main["meta"]["language"], pt["meta"]["language"], es["meta"]["language"]) == ("en", "pt", "es")
+    assert "Objetivo" not in main["text"] and "analisar" in pt["text"] and "Análisis" in es["title"]
+    assert pt["meta"]["translation_of"] == main["id"] and "doi" not in pt["meta"]  # same_article keeps it
+    elife = FIXTURES / "jats" / "elife-14093-v1.nxml"
+    _, rows, report = checked(elife)
+    assert len(rows) == 1 and report.skipped == {"sub-article article-commentary (not a row of its own)": 1,
+                                                 "sub-article reply (not a row of its own)": 1}
+    report = FileReport(elife.name)
+    rows = list(PMCJatsBuilder("pmc_jats", {"peer_review": True}, elife.parent).parse(elife, report))
+    assert [r["meta"]["article_type"] for r in rows] == ["research-article", "article-commentary", "reply"]
+    assert all(r["meta"]["review_of"] == rows[0]["id"] for r in rows[1:]) and "decision" in rows[1]["text"].lower()
 
 
 def test_floats_group_figures_are_read() -> None:

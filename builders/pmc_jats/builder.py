@@ -37,6 +37,13 @@ ABSTRACT_TYPES_KEPT = {None, "", "summary", "author-summary", "executive-summary
 RETRACTION_TYPES = {"retraction", "correction", "expression-of-concern", "addendum", "removal", "retracted-article"}
 
 
+# `<sub-article>` kinds: translations of the main article (SciELO) and its peer review (eLife
+# decision letters and author responses, F1000 referee reports).
+TRANSLATION = "translation"
+PEER_REVIEW_TYPES = {"decision-letter", "reply", "article-commentary", "ref-report", "referee-report", "author-comment",
+                     "aggregated-review-documents", "editor-report", "community-comment", "review-report"}
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
 # Files that hold articles: PMC article sets, Europe PMC exports, OAI-PMH responses.
 ARTICLE_WRAPPERS = frozenset({"pmc-articleset", "articles", "article-set", "OAI-PMH"})
 
@@ -74,6 +81,8 @@ class PMCJatsBuilder(Builder):
         "tables": "full",  # drop | caption | full
         "skip_retractions": True,  # article-type retraction/correction/... (and file-list Retracted=yes) are skipped, counted
         "min_chars": 1,  # articles whose text is shorter are reported as records without text
+        "translations": True,  # a translation sub-article is a row of its own (its language in meta), never concatenated
+        "peer_review": False,  # decision letters, author responses, referee reports: rows of their own when on
     }
 
     @classmethod
@@ -168,6 +177,44 @@ class PMCJatsBuilder(Builder):
                         row["meta"]["last_updated"] = entry["lastupdated"]
             if row is not None:
                 yield row
+                yield from self.sub_article_rows(article, row, report)
+
+    def sub_article_rows(self, article: etree._Element, main: dict[str, Any], report: FileReport) -> Iterator[dict[str, Any]]:
+        """Translations (option `translations`) and peer review (option `peer_review`) as rows of
+        their own, pointing at the main row; the others are counted. They carry no ids of their
+        own (`translation_of` / `review_of` name the main row), so `same_article` keeps them."""
+        for sub in article.iterchildren("sub-article"):
+            kind = sub.get("article-type") or ""
+            if kind == TRANSLATION and self.options["translations"]:
+                link = "translation_of"
+            elif kind in PEER_REVIEW_TYPES and self.options["peer_review"]:
+                link = "review_of"
+            else:
+                report.skip(f"sub-article {kind or 'untyped'} (not a row of its own)")
+                continue
+            meta = sub.find("front-stub")
+            if meta is None:
+                meta = sub.find("front/article-meta")
+            if meta is None:
+                meta = etree.SubElement(sub, "front-stub")
+            title = short_text(meta.find("title-group/article-title"))
+            r = self.render(sub, meta, title)
+            text = normalize_text(r.text(), collapsed=r.collapsed)
+            if len(text) - len(title) - 2 < max(self.options["min_chars"], 1):
+                report.skip(f"sub-article {kind} without text")
+                continue
+            language = sub.get(XML_LANG) or main["meta"].get("language")
+            yield {
+                "id": f"{main['id']}#{kind}-{language or len(text)}" if kind == TRANSLATION else f"{main['id']}#{sub.get('id') or kind}",
+                "source": self.source,
+                "title": title or main["title"],
+                "text": text,
+                "license": main["license"],
+                "meta": {"journal": main["meta"].get("journal"), "year": main["meta"].get("year"),
+                         "article_type": kind, "language": language, link: main["id"],
+                         "subjects": main["meta"].get("subjects"), "sections": r.sections,
+                         "retracted": main["meta"].get("retracted")},
+            }
 
     def article_row(self, article: etree._Element, report: FileReport) -> dict[str, Any] | None:
         meta = article.find("front/article-meta")
@@ -210,6 +257,7 @@ class PMCJatsBuilder(Builder):
                 "journal": journal,
                 "year": publication_year(meta),
                 "article_type": article_type,
+                "language": article.get(XML_LANG),
                 "subjects": subjects,
                 "sections": r.sections,
                 "retracted": article_type in RETRACTION_TYPES or None,
