@@ -160,3 +160,16 @@ def test_line_break_hyphens_kept_where_the_text_says_they_belong() -> None:
     assert dehyphenate(text) == ("The drug has a long half-life. Half of the dose is cleared, and life expectancy rose after "
                                  "treatment with a long-term regimen; long-term use is safe. Anti-TNF drugs and antiinflammatory "
                                  "ones differ.")
+
+
+def test_cnxml_cross_references_carry_the_numbers_the_book_prints() -> None:
+    """OpenStax writes figure references as empty links (`<link target-id="fig-ch01_02_01"/>`)
+    and numbers figures per chapter when it renders the book: "(Figure 1.2 a)", never
+    "(Figure)" or "as illustrated in Figure ." (the book's chapter 1: the opener is Figure
+    1.1, the organ systems are Figures 1.4 and 1.5, metabolism is Figure 1.6)."""
+    text = "\n".join(r["text"] for r in TextbookBuilder("textbooks", {}, BOOK.parent).parse(COLLECTION, FileReport("c")))
+    assert "(Figure)" not in text and not re.search(r"\b(Figure|Table)\s*[.,;)]", text)
+    assert "the human body (Figure 1.4 and Figure 1.5)" in text and "take place in the body (Figure 1.6)" in text
+    ids = re.findall(rb'<figure id="([^"]+)"', b"".join(p.read_bytes() for p in [BOOK / f"{m}.index.cnxml" for m in
+                     re.findall(r'document="([^"]+)"', COLLECTION.read_text())[:8]] if p.is_file()))
+    assert ids[0] == b"fig-ch01_00_01"  # the chapter opener, Figure 1.1

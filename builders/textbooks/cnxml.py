@@ -30,6 +30,8 @@ def read_collection(path: Path, report: FileReport, default_license: str) -> tup
         license = normalize_license(lic_el.get("url") or lic_el.text or "")
     chapters: list[Chapter] = []
     missing = 0
+    modules: dict[str, etree._Element] = {}  # parsed once, numbered, then read
+    labels: dict[str, str] = {}  # figure / table id → "Figure 1.2", as the book prints it
 
     def module_file(doc: str) -> Path | None:
         for cand in (path.parent / f"{doc}.index.cnxml", path.parent / doc / "index.cnxml",
@@ -48,7 +50,7 @@ def read_collection(path: Path, report: FileReport, default_license: str) -> tup
                 if f is None:
                     missing += 1
                     continue
-                title, body = read_module(f)
+                title, body = read_module(f, labels, modules.get(str(f)))
                 blocks.extend([f"## {title}", *body] if title else body)
             elif name == "subcollection":
                 title = collapse_spaces(child.findtext("md:title", namespaces=ns) or "")
@@ -63,9 +65,30 @@ def read_collection(path: Path, report: FileReport, default_license: str) -> tup
                     walk(inner, title, chap_blocks, depth + 1)
                     chapters.append((title, chap_blocks))
 
+    def number(content: etree._Element, chapter: list[int]) -> None:
+        """OpenStax numbers figures and tables per chapter in reading order (the chapter
+        opener is Figure N.1); chapters are the sub-collections that hold modules."""
+        for child in content:
+            name = local_name(child)
+            if name == "module" and (f := module_file(child.get("document") or "")) is not None:
+                modules[str(f)] = module = parse_xml(read_bytes(f))
+                for el in module.iter("{*}figure", "{*}table"):
+                    if el.get("id") and chapter[0]:
+                        kind = "Figure" if local_name(el) == "figure" else "Table"
+                        chapter[1 if kind == "Figure" else 2] += 1
+                        labels[el.get("id")] = f"{kind} {chapter[0]}.{chapter[1 if kind == 'Figure' else 2]}"
+            elif name == "subcollection" and (inner := child.find("col:content", ns)) is not None:
+                if inner.find("col:subcollection", ns) is not None:
+                    number(inner, chapter)
+                else:
+                    chapter[:] = [chapter[3] + 1, 0, 0, chapter[3] + 1]
+                    number(inner, chapter)
+                    chapter[0] = 0  # modules after a chapter, outside any: unnumbered
+
     content = root.find("col:content", ns)
     if content is None:
         raise ValueError("collection has no col:content")
+    number(content, [0, 0, 0, 0])  # [current chapter, figures, tables, chapters so far]
     front: list[str] = []
     walk(content, None, front, 0)
     if front:
@@ -74,15 +97,18 @@ def read_collection(path: Path, report: FileReport, default_license: str) -> tup
         report.skip("module file not present", missing)
     return book, chapters, license
 
-def read_module(path: Path) -> tuple[str, list[str]]:
+def read_module(path: Path, labels: dict[str, str] | None = None, root: etree._Element | None = None) -> tuple[str, list[str]]:
     """(title, blocks) of one CNXML module: sections, paragraphs, lists, figure captions,
-    notes, tables and the glossary; exercises and solutions left out."""
-    root = parse_xml(read_bytes(path))
+    notes, tables and the glossary; exercises and solutions left out. `labels` turns an empty
+    cross-reference (`<link target-id="fig-…"/>`) into the number the book prints."""
+    if root is None:
+        root = parse_xml(read_bytes(path))
+    labels = labels or {}
     title = collapse_spaces("".join(t.itertext())) if (t := next((c for c in root if local_name(c) == "title"), None)) is not None else ""
     content = next((c for c in root if local_name(c) == "content"), None)
     blocks: list[str] = []
     if content is not None:
-        walk_module(content, blocks, 3)
+        walk_module(content, blocks, 3, labels)
     glossary = next((c for c in root if local_name(c) == "glossary"), None)
     if glossary is not None:
         defs = []
@@ -96,7 +122,7 @@ def read_module(path: Path) -> tuple[str, list[str]]:
             blocks += ["### Glossary", "\n".join(defs)]
     return title, blocks
 
-def walk_module(el: etree._Element, blocks: list[str], level: int) -> None:
+def walk_module(el: etree._Element, blocks: list[str], level: int, labels: dict[str, str]) -> None:
     for child in el:
         name = local_name(child)
         if name in ("exercise", "solution", "problem", "media", "image"):
@@ -105,25 +131,25 @@ def walk_module(el: etree._Element, blocks: list[str], level: int) -> None:
             title = next((inline_text(c) for c in child if local_name(c) == "title"), "")
             if title:
                 blocks.append(f"{'#' * min(level, 6)} {title}")
-            walk_module(child, blocks, level + 1)
+            walk_module(child, blocks, level + 1, labels)
         elif name == "para":
-            text = para_text(child)
+            text = para_text(child, labels)
             if text:
                 blocks.append(text)
         elif name == "list":
-            items = [para_text(i) for i in child if local_name(i) == "item"]
+            items = [para_text(i, labels) for i in child if local_name(i) == "item"]
             items = [i for i in items if i]
             if items:
                 blocks.append("\n".join(f"- {i}" for i in items))
         elif name == "figure":
-            cap = next((para_text(c) for c in child if local_name(c) == "caption"), "")
+            cap = next((para_text(c, labels) for c in child if local_name(c) == "caption"), "")
             title = next((inline_text(c) for c in child if local_name(c) == "title"), "")
             if cap or title:
                 blocks.append("Figure: " + ". ".join(x for x in (title, cap) if x))
         elif name in ("note", "example"):
             title = next((inline_text(c) for c in child if local_name(c) == "title"), "")
             inner: list[str] = []
-            walk_module(child, inner, level + 1)
+            walk_module(child, inner, level + 1, labels)
             if inner:
                 blocks += ([title] if title else []) + inner
         elif name == "table":
@@ -134,9 +160,9 @@ def walk_module(el: etree._Element, blocks: list[str], level: int) -> None:
         elif name in ("title", "label"):
             continue
         else:
-            walk_module(child, blocks, level)
+            walk_module(child, blocks, level, labels)
 
-def para_text(el: etree._Element) -> str:
+def para_text(el: etree._Element, labels: dict[str, str]) -> str:
     out: list[str] = []
 
     def rec(e: etree._Element) -> None:
@@ -144,8 +170,10 @@ def para_text(el: etree._Element) -> str:
             out.append(e.text)
         for c in e:
             name = local_name(c)
-            if name == "link" and not "".join(c.itertext()).strip() and c.get("target-id", "").startswith("fig"):
-                out.append("Figure ")
+            if name == "link" and not "".join(c.itertext()).strip() and c.get("target-id"):
+                target = c.get("target-id", "")
+                label = labels.get(target) or ("Figure" if target.startswith("fig") else "Table" if target.startswith("tab") else "")
+                out.append(label)
             elif name not in ("media", "image", "footnote"):
                 rec(c)
             if c.tail:
