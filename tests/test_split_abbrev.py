@@ -15,6 +15,7 @@ from medc.ingest.builder import FileReport
 from medc.errors import UserError
 from medc.engine.driver import build_dataset
 from medc.recipes.recipe import load_recipe
+from medc.text.abbreviations import definitions, pipeline
 from tests.conftest import SAMPLES
 
 RECIPE = """
@@ -94,3 +95,10 @@ def test_split_long_must_come_before_steps_that_compute_columns(tmp_path: Path) 
     path.write_text(RECIPE.format(max_words=10))
     with pytest.raises(UserError, match="max_words must be an integer >= 50"):
         load_recipe(path)
+
+
+def test_abbreviation_context_carries_no_markdown_headings() -> None:
+    """The sentencizer leaves a row's heading lines at the start of the next sentence
+    ("# Title ## Methods We used ..."): a prompt's context is the prose alone."""
+    found = definitions(pipeline()("# Brain imaging\n\n## Methods\n\nWe used magnetic resonance imaging (MRI) to scan the brain."))
+    assert found["MRI"]["sentence"] == "We used magnetic resonance imaging (MRI) to scan the brain."

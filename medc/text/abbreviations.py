@@ -5,9 +5,18 @@ MedC-I abbreviation prompts builder."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
+
+_HEADING_LINE = re.compile(r"^\s*#{1,6}\s.*$", re.MULTILINE)  # Markdown headings of the row's text
+
+
+def prose(sentence: str) -> str:
+    """A sentence as a prompt context: one line, without the Markdown heading lines the
+    sentencizer leaves at its start ("## Methods We used ...")."""
+    return " ".join(_HEADING_LINE.sub(" ", sentence).split())
 
 
 @lru_cache(maxsize=1)
@@ -42,9 +51,9 @@ def definitions(doc: Any) -> dict[str, dict[str, Any]]:
         defined_here = long_form.lower() in sent.text.lower()
         best = found.get(short)
         if best is None:
-            found[short] = {"long": long_form, "sentence": " ".join(sent.text.split()), "defined_here": defined_here}
+            found[short] = {"long": long_form, "sentence": prose(sent.text), "defined_here": defined_here}
         elif best["defined_here"] and not defined_here:
-            best.update({"sentence": " ".join(sent.text.split()), "defined_here": False})
+            best.update({"sentence": prose(sent.text), "defined_here": False})
     return found
 
 
