@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from builders.pmc_jats.citations import clean_inline, clean_many, is_bibliography_entry
+from builders.pmc_jats.citations import clean_inline, clean_many
 from builders.pmc_jats.inline import inline_text
 from builders.pmc_jats.markup import BLOCK_IN_P, SKIP_BLOCKS, all_text, localname
 from builders.pmc_jats.mathml import render_formula
@@ -44,9 +44,8 @@ class Renderer:
     false when a block keeps its own line layout (code), so that the final normalisation
     knows whether it must tidy white space."""
 
-    def __init__(self, tables: str, references: list[str] | None = None):
+    def __init__(self, tables: str):
         self.tables = tables
-        self.references = references or []  # written-out reference entries: blocks holding one are dropped
         self.blocks: list[str] = []
         self.raw: list[int] = []  # indexes of blocks still to be cleaned
         self.sections: list[str] = []
@@ -60,7 +59,7 @@ class Renderer:
         for i, cleaned in zip(self.raw, clean_many([self.blocks[i] for i in self.raw])):
             self.blocks[i] = cleaned
         self.raw = []
-        return "\n\n".join(b for b in self.blocks if b and not (self.references and is_bibliography_entry(b, self.references)))
+        return "\n\n".join(b for b in self.blocks if b)
 
     def heading(self, title: str, level: int) -> None:
         title = consistent_heading(clean_inline(title))

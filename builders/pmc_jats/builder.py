@@ -18,7 +18,6 @@ from typing import Any
 from lxml import etree
 
 from builders.pmc_jats.blocks import Renderer
-from builders.pmc_jats.citations import written_out_references
 from builders.pmc_jats.inline import prepare_inline
 from builders.pmc_jats.markup import localname
 from builders.pmc_jats.metadata import article_ids, article_license, publication_year, short_text
@@ -267,11 +266,10 @@ class PMCJatsBuilder(Builder):
     def render(self, article: etree._Element, meta: etree._Element, title: str) -> Renderer:
         """The article's blocks: title, kept abstracts, body, and back-matter appendices and sections."""
         floats = article.find("floats-group")  # figures and tables kept apart from the body (EHP, Nature, Elsevier)
-        references = written_out_references(article.find("back"))
         for part in (*meta.findall("abstract"), article.find("body"), article.find("back"), floats):
             if part is not None:
                 prepare_inline(part)
-        r = Renderer(self.options["tables"], references)
+        r = Renderer(self.options["tables"])
         if title:
             r.blocks.append(f"# {title}")
         for abstract in meta.findall("abstract"):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-from lxml import etree
-
 from medc.text.normalize import collapse_spaces
 
 CITE_OPEN, CITE_CLOSE = "\ue001", "\ue002"
@@ -58,31 +56,3 @@ def clean_many(texts: list[str]) -> list[str]:
     joined = " ".join(strip_citations(_BLOCK_SEP.join(texts)).split())
     return joined.replace(" " + _BLOCK_SEP, _BLOCK_SEP).replace(_BLOCK_SEP + " ", _BLOCK_SEP).split(_BLOCK_SEP)
 
-
-_WORD = re.compile(r"[^\W_]+")
-_REFERENCE_PARTS = ("element-citation", "mixed-citation", "citation", "nlm-citation")
-
-
-def _words(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
-
-
-def written_out_references(back: etree._Element | None) -> list[str]:
-    """The reference list's entries as they read when written out: each title followed by its
-    source, in lower-case words (titles of fewer than six words are left out: too likely in prose)."""
-    entries: list[str] = []
-    for ref in back.iterfind(".//ref-list/ref") if back is not None else ():
-        for cit in ref.iter(*_REFERENCE_PARTS):
-            title, source = cit.find("article-title"), cit.find("source")
-            if title is not None and source is not None:
-                words = _words("".join(title.itertext()))
-                if words.count(" ") >= 5:
-                    entries.append(f" {words} {_words(''.join(source.itertext()))} ")
-    return entries
-
-
-def is_bibliography_entry(block: str, entries: list[str]) -> bool:
-    """A block holding a reference written out in full (title then journal, as in eLife Insights'
-    "Related research article" boxes): bibliography, not prose."""
-    text = f" {_words(block)} "
-    return any(entry in text for entry in entries)
