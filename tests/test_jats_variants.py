@@ -62,8 +62,8 @@ def test_real_article_facts_arrive(path: Path) -> None:
     no reference-list entry is written out in its text."""
     facts, rows, report = checked(path)
     assert not report.errors, f"{path.name}: {report.errors}"
-    root_type = etree.parse(str(path)).getroot()
-    article = root_type if etree.QName(root_type).localname == "article" else root_type.find(".//{*}article")
+    root = etree.parse(str(path)).getroot()
+    article = root if etree.QName(root).localname == "article" else root.find(".//{*}article")
     if article.get("article-type") in NOTICE_TYPES:
         assert not rows and report.skipped == {f"article-type {article.get('article-type')}": 1}
         return

@@ -195,7 +195,7 @@ class PMCJatsBuilder(Builder):
             if meta is None:
                 meta = sub.find("front/article-meta")
             if meta is None:
-                meta = etree.SubElement(sub, "front-stub")
+                meta = etree.Element("front-stub")  # none given: no title, no abstract
             title = short_text(meta.find("title-group/article-title"))
             r = self.render(sub, meta, title)
             text = normalize_text(r.text(), collapsed=r.collapsed)
@@ -203,8 +203,9 @@ class PMCJatsBuilder(Builder):
                 report.skip(f"sub-article {kind} without text")
                 continue
             language = sub.get(XML_LANG) or main["meta"].get("language")
+            suffix = f"translation-{language}" if kind == TRANSLATION and sub.get(XML_LANG) else sub.get("id") or kind
             yield {
-                "id": f"{main['id']}#{kind}-{language or len(text)}" if kind == TRANSLATION else f"{main['id']}#{sub.get('id') or kind}",
+                "id": f"{main['id']}#{suffix}",
                 "source": self.source,
                 "title": title or main["title"],
                 "text": text,

@@ -55,4 +55,3 @@ def clean_many(texts: list[str]) -> list[str]:
         return []
     joined = " ".join(strip_citations(_BLOCK_SEP.join(texts)).split())
     return joined.replace(" " + _BLOCK_SEP, _BLOCK_SEP).replace(_BLOCK_SEP + " ", _BLOCK_SEP).split(_BLOCK_SEP)
-

@@ -65,30 +65,34 @@ def read_collection(path: Path, report: FileReport, default_license: str) -> tup
                     walk(inner, title, chap_blocks, depth + 1)
                     chapters.append((title, chap_blocks))
 
-    def number(content: etree._Element, chapter: list[int]) -> None:
+    chapters_seen = 0
+
+    def number(content: etree._Element, chapter: int) -> None:
         """OpenStax numbers figures and tables per chapter in reading order (the chapter
-        opener is Figure N.1); chapters are the sub-collections that hold modules."""
+        opener is Figure N.1); chapters are the sub-collections that hold modules, and modules
+        outside any chapter (preface) are not numbered."""
+        nonlocal chapters_seen
+        counts = {"figure": 0, "table": 0}
         for child in content:
             name = local_name(child)
             if name == "module" and (f := module_file(child.get("document") or "")) is not None:
                 modules[str(f)] = module = parse_xml(read_bytes(f))
                 for el in module.iter("{*}figure", "{*}table"):
-                    if el.get("id") and chapter[0]:
-                        kind = "Figure" if local_name(el) == "figure" else "Table"
-                        chapter[1 if kind == "Figure" else 2] += 1
-                        labels[el.get("id")] = f"{kind} {chapter[0]}.{chapter[1 if kind == 'Figure' else 2]}"
+                    kind = local_name(el)
+                    if el.get("id") and chapter:
+                        counts[kind] += 1
+                        labels[el.get("id")] = f"{kind.capitalize()} {chapter}.{counts[kind]}"
             elif name == "subcollection" and (inner := child.find("col:content", ns)) is not None:
-                if inner.find("col:subcollection", ns) is not None:
-                    number(inner, chapter)
+                if inner.find("col:subcollection", ns) is not None:  # a unit / part
+                    number(inner, 0)
                 else:
-                    chapter[:] = [chapter[3] + 1, 0, 0, chapter[3] + 1]
-                    number(inner, chapter)
-                    chapter[0] = 0  # modules after a chapter, outside any: unnumbered
+                    chapters_seen += 1
+                    number(inner, chapters_seen)
 
     content = root.find("col:content", ns)
     if content is None:
         raise ValueError("collection has no col:content")
-    number(content, [0, 0, 0, 0])  # [current chapter, figures, tables, chapters so far]
+    number(content, 0)
     front: list[str] = []
     walk(content, None, front, 0)
     if front:
