@@ -64,10 +64,13 @@ def make_pdf(path: Path, pages: list[list[str]], title: str = "", outline: list[
     path.write_bytes(bytes(out))
 
 
-def make_epub(path: Path, title: str, chapters: list[tuple[str, list[str]]], spine_reversed_manifest: bool = True) -> None:
+def make_epub(path: Path, title: str, chapters: list[tuple[str, list[str]]], spine_reversed_manifest: bool = True,
+              one_file: bool = False) -> None:
     """An EPUB 3 with one XHTML file per chapter (`<h1>` + `<p>`s), spine in chapter order;
-    the manifest lists the files in the opposite order, so only the spine gives the order."""
-    items = [(f"c{i}", f"text/ch{i}.xhtml") for i in range(len(chapters))]
+    the manifest lists the files in the opposite order, so only the spine gives the order.
+    `one_file`: every chapter in a single XHTML file."""
+    files = [chapters] if one_file else [[chapter] for chapter in chapters]
+    items = [(f"c{i}", f"text/ch{i}.xhtml") for i in range(len(files))]
     manifest = list(reversed(items)) if spine_reversed_manifest else items
     opf = (
         '<?xml version="1.0" encoding="utf-8"?>\n<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">'
@@ -80,6 +83,6 @@ def make_epub(path: Path, title: str, chapters: list[tuple[str, list[str]]], spi
         zf.writestr("META-INF/container.xml", '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
                     '<rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>')
         zf.writestr("OEBPS/content.opf", opf)
-        for (i, href), (heading, paras) in zip(items, chapters):
-            body = f"<h1>{heading}</h1>" + "".join(f"<p>{p}</p>" for p in paras)
-            zf.writestr(f"OEBPS/{href}", f'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>{heading}</title></head><body>{body}</body></html>')
+        for (i, href), group in zip(items, files):
+            body = "".join(f"<h1>{heading}</h1>" + "".join(f"<p>{p}</p>" for p in paras) for heading, paras in group)
+            zf.writestr(f"OEBPS/{href}", f'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>{group[0][0]}</title></head><body>{body}</body></html>')

@@ -4,6 +4,7 @@ textbook layout), PDF and EPUB files made here from it."""
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from lxml import etree
 
 from builders.textbooks import TextbookBuilder
 from medc.ingest.builder import FileReport
-from tests.conftest import SAMPLES
+from tests.conftest import FIXTURES, SAMPLES
 from tests.docmakers import make_epub, make_pdf
 
 BOOK = SAMPLES / "textbooks" / "openstax_anatomy_physiology_2e"
@@ -173,3 +174,30 @@ def test_cnxml_cross_references_carry_the_numbers_the_book_prints() -> None:
     ids = re.findall(rb'<figure id="([^"]+)"', b"".join(p.read_bytes() for p in [BOOK / f"{m}.index.cnxml" for m in
                      re.findall(r'document="([^"]+)"', COLLECTION.read_text())[:8]] if p.is_file()))
     assert ids[0] == b"fig-ch01_00_01"  # the chapter opener, Figure 1.1
+
+
+def test_real_epub_chapters_follow_the_books_own_table_of_contents() -> None:
+    """A real EPUB 3 (Alice's Adventures in Wonderland, from epub.js's test data): the `nav`
+    table of contents is not text, and the chapters are the ones that table lists, in its
+    order, each starting with its first paragraph."""
+    path = FIXTURES / "epub" / "alice.epub"
+    with zipfile.ZipFile(path) as zf:
+        nav = etree.fromstring(zf.read("OPS/toc.xhtml"))
+        chapter_one = etree.fromstring(zf.read("OPS/chapter_001.xhtml"))
+    listed = [" ".join("".join(a.itertext()).split()) for a in nav.iter("{*}a")][1:]  # after "Title Page"
+    first_para = " ".join("".join(next(chapter_one.iter("{*}p")).itertext()).split())
+    rows, report = build(path, FIXTURES, max_words=100000, min_words=10)
+    chapters = list(dict.fromkeys(r["meta"]["chapter"] for r in rows))
+    assert report.errors == [] and chapters[-len(listed):] == listed and "Contents" not in chapters
+    assert first_para.startswith("Alice was beginning") and first_para in rows[chapters.index(listed[0])]["text"]
+
+
+def test_several_chapters_in_one_epub_file_are_not_nested(tmp_path: Path) -> None:
+    """A file that holds "Chapter 1" and "Chapter 2" gives two chapters, not chapter 2 as a
+    section of chapter 1."""
+    paras = module_paragraphs("m45983.index.cnxml")
+    path = tmp_path / "textbooks" / "one.epub"
+    path.parent.mkdir()
+    make_epub(path, "Notes", [("Chapter 1", paras[:2]), ("Chapter 2", paras[2:4])], one_file=True)
+    rows, _ = build(path, tmp_path, min_words=10)
+    assert [r["meta"]["chapter"] for r in rows] == ["Chapter 1", "Chapter 2"] and "Chapter 2" not in rows[0]["text"]

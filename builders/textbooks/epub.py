@@ -26,9 +26,38 @@ def read_member(zf: zipfile.ZipFile, name: str, limit: int = MAX_MEMBER_BYTES) -
     return data
 
 
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+
+
+def document_chapters(doc: etree._Element) -> list[Chapter]:
+    """The chapters of one XHTML document: each heading at the document's top heading level
+    starts one (a file may hold several chapters: "Chapter 2" is never a section of chapter 1);
+    deeper headings become sections, `##` for the level below the top. Text before the first
+    heading is a chapter without a heading (it continues the book's previous chapter)."""
+    elements = [el for el in doc.iter("{*}h1", "{*}h2", "{*}h3", "{*}h4", "{*}h5", "{*}h6", "{*}p", "{*}li")]
+    levels = [int(local_name(el)[1]) for el in elements if local_name(el) in HEADINGS and inline_text(el)]
+    top = min(levels, default=1)
+    chapters: list[Chapter] = [("", [])]
+    for el in elements:
+        tag = local_name(el)
+        text = inline_text(el)
+        if not text:
+            continue
+        if tag in HEADINGS and int(tag[1]) == top:
+            chapters.append((text, []))
+        elif tag in HEADINGS:
+            chapters[-1][1].append(f"{'#' * min(int(tag[1]) - top + 1, 6)} {text}")
+        elif tag == "li":
+            chapters[-1][1].append(f"- {text}")
+        else:
+            chapters[-1][1].append(text)
+    return [c for i, c in enumerate(chapters) if i or c[1]]
+
+
 def epub_chapters(path: Path) -> tuple[str, list[Chapter]]:
-    """(title, chapters) of an EPUB: its XHTML documents in spine order; each with a heading
-    starts a chapter."""
+    """(title, chapters) of an EPUB: its XHTML documents in spine order, cut into chapters at
+    their top-level headings; navigation documents (the EPUB 3 `nav` table of contents) are
+    not text."""
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
@@ -45,7 +74,8 @@ def epub_chapters(path: Path) -> tuple[str, list[Chapter]]:
         base = PurePosixPath(rootfile).parent
         title = collapse_spaces("".join(next(opf.iter("{http://purl.org/dc/elements/1.1/}title")).itertext())) \
             if next(opf.iter("{http://purl.org/dc/elements/1.1/}title"), None) is not None else path.stem
-        manifest = {item.get("id"): item.get("href") for item in opf.iter("{*}item")}
+        manifest = {item.get("id"): item.get("href") for item in opf.iter("{*}item")
+                    if "nav" not in (item.get("properties") or "").split()}
         chapters: list[Chapter] = []
         for ref in opf.iter("{*}itemref"):
             href = manifest.get(ref.get("idref"))
@@ -58,24 +88,11 @@ def epub_chapters(path: Path) -> tuple[str, list[Chapter]]:
                 doc = etree.fromstring(read_member(zf, name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
             except KeyError:
                 continue
-            if doc is None:
+            if doc is None or any(nav.get("{http://www.idpf.org/2007/ops}type") == "toc" for nav in doc.iter("{*}nav")):
                 continue
-            heading, blocks = "", []
-            for el in doc.iter("{*}h1", "{*}h2", "{*}h3", "{*}h4", "{*}p", "{*}li"):
-                tag = local_name(el)
-                text = inline_text(el)
-                if not text:
-                    continue
-                if tag in ("h1", "h2") and not heading:
-                    heading = text
-                elif tag.startswith("h"):
-                    blocks.append(f"{'#' * (int(tag[1]) + 1)} {text}")
-                elif tag == "li":
-                    blocks.append(f"- {text}")
+            for heading, blocks in document_chapters(doc):
+                if heading or not chapters:
+                    chapters.append((heading, blocks))
                 else:
-                    blocks.append(text)
-            if heading or not chapters:
-                chapters.append((heading, blocks))
-            else:
-                chapters[-1][1].extend(blocks)
+                    chapters[-1][1].extend(blocks)
     return title, chapters
