@@ -66,7 +66,6 @@ class Facts:
     table_rows: list[list[str]] = field(default_factory=list)
     table_cells: int = 0
     reference_entries: list[list[str]] = field(default_factory=list)
-    boxed: list[list[str]] = field(default_factory=list)  # words of each boxed-text (a publisher's own box)
     publisher: str = ""
     dtd: str = ""
 
@@ -174,7 +173,6 @@ def read_facts(path: Path) -> Facts:
                 facts.table_cells += sum(1 for c in cells if c)
                 if row := [w for c in cells for w in c]:
                     facts.table_rows.append(row)
-    facts.boxed = [words("".join(b.itertext())) for b in article.iter("{*}boxed-text")]
     for ref in article.iterfind(".//{*}ref-list/{*}ref"):
         # A bibliography entry as it would be written out: its title followed by its source. (A
         # title alone may be named in prose: "Slade and Spencer published the Oral Health Impact Profile".)

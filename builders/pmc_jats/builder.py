@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from builders.pmc_jats.blocks import Renderer
+from builders.pmc_jats.citations import drop_written_out_references
 from builders.pmc_jats.inline import prepare_inline
 from builders.pmc_jats.markup import localname
 from builders.pmc_jats.metadata import article_ids, article_license, publication_year, short_text
@@ -267,6 +268,7 @@ class PMCJatsBuilder(Builder):
     def render(self, article: etree._Element, meta: etree._Element, title: str) -> Renderer:
         """The article's blocks: title, kept abstracts, body, and back-matter appendices and sections."""
         floats = article.find("floats-group")  # figures and tables kept apart from the body (EHP, Nature, Elsevier)
+        drop_written_out_references(article)
         for part in (*meta.findall("abstract"), article.find("body"), article.find("back"), floats):
             if part is not None:
                 prepare_inline(part)

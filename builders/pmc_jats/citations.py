@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 
+from lxml import etree
+
+from builders.pmc_jats.markup import XLINK_HREF, all_text
 from medc.text.normalize import collapse_spaces
 
 CITE_OPEN, CITE_CLOSE = "\ue001", "\ue002"
@@ -55,3 +58,51 @@ def clean_many(texts: list[str]) -> list[str]:
         return []
     joined = " ".join(strip_citations(_BLOCK_SEP.join(texts)).split())
     return joined.replace(" " + _BLOCK_SEP, _BLOCK_SEP).replace(_BLOCK_SEP + " ", _BLOCK_SEP).split(_BLOCK_SEP)
+
+
+_WORD = re.compile(r"[^\W_]+")
+_DOI_LINKS = etree.XPath(".//p/ext-link[contains(@xl:href, '10.')]", namespaces={"xl": "http://www.w3.org/1999/xlink"})
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
+_DOI = re.compile(r"10\.\d{4,9}/\S+")
+
+
+def _doi(text: str | None) -> str | None:
+    m = _DOI.search(text or "")
+    return m.group(0).rstrip(".,;)").lower() if m else None
+
+
+def drop_written_out_references(article: etree._Element) -> None:
+    """Remove body paragraphs that write out an entry of the reference list in full (eLife
+    Insights' "Related research article" box: authors, year, title, journal and a link to the
+    entry's DOI): they are bibliography, not prose. A paragraph goes when it links to the DOI of
+    a reference and holds that reference's title. Only DOI links in paragraphs are candidates
+    (one XPath call in C); the reference list is read only when there are some."""
+    body = article.find("body")
+    links = _DOI_LINKS(body) if body is not None else []
+    if not links:
+        return
+    titles: dict[str, str] = {}  # DOI → title words
+    for ref in article.iterfind("back/ref-list/ref"):
+        title = next(ref.iter("article-title"), None)
+        ids = [el.text for el in ref.iter("pub-id") if el.get("pub-id-type") == "doi"] + [
+            el.get(XLINK_HREF) for el in ref.iter("ext-link")]
+        for doi in filter(None, map(_doi, ids)):
+            if title is not None and (words := _words(all_text(title))).count(" ") > 7:  # six words or more
+                titles[doi] = words
+    for link in links:
+        p = link.getparent()
+        title = titles.get(_doi(link.get(XLINK_HREF)) or "")
+        if title and p.getparent() is not None and title in _words(all_text(p)):
+            parent = p.getparent()
+            if p.tail:
+                prev = p.getprevious()
+                if prev is not None:
+                    prev.tail = (prev.tail or "") + p.tail
+                else:
+                    parent.text = (parent.text or "") + p.tail
+            parent.remove(p)
