@@ -29,6 +29,8 @@ def write(tmp_path: Path, text: str) -> Path:
         (lambda t: t.replace('tables = "full"', 'tables = "some"'), "option 'tables' must be drop, caption or full"),
         (lambda t: t.replace("min_words = 50", "min_word = 50"), "unknown parameter 'min_word' for step 'min_length'"),
         (lambda t: t.replace('step = "exact_dedup"', 'step = "fuzzy"'), "unknown step 'fuzzy'"),
+        (lambda t: t.replace("min_doc_words = 30", "min_doc_word = 30"),
+         "unknown threshold 'min_doc_word' for source 'pubmed_abstracts' (did you mean 'min_doc_words'"),
         (lambda t: t.replace('kind = "knowledge"', 'kind = "instruction"'), "builder 'pmc_jats' makes knowledge rows"),
         (lambda t: t.replace("files_per_shard = 16", "files_per_shard = 0"), "build.files_per_shard must be at least 1"),
         (lambda t: t.replace("error_budget = 0.01", 'error_budget = "low"'), "build.error_budget must be a int or float"),

@@ -4,6 +4,7 @@ stored columns in the driver (`min_length`, `quality_filter`)."""
 from __future__ import annotations
 
 from collections import Counter
+from difflib import get_close_matches
 from dataclasses import dataclass, fields
 from typing import Any, get_type_hints
 
@@ -82,7 +83,9 @@ class QualityFilterParams(StepParams, Thresholds):
         for source, over in (self.sources or {}).items():
             for key, value in over.items():
                 if key not in hints:
-                    raise ParamError("sources", f"unknown threshold {key!r} for source {source!r}")
+                    close = get_close_matches(key, list(hints), n=3)
+                    hint = f"did you mean {' or '.join(map(repr, close))}?" if close else f"known: {', '.join(sorted(hints))}"
+                    raise ParamError("sources", f"unknown threshold {key!r} for source {source!r} ({hint})")
                 if not conforms(value, hints[key]):
                     raise ParamError("sources", f"sources.{source}.{key} must be {describe(hints[key])}, not {value!r}")
             check_thresholds(over, f"sources.{source}.")
