@@ -2,7 +2,8 @@
 
 * `instruct_json`: JSON arrays of `{instruction, input, output}` — ChatDoctor's
   HealthCareMagic-100k and GenMedGPT-5k, MedAlpaca's medical meadow — and iCliniq records,
-  whose doctor's reply is `answer_icliniq`. CRLF endings and stray carriage returns are
+  whose doctor's reply is `answer_icliniq`; or the same records as the Hugging Face Hub's
+  parquet files (`lavita/ChatDoctor-HealthCareMagic-100k`: `data/train-*.parquet`). CRLF endings and stray carriage returns are
   normalised away. Rows have no ids of their own: ids are content hashes, so a repeated
   dialogue gets the same id and the build's unique-id step reports and drops it.
 * `meddialog`: MedDialog-style text — blocks of `id=N`, a URL line, `Description`, text,
@@ -22,6 +23,7 @@ from typing import Any
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, instruction_row
+from medc.ingest.testsets import read_records
 from medc.schema import stable_id
 from medc.text.normalize import normalize_text, strip_wiki_templates
 
@@ -43,7 +45,7 @@ def text_field(rec: dict[str, Any], key: str) -> str:
 class DialogueBuilder(Builder):
     citations = ("li2023chatdoctor", "han2023medalpaca")
     kind = "instruction"
-    patterns = ("**/*.json", "**/*.txt")
+    patterns = ("**/*.json", "**/*.txt", "**/*.parquet")
     defaults: dict[str, Any] = {"format": "instruct_json", "license": "unknown", "name": None, "templates": None, "system_prompt": True}
 
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
@@ -72,10 +74,13 @@ class DialogueBuilder(Builder):
         if self.options["format"] == "meddialog":
             yield from self.parse_meddialog(path, report)
             return
-        try:
-            data = json.loads(path.read_bytes().decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ValueError(f"malformed JSON: {exc}") from None
+        if path.suffix == ".parquet":
+            data = read_records(path)  # the Hub layout: one record per row
+        else:
+            try:
+                data = json.loads(path.read_bytes().decode("utf-8-sig"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ValueError(f"malformed JSON: {exc}") from None
         if isinstance(data, dict):
             data = [data]
         if not isinstance(data, list):

@@ -1,5 +1,6 @@
-"""Exam QA with rationales → MedC-I `rationale_qa` rows: MedQA (US JSONL, 4 or 5 options)
-and MedMCQA (original 1-based `cop`, Hugging Face 0-based `cop`, `{options, answer_idx}`).
+"""Exam QA with rationales → MedC-I `rationale_qa` rows: MedQA (US JSONL, 4 or 5 options, or the
+Hub's `GBaker/MedQA-USMLE-4-options` parquet) and MedMCQA (original 1-based `cop`, Hugging Face
+0-based `cop` as `openlifescienceai/medmcqa`'s parquet files, `{options, answer_idx}`).
 
 Only training splits: the `split` option must be `train`, and a file whose name marks it
 as a test / dev / validation split is refused with a clear error (those are the evaluation
@@ -58,7 +59,7 @@ def answer_text(letter: str, options: dict[str, str]) -> str:
 class MedQABuilder(Builder):
     citations = ("jin2021medqa",)
     kind = "instruction"
-    patterns = ("**/*.jsonl",)
+    patterns = ("**/*.jsonl", "**/*.parquet")  # the original JSONL, or the Hub's data/train-*.parquet
     defaults: dict[str, Any] = {"split": "train", "license": "mit", "rationales": None, "templates": None}
 
     @classmethod
@@ -102,7 +103,7 @@ class MedQABuilder(Builder):
 class MedMCQABuilder(Builder):
     citations = ("pal2022medmcqa",)
     kind = "instruction"
-    patterns = ("**/*.json", "**/*.jsonl")
+    patterns = ("**/*.json", "**/*.jsonl", "**/*.parquet")  # original JSON, or the Hub's data/train-*.parquet
     defaults: dict[str, Any] = {"split": "train", "license": "mit", "layout": None, "null_exp": "keep", "templates": None}
 
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):

@@ -1,4 +1,7 @@
-"""PubMedQA `ori_pqal.json` / `ori_pqaa.json` (object keyed by PMID) → MedC-I `rationale_qa` rows.
+"""PubMedQA → MedC-I `rationale_qa` rows, from the original release (`ori_pqal.json` /
+`ori_pqaa.json`, objects keyed by PMID) or the Hugging Face Hub layout of `qiaojin/PubMedQA`
+(`pqa_labeled/train-*.parquet`, `pqa_artificial/train-*.parquet`: `pubid, question,
+context{contexts, labels, meshes}, long_answer, final_decision`).
 
 Input: the question with the abstract's labelled contexts; output: the `LONG_ANSWER` as the
 rationale, then the final yes/no/maybe decision. PMIDs listed in the benchmark's
@@ -16,6 +19,7 @@ from typing import Any
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, instruction_row
+from medc.ingest.testsets import read_pubmedqa
 from medc.text.normalize import normalize_text
 
 DECISIONS = ("yes", "no", "maybe")
@@ -39,7 +43,7 @@ def load_test_pmids(path: Path) -> frozenset[str]:
 class PubMedQABuilder(Builder):
     citations = ("jin2019pubmedqa",)
     kind = "instruction"
-    patterns = ("ori_pqal.json", "ori_pqaa.json")
+    patterns = ("ori_pqal.json", "ori_pqaa.json", "**/pqa_labeled/*.parquet", "**/pqa_artificial/*.parquet")
     defaults: dict[str, Any] = {
         # Relative to the sources root. The build refuses to run without it: PQA-L holds the test set.
         "test_pmids": "pubmedqa/test_ground_truth.json",
@@ -69,13 +73,8 @@ class PubMedQABuilder(Builder):
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         test_pmids = self.test_pmids
-        try:
-            data = json.loads(path.read_bytes().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ValueError(f"malformed JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ValueError("expected a JSON object keyed by PMID")
-        subset = "pqaa" if "pqaa" in path.name else "pqal"
+        data = read_pubmedqa(path)
+        subset = "pqaa" if "pqaa" in path.name or "pqa_artificial" in path.parts else "pqal"
         for pmid, rec in data.items():
             report.records += 1
             if str(pmid) in test_pmids:

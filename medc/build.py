@@ -16,6 +16,7 @@ from pathlib import Path
 from medc.cli import command
 from medc.engine.driver import BuildResult, build_dataset
 from medc.engine.executors import default_workers, make_executor
+from medc.engine.plan import source_patterns
 from medc.engine.progress import Progress
 from medc.errors import NothingToBuild, UserError
 from medc.files.bundled import SAMPLES_DIR
@@ -57,17 +58,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep-dropped", action="store_true",
                    help="also write every dropped row, with the step and reason, to <out>/<dataset>-dropped/<source>.parquet")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--strict", action="store_true",
+                   help="a source folder that exists but holds no matching file is an error, not a warning")
     return p.parse_args(argv)
 
 
 def summary_table(result: BuildResult) -> str:
     m = result.manifest
     lines = [f"{m.dataset}  ->  {result.location or result.repo}"]
+    warnings: list[str] = []
     lines.append(f"  {'source':<18}{'files':>7}{'records':>9}{'built':>8}{'out':>8}{'errors':>8}  dropped / skipped")
     for name, s in m.sources.items():
         if not s.built:
             why = "folder absent" if s.status == "absent" else "no matching files"
             lines.append(f"  {name:<18}{'-':>7}{'-':>9}{'-':>8}{'-':>8}{'-':>8}  not built: {why}")
+            if s.status == "empty":
+                spec = next(spec for spec in result.recipe.sources if spec.name == name)
+                warnings.append(f"  WARNING: source {name!r}: folder {s.dir}/ exists but holds no file matching "
+                                f"{', '.join(source_patterns(spec))}")
             continue
         why_counts = dict(s.skipped)
         for st in s.steps:
@@ -77,6 +85,7 @@ def summary_table(result: BuildResult) -> str:
         lines.append(f"  {name:<18}{s.files:>7}{s.records:>9}{s.rows_built:>8}{s.rows:>8}{s.failed_files + s.record_errors:>8}  {why_text}")
     t = m.totals
     lines.append(f"  {'total':<18}{t.files:>7}{t.records:>9}{t.rows_built:>8}{t.rows:>8}{t.failed_files + t.record_errors:>8}")
+    lines += warnings
     for e in m.errors[:20]:
         rec = f" [{e.record}]" if e.record else ""
         lines.append(f"  error: {e.source}: {e.file}{rec}: {e.reason}")
@@ -148,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = build_dataset(
                     recipes[name], sources, out, workers=args.workers,
                     error_budget=args.error_budget, progress=progress, sources_label=label,
-                    keep_dropped=args.keep_dropped, executor=executor, work_dir=args.work_dir,
+                    keep_dropped=args.keep_dropped, executor=executor, work_dir=args.work_dir, strict=args.strict,
                 )
             except NothingToBuild as exc:
                 if len(datasets) == 1:

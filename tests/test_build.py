@@ -252,7 +252,7 @@ def test_absent_and_empty_source_folders(tmp_path: Path) -> None:
     proc = run_build("all", "--sources", str(sources), "--out", str(tmp_path / "out"))
     # medc-k has no input at all: not built, with a notice; medc-i is built.
     assert proc.returncode == 0, proc.stderr
-    assert "source 'pmc_jats': folder pmc_jats/ holds no file matching" in proc.stderr
+    assert "WARNING: medc-k: source 'pmc_jats': folder pmc_jats/ exists but holds no file matching **/*.nxml" in proc.stderr
     assert "medc-k not built" in proc.stderr
     assert not (tmp_path / "out" / "medc-k").exists()
     assert (tmp_path / "out" / "medc-i" / "data" / "rationale_qa").is_dir()

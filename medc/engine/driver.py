@@ -24,11 +24,11 @@ from medc.engine.executors import LocalExecutor, RayExecutor
 from medc.engine.global_stage import global_decisions
 from medc.engine.manifest_assembly import assemble_manifest
 from medc.engine.map_stage import run_shard
-from medc.engine.plan import ShardTask, SourcePlan, plan, reference_patterns
+from medc.engine.plan import ShardTask, SourcePlan, plan, reference_patterns, source_patterns
 from medc.engine.progress import Progress
 from medc.engine.shard_cache import CACHE_DIR, cached_shard, fetch_shard, shard_stem
 from medc.engine.write_stage import COMMERCIAL_CONFIG, write_commercial, write_config
-from medc.errors import NothingToBuild
+from medc.errors import NothingToBuild, UserError
 from medc.files import storage
 from medc.files.content_hashes import ContentHashes
 from medc.files.lock import exclusive
@@ -111,6 +111,7 @@ def build_dataset(
     keep_dropped: bool = False,
     executor: LocalExecutor | RayExecutor | None = None,
     work_dir: Path | None = None,
+    strict: bool = False,
 ) -> BuildResult:
     """Build one dataset repo. `sources_root` and `out_dir` are local folders or fsspec URLs.
     One build at a time writes a dataset under one output folder (a lock in its cache)."""
@@ -120,18 +121,18 @@ def build_dataset(
     layout = Layout(Tree(sources_root, hashes), remote_out, local_out, recipe.name)
     with exclusive(layout.local_cache / "build.lock", f"{out_dir} ({recipe.name})"):
         return run_build(recipe, layout, hashes, executor or LocalExecutor(workers), progress or Progress(enabled=False),
-                         error_budget, sources_label, keep_dropped)
+                         error_budget, sources_label, keep_dropped, strict)
 
 
 def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: LocalExecutor | RayExecutor, progress: Progress,
-              error_budget: float | None, sources_label: str, keep_dropped: bool) -> BuildResult:
+              error_budget: float | None, sources_label: str, keep_dropped: bool, strict: bool = False) -> BuildResult:
     """The stages of one build, in order (the caller holds the output folder's lock)."""
     timer = Timer()
     remote_out = layout.remote_out
 
     with timer.stage("map"):
         plans = plan(recipe, layout.tree, layout.cache_dir)
-        active = announce_sources(recipe, plans, layout.tree, progress)
+        active = announce_sources(recipe, plans, layout.tree, progress, strict)
         tasks = [t for p in active for t in p.tasks]
         hashes.save()
         run_map_stage(recipe, tasks, layout.tree, executor, progress)
@@ -183,14 +184,20 @@ def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: L
     return BuildResult(recipe, layout.repo, manifest, error_rate, manifest.error_budget.exceeded, location)
 
 
-def announce_sources(recipe: Recipe, plans: list[SourcePlan], tree: Tree, progress: Progress) -> list[SourcePlan]:
-    """The sources with input files; a notice for each one without; NothingToBuild when none has any."""
+def announce_sources(recipe: Recipe, plans: list[SourcePlan], tree: Tree, progress: Progress,
+                     strict: bool = False) -> list[SourcePlan]:
+    """The sources with input files; a notice for each absent folder, a warning for each folder
+    that holds no matching file (an error with `strict`); NothingToBuild when none has any."""
     for p in plans:
         if p.status == "absent":
             progress.notice(f"{recipe.name}: source {p.spec.name!r} skipped: folder {p.spec.dir}/ not found under the sources root")
-        elif p.status == "empty":
-            progress.notice(f"{recipe.name}: source {p.spec.name!r}: folder {p.spec.dir}/ holds no file matching "
-                            f"{', '.join(p.spec.patterns or ()) or 'the builder patterns'}")
+    empty = [p for p in plans if p.status == "empty"]
+    for p in empty:
+        message = (f"{recipe.name}: source {p.spec.name!r}: folder {p.spec.dir}/ exists but holds no file matching "
+                   f"{', '.join(source_patterns(p.spec))}")
+        if strict:
+            raise UserError(f"{message} (--strict)")
+        progress.warning(message)
     for p in plans:
         if p.refused:
             progress.notice(f"{recipe.name}: source {p.spec.name!r}: {len(p.refused)} file(s) not read (e.g. {p.refused[0][0]}: "

@@ -60,6 +60,11 @@ class SourcePlan:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (file, why) matching files that are never read
 
 
+def source_patterns(spec: SourceSpec) -> tuple[str, ...]:
+    """The globs a source's files are found by: the recipe's `patterns`, else its builder's."""
+    return tuple(spec.patterns or builder_class(spec.builder).patterns)
+
+
 def freeze(params: dict[str, Any]) -> FrozenParams:
     return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in params.items()))
 
@@ -101,7 +106,7 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
             continue
         builder = builder_class(spec.builder)
         # Paths stay relative to the sources root, so a manifest never names this machine.
-        sp.files = tree.glob(spec.patterns or builder.patterns, under=spec.dir, refused=sp.refused)
+        sp.files = tree.glob(source_patterns(spec), under=spec.dir, refused=sp.refused)
         if not sp.files:
             sp.status = "empty"
             continue

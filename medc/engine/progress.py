@@ -37,6 +37,11 @@ class Progress:
         self.notices.append(message)
         print(f"note: {message}", file=sys.stderr)
 
+    def warning(self, message: str) -> None:
+        """Something the user most likely did not mean (a source folder with no matching file)."""
+        self.notices.append(message)
+        print(f"WARNING: {message}", file=sys.stderr)
+
     @contextmanager
     def bar(self, desc: str, total: int, files: int = 0) -> Iterator[Bar]:
         bar = Bar(desc, total, files, self.enabled)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from medc.files.records import json_records
 from medc.schema import stable_id
 from medc.text.normalize import normalize_text
@@ -45,9 +47,15 @@ class BenchmarkItem:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every record of a JSON / JSONL file or a JSON table of records
-    (`medc.files.records.json_records`). A malformed line fails the whole file: a test set is
+    """Every record of a JSON / JSONL file, a JSON table of records
+    (`medc.files.records.json_records`) or a parquet file (the Hugging Face Hub layout,
+    `data/train-00000-of-00001.parquet`). A malformed line fails the whole file: a test set is
     read completely or not at all."""
+    if path.suffix == ".parquet":
+        try:
+            return pl.read_parquet(path).to_dicts()
+        except pl.exceptions.PolarsError as exc:
+            raise ValueError(f"{path.name}: unreadable parquet ({exc})") from None
     records: list[dict[str, Any]] = []
     for where, value in json_records(path, tables=True):
         if isinstance(value, json.JSONDecodeError):
@@ -127,8 +135,30 @@ def read_medmcqa(path: Path, layout: str | None = None) -> list[BenchmarkItem]:
     return items
 
 
+def read_pubmedqa(path: Path) -> dict[str, dict[str, Any]]:
+    """PubMedQA records keyed by PMID in the original release's shape (`QUESTION, CONTEXTS,
+    LABELS, MESHES, LONG_ANSWER, final_decision`), from `ori_pqal.json` / `ori_pqaa.json` or
+    from the Hub's parquet files (`qiaojin/PubMedQA`: `pubid, question, context{contexts,
+    labels, meshes}, long_answer, final_decision`)."""
+    if path.suffix != ".parquet":
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(f"{path.name}: malformed JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path.name}: expected a JSON object keyed by PMID")
+        return data
+    rows = read_records(path)
+    if rows and not {"pubid", "question", "context"} <= rows[0].keys():
+        raise ValueError(f"{path.name}: not a PubMedQA Hub file (columns: {', '.join(sorted(rows[0]))})")
+    return {str(row["pubid"]): {"QUESTION": row.get("question"), "CONTEXTS": (row.get("context") or {}).get("contexts"),
+                                "LABELS": (row.get("context") or {}).get("labels"), "MESHES": (row.get("context") or {}).get("meshes"),
+                                "LONG_ANSWER": row.get("long_answer"), "final_decision": row.get("final_decision")}
+            for row in rows}
+
+
 def read_pubmedqa_test(pqal: Path, ground_truth: Path) -> list[BenchmarkItem]:
-    data = json.loads(pqal.read_text(encoding="utf-8"))
+    data = read_pubmedqa(pqal)
     truth = json.loads(ground_truth.read_text(encoding="utf-8"))
     missing = [p for p in truth if p not in data]
     if missing:

@@ -1,0 +1,99 @@
+"""MedC-I sources as researchers download them from the Hugging Face Hub (issue "The user's own
+data"): `snapshot_download` folders with `data/train-00000-of-00001.parquet`, `validation` and
+`test` splits beside it, PubMedQA's `pqa_labeled/` and `pqa_artificial/` configs. The rows are
+the bundled samples' real records, written in each dataset's Hub schema:
+
+* `openlifescienceai/medmcqa`: id, question, opa..opd, cop (0-based), choice_type, exp,
+  subject_name, topic_name;
+* `GBaker/MedQA-USMLE-4-options`: question, answer, options{A..D}, meta_info, answer_idx,
+  metamap_phrases;
+* `qiaojin/PubMedQA` pqa_labeled: pubid, question, context{contexts, labels, meshes},
+  long_answer, final_decision;
+* `lavita/ChatDoctor-HealthCareMagic-100k`: instruction, input, output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import SAMPLES, run_build
+
+SPLIT_FILE = "{split}-00000-of-00001.parquet"
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def hub_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hub") / "sources"
+    mcq = jsonl(SAMPLES / "medmcqa" / "medagentsbench_medmcqa_test.jsonl")[:60]
+    medmcqa = pl.DataFrame([{"id": r["realidx"], "question": r["question"], "opa": r["options"]["A"], "opb": r["options"]["B"],
+                             "opc": r["options"]["C"], "opd": r["options"]["D"], "cop": "ABCD".index(r["answer_idx"]),
+                             "choice_type": "single", "exp": None, "subject_name": "Unknown", "topic_name": None} for r in mcq])
+    (root / "medmcqa" / "data").mkdir(parents=True)
+    medmcqa[:40].write_parquet(root / "medmcqa" / "data" / SPLIT_FILE.format(split="train"))
+    medmcqa[40:].write_parquet(root / "medmcqa" / "data" / SPLIT_FILE.format(split="validation"))  # never training rows
+    medqa = pl.DataFrame(jsonl(SAMPLES / "medqa" / "medqa_us_4options_phrases_no_exclude_test.jsonl")[:30])
+    (root / "medqa" / "data").mkdir(parents=True)
+    medqa.write_parquet(root / "medqa" / "data" / SPLIT_FILE.format(split="train"))
+    pqal = json.loads((SAMPLES / "pubmedqa" / "ori_pqal.json").read_text())
+    pubmedqa = pl.DataFrame([{"pubid": int(pmid), "question": r["QUESTION"],
+                              "context": {"contexts": r["CONTEXTS"], "labels": r["LABELS"], "meshes": r["MESHES"]},
+                              "long_answer": r["LONG_ANSWER"], "final_decision": r["final_decision"]} for pmid, r in pqal.items()])
+    (root / "pubmedqa" / "pqa_labeled").mkdir(parents=True)
+    pubmedqa.write_parquet(root / "pubmedqa" / "pqa_labeled" / SPLIT_FILE.format(split="train"))
+    shutil.copy(SAMPLES / "pubmedqa" / "test_ground_truth.json", root / "pubmedqa" / "test_ground_truth.json")
+    chat = json.loads((SAMPLES / "dialogues" / "chatdoctor" / "chatdoctor5k.json").read_text())[:50]
+    (root / "dialogues" / "chatdoctor" / "data").mkdir(parents=True)
+    pl.DataFrame(chat).write_parquet(root / "dialogues" / "chatdoctor" / "data" / SPLIT_FILE.format(split="train"))
+    return root
+
+
+def test_hub_layout_folders_build_every_medc_i_source(hub_sources: Path, tmp_path: Path) -> None:
+    """Each Hub folder gives its training rows (validation splits and PubMedQA's 500 test
+    questions never), and the card names what was built."""
+    out = tmp_path / "out"
+    proc = run_build("medc-i", "--sources", str(hub_sources), "--out", str(out), "--strict")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((out / "medc-i" / "build_manifest.json").read_text())
+    built = {name: s for name, s in manifest["sources"].items() if s["status"] == "ok"}
+    assert set(built) >= {"medmcqa", "medqa", "pubmedqa", "chatdoctor"}
+    assert built["medmcqa"]["files"] == 1 and built["medmcqa"]["rows_built"] == 40  # the train split only
+    assert built["medmcqa"]["record_errors"] == 0 and built["medqa"]["rows_built"] == 30
+    test_ids = json.loads((hub_sources / "pubmedqa" / "test_ground_truth.json").read_text())
+    assert built["pubmedqa"]["rows_built"] == 1000 - len(test_ids) == 500
+    assert built["pubmedqa"]["skipped"] == {"benchmark test set (PubMedQA PQA-L test)": 500}
+    assert built["chatdoctor"]["rows_built"] == 50
+    rows = pl.read_parquet(sorted((out / "medc-i" / "data" / "rationale_qa").glob("*.parquet")))
+    layouts = {json.loads(m)["layout"] for m, src in zip(rows["meta"], rows["source"]) if src == "medmcqa"}
+    assert layouts == {"hf"}  # 0-based `cop`, read from the values
+    decon = next(s for s in manifest["global_steps"] if s["step"] == "decontaminate")["report"]["benchmarks"]
+    files = {name: [f["path"] for f in b.get("files", [])] for name, b in decon.items()}
+    assert files["medmcqa"] == ["medmcqa/data/validation-00000-of-00001.parquet"]  # the Hub's dev split
+    assert files["pubmedqa"] == ["pubmedqa/pqa_labeled/train-00000-of-00001.parquet", "pubmedqa/test_ground_truth.json"]
+    card = (out / "medc-i" / "README.md").read_text()
+    assert all(f"`{name}`" in card for name in ("medmcqa", "medqa", "pubmedqa", "chatdoctor"))
+
+
+def test_a_source_folder_with_no_matching_file_warns_and_strict_refuses(hub_sources: Path, tmp_path: Path) -> None:
+    """A MedMCQA folder holding only CSV files is not silently skipped: the summary warns and
+    names the patterns looked for; `--strict` makes it a one-line error (exit 2)."""
+    root = tmp_path / "sources"
+    shutil.copytree(hub_sources / "medqa", root / "medqa")
+    (root / "medmcqa").mkdir()
+    (root / "medmcqa" / "train.csv").write_text("id,question\n1,What?\n")
+    proc = run_build("medc-i", "--sources", str(root), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warning = "source 'medmcqa': folder medmcqa/ exists but holds no file matching **/train.json, **/*train*.json*, **/train-*.parquet"
+    assert f"WARNING: medc-i: {warning}" in proc.stderr and f"WARNING: {warning}" in proc.stdout
+    strict = run_build("medc-i", "--sources", str(root), "--out", str(tmp_path / "out2"), "--strict")
+    errors = [line for line in strict.stderr.splitlines() if line.startswith("error:")]
+    assert strict.returncode == 2 and "Traceback" not in strict.stderr
+    assert errors == [f"error: medc-i: {warning} (--strict)"]
