@@ -31,6 +31,7 @@ from medc.cli import command
 from medc.errors import UserError
 from medc.files.atomic import atomic_write_text
 from medc.ingest.testsets import medqa_id, read_records
+from medc.model_reference import checked_model_reference, model_load_error
 
 SYSTEM = "You are a medical educator who explains exam answers clearly and accurately."
 PROMPT = (
@@ -111,8 +112,12 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.model = AutoModelForCausalLM.from_pretrained(model).eval()
+        model = checked_model_reference(model)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.model = AutoModelForCausalLM.from_pretrained(model).eval()
+        except (OSError, ValueError, ImportError) as exc:
+            raise model_load_error(model, exc) from None
         self.max_tokens = max_tokens
 
     def chat(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> str:

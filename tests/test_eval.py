@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import shutil
 from pathlib import Path
 
 import pytest
 
 from medc.ingest.testsets import BenchmarkItem, read_medmcqa, read_medqa, read_pubmedqa_test
 from training.eval import build_question, parse_answer, predict, wilson_interval
+from medc.model_reference import model_load_error
 from tests.conftest import REPO, SAMPLES
 
 
@@ -103,7 +105,28 @@ def test_end_to_end_on_a_tiny_model_is_deterministic(tiny_model: Path, tmp_path:
 def test_bad_arguments_are_one_line_errors(tiny_model: Path, tmp_path: Path) -> None:
     proc = run_eval(tiny_model, tmp_path, "--benchmarks", "medqa,usmle")
     assert proc.returncode == 2 and "unknown benchmark 'usmle'" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_eval(tmp_path / "missing-model", tmp_path)
-    assert proc.returncode == 2 and "cannot load a causal LM" in proc.stderr
+    proc = run_eval(tmp_path / "missing-model", tmp_path)  # a path: refused at once, never tried on the Hub
+    assert proc.returncode == 2 and f"--model {tmp_path / 'missing-model'}: no such folder" in proc.stderr
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not a model")
+    proc = run_eval(tmp_path / "notes", tmp_path)
+    assert proc.returncode == 2 and "a folder but not a model: no config.json" in proc.stderr and "Traceback" not in proc.stderr
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_model, broken)
+    (broken / "config.json").write_text("{")
+    proc = run_eval(broken, tmp_path)
+    assert proc.returncode == 2 and "cannot load a causal LM and tokenizer from it" in proc.stderr and "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
     proc = run_eval(tiny_model, tmp_path, "--data", str(tmp_path))
     assert proc.returncode == 2 and "no test file" in proc.stderr
+
+
+def test_a_tokenizer_that_needs_sentencepiece_is_named_in_one_line() -> None:
+    """transformers' own message (several lines) when a slow tokenizer must be converted without
+    sentencepiece becomes one line that says what to install."""
+    message = ("Couldn't instantiate the backend tokenizer from one of: \n(1) a `tokenizers` library serialization file, \n"
+               "(2) a slow tokenizer instance to convert or \n(3) an equivalent slow tokenizer class to instantiate and convert. \n"
+               "You need to have sentencepiece or tiktoken installed to convert a slow tokenizer to a fast one.")
+    error = str(model_load_error("org/llama-like", ValueError(message)))
+    assert error == ("--model org/llama-like: its tokenizer needs the sentencepiece package, which is not installed "
+                     "(uv pip install sentencepiece)")

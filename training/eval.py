@@ -26,6 +26,7 @@ from medc.ingest.testsets import BenchmarkItem, load_benchmark
 from medc.cli import command
 from medc.errors import UserError
 from medc.files.bundled import SAMPLES_DIR
+from medc.model_reference import checked_model_reference, model_load_error
 
 BENCHMARKS = ("medqa", "medmcqa", "pubmedqa")
 DATA_PATTERNS = {
@@ -143,11 +144,12 @@ class Scorer:
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        model = checked_model_reference(model)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
-        except OSError as exc:
-            raise UserError(f"--model {model}: cannot load a causal LM and tokenizer from it ({str(exc).splitlines()[0]})") from None
+        except (OSError, ValueError, ImportError) as exc:
+            raise model_load_error(model, exc) from None
         self.model.to(self.device).eval()
         self.batch_size = batch_size
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
