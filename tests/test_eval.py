@@ -130,3 +130,25 @@ def test_a_tokenizer_that_needs_sentencepiece_is_named_in_one_line() -> None:
     error = str(model_load_error("org/llama-like", ValueError(message)))
     assert error == ("--model org/llama-like: its tokenizer needs the sentencepiece package, which is not installed "
                      "(uv pip install sentencepiece)")
+
+
+def test_ambiguous_and_unlabelled_medmcqa_are_one_line_errors(tiny_model: Path, tmp_path: Path) -> None:
+    """MedMCQA answers all in 1..3 cannot say whether `cop` is 0- or 1-based: a one-line error
+    that names the file and the option that settles it; the option then scores. A split with no
+    answer at all (the Hub's test split, cop = -1) is an error naming the file, not a row of zeros."""
+    data = tmp_path / "data" / "medmcqa"
+    data.mkdir(parents=True)
+    rows = [json.loads(line) for line in (SAMPLES / "medmcqa" / "medagentsbench_medmcqa_test.jsonl").read_text().splitlines()][:9]
+    hub = [{"id": r["realidx"], "question": r["question"], "opa": r["options"]["A"], "opb": r["options"]["B"],
+            "opc": r["options"]["C"], "opd": r["options"]["D"], "cop": 1 + i % 3} for i, r in enumerate(rows)]
+    (data / "dev.json").write_text("\n".join(json.dumps(r) for r in hub))
+    proc = run_eval(tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"))
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(errors) == 1
+    assert "dev.json" in errors[0] and "--medmcqa-layout original or hf" in errors[0]
+    proc = run_eval(tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"),
+                    "--medmcqa-layout", "original")
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    (data / "dev.json").write_text("\n".join(json.dumps({**r, "cop": -1}) for r in hub))
+    proc = run_eval(tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"))
+    assert proc.returncode == 2 and "medmcqa/dev.json: no item has an answer" in proc.stderr and "Traceback" not in proc.stderr

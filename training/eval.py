@@ -77,13 +77,22 @@ def build_question(item: BenchmarkItem) -> Question:
                     tuple(f" {item.options[k]}" for k in letters), letters.index(item.answer))
 
 
-def load_questions(name: str, data: Path, limit: int | None) -> list[Question]:
+def load_questions(name: str, data: Path, limit: int | None, medmcqa_layout: str | None = None) -> list[Question]:
     paths, options = DATA_PATTERNS[name]
-    items, files = load_benchmark(name, data, paths, options)
+    if name == "medmcqa" and medmcqa_layout:
+        options = {**options, "layout": medmcqa_layout}
+    try:
+        items, files = load_benchmark(name, data, paths, options)
+    except ValueError as exc:
+        hint = "; here: --medmcqa-layout original or hf" if "layout" in str(exc) else ""
+        raise UserError(f"{name}: {exc}{hint}") from None
     if not files:
         raise UserError(f"{name}: no test file under {data} (looked for {', '.join(paths)})")
-    items = [i for i in items if i.answer is not None]  # unlabelled test splits cannot be scored
-    return [build_question(i) for i in items[:limit]]
+    labelled = [i for i in items if i.answer is not None]  # unlabelled test splits cannot be scored
+    if not labelled:
+        raise UserError(f"{name}: {', '.join(files)}: no item has an answer (an unlabelled test split, e.g. MedMCQA's "
+                        "test with cop = -1): nothing to score; use the dev / validation split")
+    return [build_question(i) for i in labelled[:limit]]
 
 
 # ---------------------------------------------------------------------------- scoring math
@@ -267,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="comma-separated: medqa,medmcqa,pubmedqa")
     ap.add_argument("--data", type=Path, default=SAMPLES_DIR, help="folder with medqa/, medmcqa/, pubmedqa/ test files (default: samples/)")
     ap.add_argument("--limit", type=int, default=None, help="first N items of each benchmark")
+    ap.add_argument("--medmcqa-layout", choices=("original", "hf", "options"), default=None,
+                    help="MedMCQA's answer column: original (1-based cop), hf (0-based cop), options; default: read from the values")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--mode", choices=("loglik", "generate"), default="loglik", help="generate also scores greedy answers")
     ap.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
@@ -278,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--benchmarks: unknown benchmark {unknown[0]!r} (choose from {', '.join(BENCHMARKS)})")
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
-    questions = {name: load_questions(name, args.data, args.limit) for name in names}
+    questions = {name: load_questions(name, args.data, args.limit, args.medmcqa_layout) for name in names}
     import torch
 
     torch.manual_seed(0)

@@ -115,7 +115,10 @@ def medmcqa_layout(records: list[dict[str, Any]], declared: str | None = None) -
 
 def read_medmcqa(path: Path, layout: str | None = None) -> list[BenchmarkItem]:
     records = read_records(path)
-    layout = medmcqa_layout(records, layout)
+    try:
+        layout = medmcqa_layout(records, layout)
+    except ValueError as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
     items = []
     for i, rec in enumerate(records):
         rid = str(rec.get("id") or rec.get("realidx") or i)
