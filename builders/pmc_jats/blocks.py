@@ -61,10 +61,12 @@ class Renderer:
         self.raw = []
         return "\n\n".join(b for b in self.blocks if b)
 
-    def heading(self, title: str, level: int) -> None:
+    def heading(self, title: str, level: int) -> str:
+        """Add a heading; returns it as written (empty when the title has no text)."""
         title = consistent_heading(clean_inline(title))
         if title:
             self.blocks.append(f"{'#' * min(level, 6)} {title}")
+        return title
 
     def walk(self, el: etree._Element, level: int) -> None:
         for child in el:
@@ -79,19 +81,21 @@ class Renderer:
     def section(self, el: etree._Element, level: int) -> None:
         """A section (or appendix, box): its heading, then its blocks one level down;
         boilerplate sections (funding, competing interests, ...) are left out."""
-        title = el.find("title") if el.find("title") is not None else el.find("caption/title")
-        if (el.get("sec-type") or "").lower() in BOILERPLATE_SEC_TYPES or (
-            title is not None and BOILERPLATE_SECTION.match(clean_inline(inline_text(title)))
-        ):
+        title = el.find("title")
+        if title is None:
+            title = el.find("caption/title")
+        if (el.get("sec-type") or "").lower() in BOILERPLATE_SEC_TYPES:
             return
-        label = el.find("label")
         if title is not None:
             text = inline_text(title)
+            if BOILERPLATE_SECTION.match(clean_inline(text)):
+                return
+            label = el.find("label")
             if label is not None and localname(el) == "app":
                 text = f"{inline_text(label)} {text}"
-            self.heading(text, level)
-            if level == 2 and clean_inline(text):
-                self.sections.append(consistent_heading(clean_inline(text)))
+            written = self.heading(text, level)
+            if level == 2 and written:
+                self.sections.append(written)
         self.walk(el, level + 1)
 
     def heading_part(self, el: etree._Element, level: int) -> None:

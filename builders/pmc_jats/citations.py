@@ -86,14 +86,15 @@ def drop_written_out_references(article: etree._Element) -> None:
     links = _DOI_LINKS(body) if body is not None else []
     if not links:
         return
-    titles: dict[str, str] = {}  # DOI → title words
+    linked = {doi for link in links if (doi := _doi(link.get(XLINK_HREF)))}
+    titles: dict[str, str] = {}  # DOI → title words, for the references the body links to
     for ref in article.iterfind("back/ref-list/ref"):
-        title = next(ref.iter("article-title"), None)
         ids = [el.text for el in ref.iter("pub-id") if el.get("pub-id-type") == "doi"] + [
             el.get(XLINK_HREF) for el in ref.iter("ext-link")]
-        for doi in filter(None, map(_doi, ids)):
-            if title is not None and (words := _words(all_text(title))).count(" ") > 7:  # six words or more
-                titles[doi] = words
+        dois = linked.intersection(filter(None, map(_doi, ids)))
+        title = next(ref.iter("article-title"), None) if dois else None
+        if title is not None and (words := _words(all_text(title))).count(" ") > 7:  # six words or more
+            titles.update(dict.fromkeys(dois, words))
     for link in links:
         p = link.getparent()
         title = titles.get(_doi(link.get(XLINK_HREF)) or "")
