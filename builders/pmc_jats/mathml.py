@@ -15,33 +15,41 @@ RENDERED = "medc-rendered"  # marks a formula element whose text is already its 
 _MATH_GROUPS = {"mrow", "mstyle", "mpadded", "mphantom", "menclose", "semantics", "math", "mtd"}
 
 
+_TOKENS = frozenset({"mi", "mn", "mo", "mtext", "ms"})
+_NOT_RENDERED = frozenset({"annotation", "annotation-xml"})
+_WORD = re.compile(r"\w+")
+
+
+def _group(s: str) -> str:
+    return s if len(s) <= 1 or _WORD.fullmatch(s) else f"({s})"
+
+
 def linearize_mathml(el: etree._Element) -> str:
     """Readable one-line text of a MathML tree: a/b, x^2, x_i, sqrt(x)."""
-    name = localname(el)
-    kids = [k for k in el if isinstance(k.tag, str) and localname(k) not in ("annotation", "annotation-xml")]
-    if name in ("mi", "mn", "mo", "mtext", "ms"):
-        return collapse_spaces("".join(el.itertext()))
+    return _linear(el, localname(el))
+
+
+def _linear(el: etree._Element, name: str) -> str:
+    if name in _TOKENS:  # the leaves, most of the tree: read without walking their children
+        text = el.text if len(el) == 0 else "".join(el.itertext())
+        return " ".join((text or "").split())
     if name == "mspace":
         return " "
-    parts = [linearize_mathml(k) for k in kids]
-
-    def group(s: str) -> str:
-        return s if len(s) <= 1 or re.fullmatch(r"\w+", s) else f"({s})"
-
+    parts = [_linear(k, kid) for k in el if (kid := localname(k)) and kid not in _NOT_RENDERED]
     if name == "mfrac" and len(parts) == 2:
-        return f"{group(parts[0])}/{group(parts[1])}"
+        return f"{_group(parts[0])}/{_group(parts[1])}"
     if name == "msup" and len(parts) == 2:
-        return f"{parts[0]}^{group(parts[1])}"
+        return f"{parts[0]}^{_group(parts[1])}"
     if name == "msub" and len(parts) == 2:
-        return f"{parts[0]}_{group(parts[1])}"
+        return f"{parts[0]}_{_group(parts[1])}"
     if name == "msubsup" and len(parts) == 3:
-        return f"{parts[0]}_{group(parts[1])}^{group(parts[2])}"
+        return f"{parts[0]}_{_group(parts[1])}^{_group(parts[2])}"
     if name in ("munder", "munderover", "mover"):
         return " ".join(parts)
     if name == "msqrt":
         return f"sqrt({''.join(parts)})"
     if name == "mroot" and len(parts) == 2:
-        return f"root{group(parts[1])}({parts[0]})"
+        return f"root{_group(parts[1])}({parts[0]})"
     if name == "mfenced":
         return f"{el.get('open', '(')}{', '.join(parts)}{el.get('close', ')')}"
     if name == "mtr":
@@ -55,12 +63,12 @@ def render_formula(el: etree._Element) -> str:
     """TeX kept as TeX, MathML linearised, graphic-only formulas as a placeholder."""
     if el.get(RENDERED):
         return (el.text or "").strip()
-    tex = next((d for d in el.iter() if localname(d) == "tex-math"), None)
+    tex = next(el.iter("{*}tex-math"), None)  # tag-filtered iteration: in C
     if tex is not None:
         body = collapse_spaces("".join(tex.itertext()))
         body = re.sub(r"^\\documentclass.*?\\begin\{document\}|\\end\{document\}$", "", body, flags=re.S).strip()
         return body
-    math = next((d for d in el.iter() if localname(d) == "math"), None)
+    math = next(el.iter("{*}math"), None)
     if math is not None:
         return collapse_spaces(linearize_mathml(math))
     return "[formula]"
