@@ -85,6 +85,8 @@ def summary_table(result: BuildResult) -> str:
         lines.append(f"  {name:<18}{s.files:>7}{s.records:>9}{s.rows_built:>8}{s.rows:>8}{s.failed_files + s.record_errors:>8}  {why_text}")
     t = m.totals
     lines.append(f"  {'total':<18}{t.files:>7}{t.records:>9}{t.rows_built:>8}{t.rows:>8}{t.failed_files + t.record_errors:>8}")
+    if result.shards:
+        lines.append("  shards: " + ", ".join(f"{n} {what}" for what, n in result.shards.items()))
     lines += warnings
     for e in m.errors[:20]:
         rec = f" [{e.record}]" if e.record else ""

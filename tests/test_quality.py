@@ -98,4 +98,24 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
     assert set(dropped["step"]) >= {"quality_filter"}
     released = set(pl.read_parquet(out / "medc-k" / "data" / "pmc_jats").get_column("id"))
     assert released and not released & set(dropped["id"])
+    assert f"shards: {len(shards) // 2} reused, 0 signatures recomputed, 0 recomputed" in second.stdout
+
+    # A global step's parameter (the near-dedup threshold, whose banding changes): no file is
+    # parsed again, only the signatures are computed on the cached rows, and the release is the
+    # one a fresh build with that recipe gives.
+    recipe.write_text(base.replace("threshold = 0.8", "threshold = 0.7"))
+    markers = {p: json.loads(p.read_text()) for p in (out / ".medc-cache" / "medc-k").rglob("shard-*.json")}
+    third = run_build("medc-k", "--recipe", str(recipe), "--out", str(out))
+    assert third.returncode == 0, third.stderr
+    assert f"shards: 0 reused, {len(markers)} signatures recomputed, 0 recomputed" in third.stdout
+    for path, before in markers.items():
+        after = json.loads(path.read_text())
+        assert after["files"] == before["files"] and after["seconds"] == before["seconds"] and "resign_seconds" in after
+        assert after["signatures"]["near_dedup"] != before["signatures"]["near_dedup"]
+        assert after["signatures"]["decontaminate"] == before["signatures"]["decontaminate"]
+    fresh = run_build("medc-k", "--recipe", str(recipe), "--out", str(tmp_path / "fresh"))
+    assert fresh.returncode == 0, fresh.stderr
+    for path in sorted((tmp_path / "fresh" / "medc-k").rglob("*")):
+        if path.is_file() and path.name != "build_manifest.json":
+            assert path.read_bytes() == (out / "medc-k" / path.relative_to(tmp_path / "fresh" / "medc-k")).read_bytes(), path.name
     assert len(released) + dropped.height == m2["sources"]["pmc_jats"]["rows_built"]

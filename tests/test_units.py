@@ -9,10 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from medc.text.licenses import allows_commercial_use, normalize_license
+from medc.engine.plan import resignable
 from medc.engine.write_stage import ShardedParquetWriter
+from medc.recipes.recipe import load_recipe
 from medc.schema import KNOWLEDGE_SCHEMA, RecordError, rows_to_table, validate_row
 from medc.steps.base import GlobalContext, make_step
 from medc.text.normalize import normalize_text
+from tests.conftest import REPO
 
 
 @pytest.mark.parametrize(
@@ -88,3 +91,16 @@ def test_sharded_writer_splits_rows_and_row_groups(tmp_path: Path) -> None:
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4, 4, 2]
     back = pq.read_table(tmp_path).sort_by("id")
     assert back.num_rows == 23 and back.schema.equals(KNOWLEDGE_SCHEMA)
+
+
+def test_signatures_are_recomputed_alone_only_after_the_last_map_step(tmp_path: Path) -> None:
+    """A global step followed by a map step had its signatures computed on rows that the map
+    step may have changed since: a change of it recomputes the shard; a global step after the
+    last map step has its signatures recomputed on the cached rows."""
+    text = (REPO / "pipelines" / "medc-k.toml").read_text()
+    head = text[: text.index("[[steps]]")]
+    steps = '[[steps]]\nstep = "exact_dedup"\n\n[[steps]]\nstep = "quality_signals"\n\n[[steps]]\nstep = "near_dedup"\n'
+    (tmp_path / "r.toml").write_text(head + steps)
+    assert resignable(load_recipe(tmp_path / "r.toml")) == {"near_dedup"}
+    default = load_recipe(REPO / "pipelines" / "medc-k.toml")
+    assert resignable(default) >= {"decontaminate", "exact_dedup", "near_dedup", "same_article"}

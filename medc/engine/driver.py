@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from medc.engine.executors import LocalExecutor, RayExecutor
 from medc.engine.global_stage import global_decisions
 from medc.engine.manifest_assembly import assemble_manifest
 from medc.engine.map_stage import run_shard
-from medc.engine.plan import ShardTask, SourcePlan, plan, reference_patterns, source_patterns
+from medc.engine.plan import ShardTask, SourcePlan, plan, reference_patterns, resignable, source_patterns
 from medc.engine.progress import Progress
-from medc.engine.shard_cache import CACHE_DIR, cached_shard, fetch_shard, shard_stem
+from medc.engine.shard_cache import CACHE_DIR, cached_shard, fetch_shard, read_marker, shard_stem
 from medc.engine.write_stage import COMMERCIAL_CONFIG, write_commercial, write_config
 from medc.errors import NothingToBuild, UserError
 from medc.files import storage
@@ -46,6 +46,7 @@ class BuildResult:
     error_rate: float
     budget_exceeded: bool
     location: str = ""  # where the repo is: `repo`, or its URL
+    shards: dict[str, int] = field(default_factory=dict)  # reused / signatures recomputed / recomputed
 
 
 @dataclass
@@ -135,7 +136,7 @@ def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: L
         active = announce_sources(recipe, plans, layout.tree, progress, strict)
         tasks = [t for p in active for t in p.tasks]
         hashes.save()
-        run_map_stage(recipe, tasks, layout.tree, executor, progress)
+        shard_counts = run_map_stage(recipe, tasks, layout.tree, executor, progress)
     if remote_out:
         for t in tasks:
             if problem := fetch_shard(t.stem, layout.local_stem(t), t.fingerprint):
@@ -181,7 +182,7 @@ def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: L
     swap_in(layout.staging, layout.repo)
     location = upload_repo(layout, recipe, keep_dropped, progress) if remote_out else str(layout.repo)
     assert manifest.error_budget is not None
-    return BuildResult(recipe, layout.repo, manifest, error_rate, manifest.error_budget.exceeded, location)
+    return BuildResult(recipe, layout.repo, manifest, error_rate, manifest.error_budget.exceeded, location, shard_counts)
 
 
 def announce_sources(recipe: Recipe, plans: list[SourcePlan], tree: Tree, progress: Progress,
@@ -212,9 +213,13 @@ def announce_sources(recipe: Recipe, plans: list[SourcePlan], tree: Tree, progre
 
 
 def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: LocalExecutor | RayExecutor,
-                  progress: Progress) -> None:
-    """Every shard whose cached copy is missing, stale or damaged (with a notice), on the executor."""
+                  progress: Progress) -> dict[str, int]:
+    """Every shard whose cached copy is missing, stale or damaged (with a notice), on the executor;
+    a cached shard whose rows still hold but whose global-step signatures are stale has only
+    those computed again. Returns how many shards were reused, re-signed and recomputed."""
     todo = []
+    signature_only = resignable(recipe)
+    counts = {"reused": 0, "signatures recomputed": 0, "recomputed": 0}
     for t in tasks:
         inputs = {rel: tree.stat(rel)[2] for rel in t.files} if tree.local is not None else None
         usable, damage = cached_shard(t.stem, t.fingerprint, inputs)
@@ -222,9 +227,22 @@ def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: 
             progress.notice(f"{recipe.name}: shard {t.shard_index} of source {t.source.name!r} in the cache is damaged ({damage}): recomputed")
         if not usable:
             todo.append(t)
-    with progress.bar(f"{recipe.name}: parse+map", total=len(todo), files=sum(len(t.files) for t in todo)) as bar:
+            counts["recomputed"] += 1
+            continue
+        cached = (read_marker(t.stem) or {}).get("signatures") or {}
+        stale = tuple(name for name, fp in t.signatures if cached.get(name) != fp)
+        if not stale:
+            counts["reused"] += 1
+        elif set(stale) <= signature_only:
+            todo.append(replace(t, resign=stale))
+            counts["signatures recomputed"] += 1
+        else:
+            todo.append(t)
+            counts["recomputed"] += 1
+    with progress.bar(f"{recipe.name}: parse+map", total=len(todo), files=sum(len(t.files) for t in todo if not t.resign)) as bar:
         for result in executor.map_unordered(run_shard, todo):
             bar.advance(files=len(result["files"]), records=sum(f["records"] for f in result["files"]))
+    return counts
 
 
 def judge_errors(manifest: Manifest, budget: float) -> float:

@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 
 from medc.engine.plan import ShardTask, thaw
-from medc.engine.shard_cache import write_shard
+from medc.engine.shard_cache import read_marker, read_shard, write_shard
 from medc.errors import UserError
 from medc.files import storage
 from medc.files.atomic import sha256_file
@@ -35,6 +35,8 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
 
 
 def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
+    if task.resign:
+        return resign_shard(task, root)
     started = time.perf_counter()
     rows, reports = parse_files(task, root)
     df = rows_frame(rows, task)
@@ -44,6 +46,7 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
         "source": task.source.name,
         "shard": task.shard_index,
         "fingerprint": task.fingerprint,
+        "signatures": dict(task.signatures),
         "files": [r.to_json() for r in reports],
         "rows_built": len(rows),
         "rows": df.height,
@@ -52,6 +55,24 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     }
     if withdrawn:  # row id, and the row key before which its earlier versions are withdrawn
         report["withdrawn"] = withdrawn
+    write_shard(task.stem, df, report)
+    return report
+
+
+def resign_shard(task: ShardTask, root: Path) -> dict[str, Any]:
+    """The cached shard with the signature columns of `task.resign` computed again (a global
+    step's parameters changed, its map-stage rows did not): no file is parsed again."""
+    started = time.perf_counter()
+    report = read_marker(task.stem)
+    assert report is not None, "a shard is re-signed only when its marker was read"
+    df = read_shard(task.stem)
+    for name, params in task.steps:
+        if name in task.resign:
+            step = make_step(name, thaw(params), task.kind, root=root)
+            assert isinstance(step, GlobalStep)
+            df = step.signature(df.drop([c for c in step.signature_columns() if c in df.columns]))
+    report = {k: v for k, v in report.items() if k not in ("parquet_sha256", "parquet_bytes")}
+    report.update(signatures=dict(task.signatures), resign_seconds=round(time.perf_counter() - started, 3))
     write_shard(task.stem, df, report)
     return report
 

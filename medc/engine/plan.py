@@ -1,12 +1,14 @@
-"""Planning a build: which input files each shard task reads, and the fingerprint that says
+"""Planning a build: which input files each shard task reads, and the fingerprints that say
 whether a completed shard in the cache can be reused.
 
-A shard's fingerprint covers the package version, its source's spec, the recipe's
-non-filter steps (filter steps run later on stored columns, so changing one never
-invalidates a shard), the files its steps read besides the inputs (benchmark test sets),
-the files its builder reads besides them (`Builder.companions`: OA file lists, S2ORC
-metadata, CNXML modules), and its own files: [path, size, content hash] locally (see
-`medc.files.content_hashes`), [path, size, ETag or other version] remotely.
+A shard's fingerprint covers what its parse and map steps compute: the package version, its
+source's spec, the recipe's map steps, the files its builder reads besides its inputs
+(`Builder.companions`: OA file lists, S2ORC metadata, CNXML modules), and its own files:
+[path, size, content hash] locally (see `medc.files.content_hashes`), [path, size, ETag or
+other version] remotely. Each global step's signature columns have a fingerprint of their
+own (`GlobalStep.signature_key`, plus the files the step reads, e.g. benchmark test sets):
+when only those change, the cached rows are kept and only the signatures are computed again
+(`ShardTask.resign`). Filter steps run later on stored columns and never invalidate a shard.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from medc.engine.shard_cache import shard_stem
 from medc.files.storage import Tree
 from medc.ingest.builder import builder_class
 from medc.recipes.recipe import Recipe, SourceSpec
-from medc.steps.base import FilterStep, make_step
+from medc.steps.base import FilterStep, GlobalStep, MapStep, make_step
 
 FrozenParams = tuple[tuple[str, str], ...]  # a step's parameters, hashable and picklable
 
@@ -42,6 +44,10 @@ class ShardTask:
     shared: tuple[tuple[str, int, str], ...] = ()
     # Local sources: the sha256 of each input, as the plan read it (the worker need not read it again).
     input_hashes: tuple[str, ...] = ()
+    # Fingerprint of each global step's signature columns: (step, fingerprint).
+    signatures: tuple[tuple[str, str], ...] = ()
+    # Global steps whose signatures alone are to be computed again on the cached rows.
+    resign: tuple[str, ...] = ()
 
     @property
     def stem(self) -> str:
@@ -78,8 +84,27 @@ def reference_patterns(recipe: Recipe) -> list[str]:
     return sorted({p for s in recipe.steps for p in make_step(s.step, s.params, recipe.kind).reference_patterns()})
 
 
+def signature_fingerprints(made: list[tuple[Any, Any]], tree: Tree) -> tuple[tuple[str, str], ...]:
+    """(step, fingerprint) of each global step's signature columns (see the module docstring)."""
+    out = []
+    for s, step in made:
+        if isinstance(step, GlobalStep):
+            refs = tree.glob(sorted(step.reference_patterns()))
+            payload = [s.step, step.signature_key(), step.cache_version, [tree.stat(rel) for rel in refs]]
+            out.append((s.step, hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()))
+    return tuple(out)
+
+
+def resignable(recipe: Recipe) -> frozenset[str]:
+    """Global steps whose signatures can be computed again on a cached shard: no map step comes
+    after them in the recipe (a later map step could have changed the rows they were computed on)."""
+    made = [make_step(s.step, s.params, recipe.kind) for s in recipe.steps]
+    last_map = max((i for i, step in enumerate(made) if isinstance(step, MapStep)), default=-1)
+    return frozenset(s.step for i, (s, step) in enumerate(zip(recipe.steps, made)) if isinstance(step, GlobalStep) and i > last_map)
+
+
 def fingerprint(kind: str, spec: SourceSpec, steps: Any, stats: list[list[Any]]) -> str:
-    """What a shard's output depends on (see the module docstring)."""
+    """What a shard's rows depend on (see the module docstring)."""
     payload = {
         "version": __version__,
         "kind": kind,
@@ -94,9 +119,10 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
     """One plan per recipe source, with its shard tasks when it has input files."""
     made = [(s, make_step(s.step, s.params, recipe.kind)) for s in recipe.steps]
     steps = tuple((s.step, freeze(s.params)) for s, step in made if not isinstance(step, FilterStep))
-    versions = {s.step: step.cache_version for s, step in made if step.cache_version != 1}
+    map_steps = tuple((s.step, freeze(s.params)) for s, step in made if isinstance(step, MapStep))
+    versions = {s.step: step.cache_version for s, step in made if isinstance(step, MapStep) and step.cache_version != 1}
+    signatures = signature_fingerprints(made, tree)
     references = tree.glob(reference_patterns(recipe))
-    ref_stats = [tree.stat(rel) for rel in references]
     plans: list[SourcePlan] = []
     for index, spec in enumerate(recipe.sources):
         sp = SourcePlan(spec, index, Path(spec.dir))
@@ -120,7 +146,8 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
         for shard, start in enumerate(range(0, len(sp.files), recipe.files_per_shard)):
             files = tuple(sp.files[start : start + recipe.files_per_shard])
             stats = [tree.stat(f) for f in files]
-            fp = fingerprint(recipe.kind, spec, (steps, ref_stats, companion_stats, versions), stats)
+            fp = fingerprint(recipe.kind, spec, (map_steps, companion_stats, versions), stats)
             hashes = tuple(str(s[2]) for s in stats) if tree.local is not None else ()
-            sp.tasks.append(ShardTask(recipe.kind, spec, index, shard, files, str(tree), steps, cache_dir, fp, shared, hashes))
+            sp.tasks.append(ShardTask(recipe.kind, spec, index, shard, files, str(tree), steps, cache_dir, fp, shared, hashes,
+                                      signatures))
     return plans

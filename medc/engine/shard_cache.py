@@ -4,6 +4,7 @@ or fsspec URLs."""
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -75,6 +76,16 @@ def check_bytes(parquet: Path, marker: dict[str, Any]) -> str:
     return "" if rows == marker.get("rows") else f"{rows} rows, its marker says {marker.get('rows')}"
 
 
+def read_shard(stem: str) -> pl.DataFrame:
+    """A cached shard's rows (local or remote cache)."""
+    if is_url(stem):
+        data = storage.read_bytes(stem + ".parquet")
+        if data is None:
+            raise RuntimeError(f"{stem}.parquet vanished while the build was reading it")
+        return pl.read_parquet(io.BytesIO(data))
+    return pl.read_parquet(Path(stem + ".parquet"))
+
+
 def write_shard(stem: str, df: pl.DataFrame, report: dict[str, Any]) -> None:
     """The shard's rows, then its marker (with the shard's sha256 and size): a marker is never
     seen without its shard, and a shard that changed after its marker is recognised."""
@@ -95,13 +106,16 @@ def write_shard(stem: str, df: pl.DataFrame, report: dict[str, Any]) -> None:
 
 
 def fetch_shard(stem: str, local: Path, fingerprint: str) -> str:
-    """A local copy of a remote shard and its marker, unless the local copy is this shard;
+    """A local copy of a remote shard and its marker, unless the local copy is this shard (same
+    fingerprint and same bytes: a shard whose signatures were computed again has new bytes);
     "" when the copy is intact, else why it is not."""
-    if cached_shard(str(local), fingerprint)[0]:
-        return ""
-    storage.download(stem + ".parquet", local.with_suffix(".parquet"))
     data = storage.read_bytes(stem + ".json")
     if data is None:
         raise RuntimeError(f"{stem}.json vanished while the build was reading it")
+    remote = json.loads(data)
+    local_marker = read_marker(str(local)) or {}
+    if local_marker.get("parquet_sha256") == remote.get("parquet_sha256") and cached_shard(str(local), fingerprint)[0]:
+        return ""
+    storage.download(stem + ".parquet", local.with_suffix(".parquet"))
     atomic_write_bytes(local.with_suffix(".json"), data)
-    return check_bytes(local.with_suffix(".parquet"), json.loads(data))
+    return check_bytes(local.with_suffix(".parquet"), remote)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -93,6 +93,11 @@ class Decision:
 
 
 class GlobalStep(Step):
+    def signature_key(self) -> dict[str, Any]:
+        """What the signature columns depend on (default: every parameter): a change of anything
+        else (a threshold used only by `decide`) reuses the cached signatures."""
+        return asdict(self.params)
+
     def signature(self, df: pl.DataFrame) -> pl.DataFrame:
         """Columns (named `_sig_<step>_*`) added to the shard for `decide`."""
         raise NotImplementedError

@@ -109,6 +109,13 @@ class NearDedup(GlobalStep):
     def signature_columns(self) -> list[str]:
         return ["_sig_near_bands", "_sig_near_words", "_sig_near_full"]
 
+    def signature_key(self) -> dict[str, Any]:
+        """The band hashes depend on the shingles, permutations, seed, fields and the banding
+        (derived from the threshold); `max_bucket` and `verify_chunk` and the verification
+        threshold itself are used by `decide` alone."""
+        p = self.params
+        return {"ngram": p.ngram, "num_perm": p.num_perm, "seed": p.seed, "fields": p.fields, "banding": list(p.banding())}
+
     def signature(self, df: pl.DataFrame) -> pl.DataFrame:
         p = self.params
         text = df.select(text_expr(self.kind, dedup_fields(self.kind, p.fields)).alias("t"))["t"]
