@@ -235,7 +235,7 @@ class S2ORCBuilder(Builder):
                 elif {"id", "text", "source"} <= rec.keys() and "added" in rec:
                     row = self.from_pes2o(rec, report)
                 elif "has_pdf_parse" in rec or ("paper_id" in rec and "title" in rec and "body_text" not in rec):
-                    report.skip("metadata row (joined to its pdf_parse)")
+                    report.note("metadata row (joined to its pdf_parse)")
                     continue
                 else:
                     raise ValueError("not an S2ORC, S2 API or peS2o record (keys: " + ", ".join(sorted(rec)[:8]) + ")")

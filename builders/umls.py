@@ -109,6 +109,12 @@ class UMLSBuilder(Builder):
         for kind, make in makers.items():  # in this order: the seeded choices depend on it
             if kind in self.options["kinds"]:
                 rows.extend(make(path.parent, conso, state))
+        # Records are atoms (names); prompts are made per concept: account for every atom.
+        report.note("name read into its concept (synonyms, variants)", conso.height - preferred.height)
+        prompted = {cui for r in rows for key in ("cui", "cui1", "cui2") if (cui := r["meta"].get(key))}
+        unprompted = preferred.height - len(prompted & set(preferred["CUI"].to_list()))
+        if unprompted:
+            report.skip("concept without a definition, semantic type, synonym or relation to ask about", unprompted)
         yield from rows
 
     def describe_prompts(self, folder: Path, conso: pl.DataFrame, state: PromptState) -> Iterator[dict[str, Any]]:

@@ -70,10 +70,10 @@ def summary_table(result: BuildResult) -> str:
     lines.append(f"  {'source':<18}{'files':>7}{'records':>9}{'built':>8}{'out':>8}{'errors':>8}  dropped / skipped")
     for name, s in m.sources.items():
         if not s.built:
-            why = "folder absent" if s.status == "absent" else "no matching files"
+            why = {"absent": "folder absent", "references": "benchmark test files only"}.get(s.status, "no matching files")
             lines.append(f"  {name:<18}{'-':>7}{'-':>9}{'-':>8}{'-':>8}{'-':>8}  not built: {why}")
+            spec = next(spec for spec in result.recipe.sources if spec.name == name)
             if s.status == "empty":
-                spec = next(spec for spec in result.recipe.sources if spec.name == name)
                 warnings.append(f"  WARNING: source {name!r}: folder {s.dir}/ exists but holds no file matching "
                                 f"{', '.join(source_patterns(spec))}")
             continue
@@ -82,6 +82,8 @@ def summary_table(result: BuildResult) -> str:
             for reason, n in st.dropped.items():
                 why_counts[f"{st.step}: {reason}"] = n
         why_text = ", ".join(f"{k}={v}" for k, v in why_counts.items()) or "-"
+        if s.info:
+            why_text += "  (read into other rows: " + ", ".join(f"{k}={v}" for k, v in s.info.items()) + ")"
         lines.append(f"  {name:<18}{s.files:>7}{s.records:>9}{s.rows_built:>8}{s.rows:>8}{s.failed_files + s.record_errors:>8}  {why_text}")
     t = m.totals
     lines.append(f"  {'total':<18}{t.files:>7}{t.records:>9}{t.rows_built:>8}{t.rows:>8}{t.failed_files + t.record_errors:>8}")

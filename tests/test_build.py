@@ -218,7 +218,7 @@ def test_malformed_and_hostile_inputs_are_reported_and_the_build_goes_on(tmp_pat
     errors += json.loads((out / "medc-i" / "build_manifest.json").read_text())["errors"]
     # The truncated PQA-L file is also the PubMedQA test set: decontamination says it could not check it.
     assert {"source": "(decontaminate)", "file": "pubmedqa/ori_pqal.json", "record": "",
-            "reason": "benchmark 'pubmedqa' not checked: Expecting value: line 11751 column 4 (char 861595)"} in errors
+            "reason": "benchmark 'pubmedqa' not checked: ori_pqal.json: malformed JSON: Expecting value: line 11751 column 4 (char 861595)"} in errors
     errors = [e for e in errors if e["source"] != "(decontaminate)"]
     by_file = {e["file"]: e["reason"] for e in errors}
     assert set(by_file) == set(bad)

@@ -56,7 +56,7 @@ def test_2020_pdf_parse_joined_to_its_metadata_row() -> None:
     assert "## II. Preliminaries" in row["text"]  # "II. PRELIMINARIES": enumerator kept
     # The metadata file itself yields no rows: it is join input.
     rows, report = build(S2 / "s2orc_v20200705_metadata_sample.jsonl")
-    assert rows == [] and report.records == 1000 and report.skipped == {"metadata row (joined to its pdf_parse)": 1000}
+    assert rows == [] and report.records == 1000 and not report.skipped and report.info == {"metadata row (joined to its pdf_parse)": 1000}
 
 
 def test_pdf_parses_batch_joins_its_own_metadata_batch(tmp_path: Path) -> None:

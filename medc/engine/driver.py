@@ -192,10 +192,15 @@ def announce_sources(recipe: Recipe, plans: list[SourcePlan], tree: Tree, progre
     for p in plans:
         if p.status == "absent":
             progress.notice(f"{recipe.name}: source {p.spec.name!r} skipped: folder {p.spec.dir}/ not found under the sources root")
-    empty = [p for p in plans if p.status == "empty"]
-    for p in empty:
+    references = set(tree.glob(reference_patterns(recipe)))
+    for p in (p for p in plans if p.status == "empty"):
         message = (f"{recipe.name}: source {p.spec.name!r}: folder {p.spec.dir}/ exists but holds no file matching "
                    f"{', '.join(source_patterns(p.spec))}")
+        held = tree.glob(["**/*"], under=p.spec.dir)
+        if held and set(held) <= references:  # e.g. medqa/ with the test set only: it is there for decontamination
+            p.status = "references"
+            progress.notice(f"{message}; it holds benchmark test files only (read for decontamination)")
+            continue
         if strict:
             raise UserError(f"{message} (--strict)")
         progress.warning(message)

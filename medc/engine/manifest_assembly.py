@@ -50,8 +50,10 @@ def source_entry(p: SourcePlan, reports: list[dict[str, Any]], global_reports: l
                  stats: dict[str, Any] | None) -> SourceEntry:
     files = [f for r in reports for f in r["files"]]
     skipped: Counter[str] = Counter()
+    info: Counter[str] = Counter()
     for f in files:
         skipped.update(f["skipped"])
+        info.update(f.get("info", {}))
     stats = stats or {"rows": 0, "words": 0, "length_histogram": LengthHistogram()}
     steps = map_step_counts(reports) + driver_step_counts(p.spec.name, sum(r["rows"] for r in reports), global_reports)
     return SourceEntry(
@@ -68,6 +70,7 @@ def source_entry(p: SourcePlan, reports: list[dict[str, Any]], global_reports: l
         words=stats["words"],
         tokens=stats.get("tokens"),
         length_histogram=stats["length_histogram"],
+        info=dict(sorted(info.items())),
     )
 
 

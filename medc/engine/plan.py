@@ -61,7 +61,7 @@ class SourcePlan:
     index: int
     folder: Path
     files: list[str] = field(default_factory=list)
-    status: str = "ok"  # ok | absent | empty
+    status: str = "ok"  # ok | absent | empty | references (the folder holds benchmark test files only)
     tasks: list[ShardTask] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (file, why) matching files that are never read
 

@@ -53,6 +53,7 @@ class FileReport:
     records: int = 0
     rows: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    info: Counter[str] = field(default_factory=Counter)  # records that are part of another row, not losses
     errors: list[dict[str, str]] = field(default_factory=list)
     failed: bool = False  # the whole file could not be read
     public_reasons: tuple[str, ...] | None = None  # set for a confidential source
@@ -60,6 +61,12 @@ class FileReport:
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] += n
+
+    def note(self, what: str, n: int = 1) -> None:
+        """Records that are not rows of their own but not lost either: they are read into
+        another row (a metadata row joined to its parse, a module read through its
+        collection, a synonym folded into its concept). Reported apart from skips."""
+        self.info[what] += n
 
     def withdraw(self, row_id: str) -> None:
         """This file withdraws the row `row_id` as any earlier file gave it (an update file's deletion)."""
@@ -78,6 +85,7 @@ class FileReport:
             "records": self.records,
             "rows": self.rows,
             "skipped": dict(sorted(self.skipped.items())),
+            "info": dict(sorted(self.info.items())),
             "errors": self.errors,
             "failed": self.failed,
         }

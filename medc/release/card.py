@@ -141,7 +141,7 @@ def render_sources(manifest: Manifest, licenses: Licences) -> str:
     rows = []
     for name, s in manifest.sources.items():
         if not s.built:
-            why = "folder absent" if s.status == "absent" else "no input files"
+            why = {"absent": "folder absent", "references": "benchmark test files only"}.get(s.status, "no input files")
             rows.append([f"`{name}`", s.builder, "-", f"not built ({why})", "-", "-", "-", "-", "-"])
             continue
         lic = ", ".join(f"{k} ({v})" for k, v in licenses.get(name, {}).items()) or "-"
@@ -157,7 +157,8 @@ def render_steps(manifest: Manifest) -> str:
         if not s.built:
             continue
         problems = s.record_errors + s.failed_files
-        build_note = "; ".join(filter(None, [_reasons(s.skipped) if s.skipped else "", f"input errors: {problems}" if problems else ""]))
+        build_note = "; ".join(filter(None, [_reasons(s.skipped) if s.skipped else "", f"input errors: {problems}" if problems else "",
+                                             f"read into other rows, not lost: {_reasons(s.info)}" if s.info else ""]))
         rows.append([f"`{name}`", "parse", s.records, s.rows_built, build_note or "-"])
         for st in s.steps:
             rows.append([f"`{name}`", st.step, st.rows_in, st.rows_out, _reasons(st.dropped)])

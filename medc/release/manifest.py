@@ -131,7 +131,8 @@ SOURCE_OK = "ok"
 
 @dataclass
 class SourceEntry:
-    """One source of the recipe: `status` ok, absent (no folder) or empty (no matching file);
+    """One source of the recipe: `status` ok, absent (no folder), empty (no matching file) or
+    references (only benchmark test files, read for decontamination);
     the counts only for a source that was built."""
 
     builder: str
@@ -149,6 +150,8 @@ class SourceEntry:
     words: int = 0
     tokens: int | None = None
     length_histogram: LengthHistogram = field(default_factory=LengthHistogram)
+    # Records read into another row (joined metadata, modules of a collection): not losses.
+    info: dict[str, int] = field(default_factory=dict)
 
     @property
     def built(self) -> bool:
