@@ -170,6 +170,7 @@ def _abstract_blocks(abstract: Any) -> list[str]:
 
 @register_builder("s2orc")
 class S2ORCBuilder(Builder):
+    citations = ("lo2020s2orc",)
     kind = "knowledge"
     patterns = ("**/*.json", "**/*.jsonl", "**/*.json.gz", "**/*.jsonl.gz")
     defaults: dict[str, Any] = {

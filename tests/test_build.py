@@ -96,6 +96,16 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     card_i = (default_build / "medc-i" / "README.md").read_text()
     assert "benchmark test set (PubMedQA PQA-L test): 500" in card_i
 
+    # The card says what this build holds, from its manifest, and cites the sources that gave rows.
+    card = (repo / "README.md").read_text()
+    shares = {name: s["words"] for name, s in m["sources"].items() if s["status"] == "ok" and s["rows"]}
+    first = max(shares, key=shares.get)
+    assert f"This build holds `{first}` ({shares[first] / sum(shares.values()):.0%} of the words" in card
+    assert "Not in this build (no input, or no row left): `clinical_notes`, `general_replay`." in card
+    assert "@inproceedings{lo2020s2orc," in card and "johnson2016mimic" not in card  # S2ORC gave rows, MIMIC none
+    assert "read into other rows, not lost: metadata row (joined to its pdf_parse): 1000" in card
+    assert "`medqa` | medqa | - | not built (benchmark test files only)" in card_i
+
 
 def test_two_builds_give_identical_bytes(default_build: Path, tmp_path: Path) -> None:
     """Another build, one worker instead of two, in another folder: the same parquet and cards."""

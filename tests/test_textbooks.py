@@ -4,6 +4,7 @@ textbook layout), PDF and EPUB files made here from it."""
 from __future__ import annotations
 
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -201,3 +202,21 @@ def test_several_chapters_in_one_epub_file_are_not_nested(tmp_path: Path) -> Non
     make_epub(path, "Notes", [("Chapter 1", paras[:2]), ("Chapter 2", paras[2:4])], one_file=True)
     rows, _ = build(path, tmp_path, min_words=10)
     assert [r["meta"]["chapter"] for r in rows] == ["Chapter 1", "Chapter 2"] and "Chapter 2" not in rows[0]["text"]
+
+
+def test_book_licences_from_the_book_or_a_licences_table(tmp_path: Path) -> None:
+    """An EPUB's `dc:rights` becomes its rows' licence ("Public domain in the USA."); a
+    `licenses.csv` beside the books (file,license) names the licence of each file of a mixed
+    folder and wins over what a book says; a book neither names keeps the source's option."""
+    rows, _ = build(FIXTURES / "epub" / "alice.epub", FIXTURES, max_words=100000, min_words=10)
+    assert {r["license"] for r in rows} == {"public-domain"}
+    books = tmp_path / "textbooks" / "shelf"
+    books.mkdir(parents=True)
+    shutil.copy(FIXTURES / "epub" / "alice.epub", books / "alice.epub")
+    paras = module_paragraphs("m45983.index.cnxml")
+    make_epub(books / "notes.epub", "Notes", [("Overview", paras[:2])])
+    (tmp_path / "textbooks" / "licenses.csv").write_text("file,license\nshelf/alice.epub,CC-BY-4.0\n")
+    rows, _ = build(books / "alice.epub", tmp_path, max_words=100000, min_words=10)
+    assert {r["license"] for r in rows} == {"cc-by-4.0"}
+    rows, _ = build(books / "notes.epub", tmp_path, min_words=10, license="cc-by-sa-4.0")
+    assert {r["license"] for r in rows} == {"cc-by-sa-4.0"}

@@ -23,7 +23,9 @@ the publish step refuses such rows unless allowed); a CNXML collection's own lic
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,16 @@ from builders.textbooks.plain import plain_chapters
 from medc.errors import UserError
 from medc.files.records import read_bytes
 from medc.ingest.builder import Builder, FileReport, register_builder
+from medc.text.licenses import normalize_license
 from medc.text.normalize import normalize_text
 from medc.text.sentences import split_blocks
+
+
+@lru_cache(maxsize=8)
+def _licence_rows(path: str, mtime_ns: int) -> list[dict[str, str]]:
+    """The rows of a `licenses.csv` (read once per version of the file)."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(fh)]
 
 
 @register_builder("textbooks")
@@ -47,18 +57,39 @@ class TextbookBuilder(Builder):
 
     @classmethod
     def companions(cls, options: dict[str, Any], folder: str) -> list[str]:
-        return [f"{folder}/**/*.collection.xml", f"{folder}/**/*.cnxml"]  # a collection reads its modules
+        # A collection reads its modules; a licences table names the licence of each book.
+        return [f"{folder}/**/*.collection.xml", f"{folder}/**/*.cnxml", f"{folder}/**/licenses.csv"]
 
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
         super().__init__(source, options, sources_root)
         if not isinstance(self.options["max_words"], int) or self.options["max_words"] < 50:
             raise UserError(f"source {source!r}: option max_words must be an integer >= 50")
 
+    def listed_licence(self, path: Path) -> str | None:
+        """The licence a `licenses.csv` beside the book, or in a folder above it up to the
+        sources root, gives it (rows `file,license`, the file named relative to the CSV's
+        folder; the nearest CSV that lists it wins). It overrides what the book says."""
+        if not path.is_relative_to(self.sources_root):
+            return None
+        for folder in path.parents:
+            table = folder / "licenses.csv"
+            if table.is_file():
+                rel = path.relative_to(folder).as_posix()
+                listed = next((r["license"] for r in _licence_rows(str(table), table.stat().st_mtime_ns)
+                               if r.get("file") == rel and r.get("license")), None)
+                if listed:
+                    return normalize_license(listed)
+            if folder == self.sources_root:
+                break
+        return None
+
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         name = path.name.lower()
-        license = self.options["license"]
+        listed = self.listed_licence(path)
+        license = listed or self.options["license"]
         if name.endswith(".collection.xml"):
-            book, chapters, license = read_collection(path, report, license)
+            book, chapters, own = read_collection(path, report, license)
+            license = listed or own
             yield from self.documents(path, book, chapters, "cnxml", license, report)
             return
         if name.endswith(".cnxml") and (any(path.parent.glob("*.collection.xml")) or any(path.parent.parent.glob("*.collection.xml"))):
@@ -71,7 +102,10 @@ class TextbookBuilder(Builder):
         elif name.endswith(".pdf"):
             (book, chapters), fmt = pdf_chapters(path), "pdf"
         elif name.endswith(".epub"):
-            (book, chapters), fmt = epub_chapters(path), "epub"
+            book, chapters, rights = epub_chapters(path)
+            fmt = "epub"
+            if not listed and rights and normalize_license(rights) != "unknown":  # the book's own dc:rights
+                license = normalize_license(rights)
         else:
             book, fmt = path.stem.replace("_", " "), "text"
             chapters = plain_chapters(read_bytes(path).decode("utf-8-sig"))

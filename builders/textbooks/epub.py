@@ -54,10 +54,10 @@ def document_chapters(doc: etree._Element) -> list[Chapter]:
     return [c for i, c in enumerate(chapters) if i or c[1]]
 
 
-def epub_chapters(path: Path) -> tuple[str, list[Chapter]]:
-    """(title, chapters) of an EPUB: its XHTML documents in spine order, cut into chapters at
-    their top-level headings; navigation documents (the EPUB 3 `nav` table of contents) are
-    not text."""
+def epub_chapters(path: Path) -> tuple[str, list[Chapter], str]:
+    """(title, chapters, rights) of an EPUB: its XHTML documents in spine order, cut into
+    chapters at their top-level headings (navigation documents, the EPUB 3 `nav` table of
+    contents, are not text), and its `dc:rights` statement ("" when it has none)."""
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
@@ -74,6 +74,7 @@ def epub_chapters(path: Path) -> tuple[str, list[Chapter]]:
         base = PurePosixPath(rootfile).parent
         title = collapse_spaces("".join(next(opf.iter("{http://purl.org/dc/elements/1.1/}title")).itertext())) \
             if next(opf.iter("{http://purl.org/dc/elements/1.1/}title"), None) is not None else path.stem
+        rights = " ".join(collapse_spaces("".join(r.itertext())) for r in opf.iter("{http://purl.org/dc/elements/1.1/}rights"))
         manifest = {item.get("id"): item.get("href") for item in opf.iter("{*}item")
                     if "nav" not in (item.get("properties") or "").split()}
         chapters: list[Chapter] = []
@@ -95,4 +96,4 @@ def epub_chapters(path: Path) -> tuple[str, list[Chapter]]:
                     chapters.append((heading, blocks))
                 else:
                     chapters[-1][1].extend(blocks)
-    return title, chapters
+    return title, chapters, rights

@@ -244,6 +244,21 @@ def render_errors(manifest: Manifest) -> str:
             + markdown_table(["source", "file", "record", "reason"], [[e.source, e.file, e.record or "-", e.reason] for e in err[:50]]))
 
 
+def render_composition(recipe: Recipe, manifest: Manifest) -> str:
+    """What this build holds, from its manifest: each source with rows, its share of the words
+    and the recipe's description of it (the recipe's summary says what the dataset is meant to be)."""
+    built = [(name, s) for name, s in manifest.sources.items() if s.built and s.rows]
+    total = sum(s.words for _, s in built) or 1
+    described = {spec.name: spec.description for spec in recipe.sources}
+    parts = [f"`{name}` ({s.words / total:.0%} of the words{': ' + described[name] if described.get(name) else ''})"
+             for name, s in sorted(built, key=lambda item: -item[1].words)]
+    absent = [name for name, s in manifest.sources.items() if not (s.built and s.rows)]
+    text = "This build holds " + "; ".join(parts) + "." if parts else "This build holds no rows."
+    if absent:
+        text += " Not in this build (no input, or no row left): " + ", ".join(f"`{n}`" for n in absent) + "."
+    return text
+
+
 def render_card(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Path, figure: bool) -> str:
     fm = yaml.safe_dump(front_matter(recipe, manifest, licenses, repo), sort_keys=False, allow_unicode=True)
     load_lines = [f'load_dataset("{recipe.name}")  # default: every source'] + [
@@ -259,6 +274,7 @@ def render_card(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Pa
         pretty_name=recipe.pretty_name,
         name=recipe.name,
         summary=recipe.summary.strip(),
+        composition=render_composition(recipe, manifest),
         total_rows=f"{manifest.totals.rows:,}",
         sources_table=render_sources(manifest, licenses),
         steps_table=render_steps(manifest),

@@ -1,5 +1,6 @@
-"""The BibTeX a card cites: the papers this package reproduces, each built source's own
-(`Builder.citations`) and each benchmark the build was checked against."""
+"""The BibTeX a card cites: the papers this package reproduces, the own papers
+(`Builder.citations`) of each source that gave rows, and each benchmark the build was
+checked against."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def bibtex_entries() -> dict[str, str]:
 def citation_keys(manifest: Manifest) -> list[str]:
     keys = list(ALWAYS_CITED)
     for s in manifest.sources.values():
-        if s.built:
+        if s.built and s.rows:  # a source that gave no row is not cited
             keys += [k for k in builder_class(s.builder).citations if k not in keys]
     decon = manifest.global_step("decontaminate")
     for bench, b in (((decon.report if decon else None) or {}).get("benchmarks", {}) or {}).items():
