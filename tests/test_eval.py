@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from medc.ingest.testsets import BenchmarkItem, read_medmcqa, read_medqa, read_pubmedqa_test
-from training.eval import build_question, parse_answer, predict, wilson_interval
+from training.eval import build_question, main as eval_main, parse_answer, predict, wilson_interval
 from medc.model_reference import model_load_error
 from tests.conftest import REPO, SAMPLES
 
@@ -102,23 +102,29 @@ def test_end_to_end_on_a_tiny_model_is_deterministic(tiny_model: Path, tmp_path:
     assert second.stdout.replace("/b/", "/a/") == first.stdout
 
 
-def test_bad_arguments_are_one_line_errors(tiny_model: Path, tmp_path: Path) -> None:
-    proc = run_eval(tiny_model, tmp_path, "--benchmarks", "medqa,usmle")
+def in_process(capsys: pytest.CaptureFixture[str], model: Path, out: Path, *extra: str) -> tuple[int, str]:
+    """`training.eval` run in this process (no interpreter start-up): its exit status and stderr."""
+    code = eval_main(["--model", str(model), "--limit", "6", "--batch-size", "4", "--out", str(out), *extra])
+    return code, capsys.readouterr().err
+
+
+def test_bad_arguments_are_one_line_errors(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proc = run_eval(tiny_model, tmp_path, "--benchmarks", "medqa,usmle")  # as a user runs it: one line, exit 2
     assert proc.returncode == 2 and "unknown benchmark 'usmle'" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_eval(tmp_path / "missing-model", tmp_path)  # a path: refused at once, never tried on the Hub
-    assert proc.returncode == 2 and f"--model {tmp_path / 'missing-model'}: no such folder" in proc.stderr
+    code, err = in_process(capsys, tmp_path / "missing-model", tmp_path)  # a path: refused at once, never tried on the Hub
+    assert code == 2 and f"--model {tmp_path / 'missing-model'}: no such folder" in err
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "readme.txt").write_text("not a model")
-    proc = run_eval(tmp_path / "notes", tmp_path)
-    assert proc.returncode == 2 and "a folder but not a model: no config.json" in proc.stderr and "Traceback" not in proc.stderr
+    code, err = in_process(capsys, tmp_path / "notes", tmp_path)
+    assert code == 2 and "a folder but not a model: no config.json" in err
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_model, broken)
     (broken / "config.json").write_text("{")
-    proc = run_eval(broken, tmp_path)
-    assert proc.returncode == 2 and "cannot load a causal LM and tokenizer from it" in proc.stderr and "Traceback" not in proc.stderr
-    assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
-    proc = run_eval(tiny_model, tmp_path, "--data", str(tmp_path))
-    assert proc.returncode == 2 and "no test file" in proc.stderr
+    code, err = in_process(capsys, broken, tmp_path)
+    assert code == 2 and "cannot load a causal LM and tokenizer from it" in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+    code, err = in_process(capsys, tiny_model, tmp_path, "--data", str(tmp_path))
+    assert code == 2 and "no test file" in err
 
 
 def test_a_tokenizer_that_needs_sentencepiece_is_named_in_one_line() -> None:
@@ -132,7 +138,8 @@ def test_a_tokenizer_that_needs_sentencepiece_is_named_in_one_line() -> None:
                      "(uv pip install sentencepiece)")
 
 
-def test_ambiguous_and_unlabelled_medmcqa_are_one_line_errors(tiny_model: Path, tmp_path: Path) -> None:
+def test_ambiguous_and_unlabelled_medmcqa_are_one_line_errors(tiny_model: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """MedMCQA answers all in 1..3 cannot say whether `cop` is 0- or 1-based: a one-line error
     that names the file and the option that settles it; the option then scores. A split with no
     answer at all (the Hub's test split, cop = -1) is an error naming the file, not a row of zeros."""
@@ -142,13 +149,13 @@ def test_ambiguous_and_unlabelled_medmcqa_are_one_line_errors(tiny_model: Path, 
     hub = [{"id": r["realidx"], "question": r["question"], "opa": r["options"]["A"], "opb": r["options"]["B"],
             "opc": r["options"]["C"], "opd": r["options"]["D"], "cop": 1 + i % 3} for i, r in enumerate(rows)]
     (data / "dev.json").write_text("\n".join(json.dumps(r) for r in hub))
-    proc = run_eval(tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"))
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(errors) == 1
+    code, err = in_process(capsys, tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"))
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1
     assert "dev.json" in errors[0] and "--medmcqa-layout original or hf" in errors[0]
-    proc = run_eval(tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"),
-                    "--medmcqa-layout", "original")
-    assert proc.returncode == 0, proc.stderr[-1000:]
+    code, err = in_process(capsys, tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"),
+                           "--medmcqa-layout", "original")
+    assert code == 0, err[-1000:]
     (data / "dev.json").write_text("\n".join(json.dumps({**r, "cop": -1}) for r in hub))
-    proc = run_eval(tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"))
-    assert proc.returncode == 2 and "medmcqa/dev.json: no item has an answer" in proc.stderr and "Traceback" not in proc.stderr
+    code, err = in_process(capsys, tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"))
+    assert code == 2 and "medmcqa/dev.json: no item has an answer" in err

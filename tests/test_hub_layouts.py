@@ -60,7 +60,7 @@ def test_hub_layout_folders_build_every_medc_i_source(hub_sources: Path, tmp_pat
     """Each Hub folder gives its training rows (validation splits and PubMedQA's 500 test
     questions never), and the card names what was built."""
     out = tmp_path / "out"
-    proc = run_build("medc-i", "--sources", str(hub_sources), "--out", str(out), "--strict")
+    proc = run_build("medc-i", "--sources", str(hub_sources), "--out", str(out), "--strict", "--keep-dropped")
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((out / "medc-i" / "build_manifest.json").read_text())
     built = {name: s for name, s in manifest["sources"].items() if s["status"] == "ok"}
@@ -78,6 +78,8 @@ def test_hub_layout_folders_build_every_medc_i_source(hub_sources: Path, tmp_pat
     files = {name: [f["path"] for f in b.get("files", [])] for name, b in decon.items()}
     assert files["medmcqa"] == ["medmcqa/data/validation-00000-of-00001.parquet"]  # the Hub's dev split
     assert files["pubmedqa"] == ["pubmedqa/pqa_labeled/train-00000-of-00001.parquet", "pubmedqa/test_ground_truth.json"]
+    # --keep-dropped writes one file per source (several sources share the rationale_qa config).
+    assert {p.stem for p in (out / "medc-i-dropped").glob("*.parquet")} == set(built)
     card = (out / "medc-i" / "README.md").read_text()
     assert all(f"`{name}`" in card for name in ("medmcqa", "medqa", "pubmedqa", "chatdoctor"))
 

@@ -69,3 +69,9 @@ def test_default_recipe_keeps_real_documents_of_every_kind(tmp_path: Path) -> No
     notes_steps = {s["step"]: s for s in manifest["sources"]["clinical_notes"]["steps"]}
     assert notes_steps["quality_filter"]["in"] >= 300  # the notes did reach the filter
     assert all(rate >= 0.98 for rate in rates.values()), rates
+    # --keep-dropped says which stored signal decided each drop, with its value.
+    short = dropped.filter(pl.col("step") == "min_length")
+    assert short.height == 5 and all(s.startswith("words=") and int(s[6:]) < 50 for s in short["signal"])
+    quality = dropped.filter(pl.col("step") == "quality_filter")
+    expected = {"language": "sig_lang=", "gopher_enough_stop_words": "sig_stop_words="}
+    assert all(sig.startswith(expected[reason]) for reason, sig in zip(quality["reason"], quality["signal"]))

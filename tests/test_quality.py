@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -10,7 +11,7 @@ import pytest
 
 from medc.text.quality import compute_signals
 from medc.text.quality_rules import GOPHER_DEFAULTS, quality_decision
-from tests.conftest import REPO, run_build
+from tests.conftest import REPO, SAMPLES, run_build
 
 TEXT = "The dog and the cat.\nThe dog and the cat.\n\nIt is 42..."
 
@@ -78,15 +79,18 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
     recipe = tmp_path / "medc-k.toml"
     base = (REPO / "pipelines" / "medc-k.toml").read_text()
     recipe.write_text(base)
+    sources = tmp_path / "sources"  # the papers, abstracts and the benchmark files of the samples
+    for name in ("pmc_jats", "medline", "medqa", "medmcqa", "pubmedqa"):
+        shutil.copytree(SAMPLES / name, sources / name)
     out = tmp_path / "out"
-    first = run_build("medc-k", "--recipe", str(recipe), "--out", str(out))
+    first = run_build("medc-k", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
     assert first.returncode == 0, first.stderr
     shards = {p: p.stat().st_mtime_ns for p in (out / ".medc-cache" / "medc-k").rglob("shard-*")}
     m1 = json.loads((out / "medc-k" / "build_manifest.json").read_text())
     rows1 = m1["totals"]["rows"]
 
     recipe.write_text(base.replace("max_non_alpha_words_ratio = 0.5", "max_non_alpha_words_ratio = 0.75"))
-    second = run_build("medc-k", "--recipe", str(recipe), "--out", str(out), "--keep-dropped")
+    second = run_build("medc-k", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out), "--keep-dropped")
     assert second.returncode == 0, second.stderr
     assert {p: p.stat().st_mtime_ns for p in shards} == shards, "a shard was recomputed"
     m2 = json.loads((out / "medc-k" / "build_manifest.json").read_text())
@@ -105,7 +109,7 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
     # one a fresh build with that recipe gives.
     recipe.write_text(base.replace("threshold = 0.8", "threshold = 0.7"))
     markers = {p: json.loads(p.read_text()) for p in (out / ".medc-cache" / "medc-k").rglob("shard-*.json")}
-    third = run_build("medc-k", "--recipe", str(recipe), "--out", str(out))
+    third = run_build("medc-k", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
     assert third.returncode == 0, third.stderr
     assert f"shards: 0 reused, {len(markers)} signatures recomputed, 0 recomputed" in third.stdout
     for path, before in markers.items():
@@ -113,7 +117,7 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
         assert after["files"] == before["files"] and after["seconds"] == before["seconds"] and "resign_seconds" in after
         assert after["signatures"]["near_dedup"] != before["signatures"]["near_dedup"]
         assert after["signatures"]["decontaminate"] == before["signatures"]["decontaminate"]
-    fresh = run_build("medc-k", "--recipe", str(recipe), "--out", str(tmp_path / "fresh"))
+    fresh = run_build("medc-k", "--sources", str(sources), "--recipe", str(recipe), "--out", str(tmp_path / "fresh"))
     assert fresh.returncode == 0, fresh.stderr
     for path in sorted((tmp_path / "fresh" / "medc-k").rglob("*")):
         if path.is_file() and path.name != "build_manifest.json":

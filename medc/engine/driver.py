@@ -169,8 +169,8 @@ def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: L
         stats: dict[str, dict[str, Any]] = {}
         for config, names in config_sources.items():
             files = [layout.local_stem(t).with_suffix(".parquet") for p in active if p.spec.name in names for t in p.tasks]
-            dropped_file = layout.local_out / f"{recipe.name}-dropped" / f"{config}.parquet" if keep_dropped else None
-            written[config], config_stats = write_config(files, drops, layout.staging / "data" / config, recipe, dropped_file)
+            dropped_dir = layout.local_out / f"{recipe.name}-dropped" if keep_dropped else None
+            written[config], config_stats = write_config(files, drops, layout.staging / "data" / config, recipe, dropped_dir)
             stats.update(config_stats)
         written[COMMERCIAL_CONFIG] = write_commercial(layout.staging, [name for name, files in written.items() if files], recipe)
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from medc.files.atomic import atomic_write_parquet, temporary_name
 from medc.recipes.recipe import Recipe
 from medc.release.manifest import LengthHistogram
+from medc.text.quality_rules import REASON_SIGNAL
 from medc.schema import schema_for
 from medc.text.licenses import allows_commercial_use
 
@@ -105,15 +106,30 @@ def length_histogram(words: pl.Series) -> LengthHistogram:
     return LengthHistogram(edges, [int(c) for c in counts])
 
 
-def write_dropped(shard_files: list[Path], drops: pl.DataFrame, dropped_file: Path, recipe: Recipe) -> None:
-    """The dropped rows of a config, with the step and reason that removed them."""
+def deciding_signal(columns: list[str]) -> pl.Expr:
+    """`column=value` of the stored signal that decided a drop (a quality rule's signal, the
+    word count of `min_length`), null for the other steps."""
+    expr = pl.when(pl.col("step") == "min_length").then(pl.format("words={}", pl.col("_words")))
+    for reason, column in REASON_SIGNAL.items():
+        if column in columns:
+            expr = expr.when((pl.col("step") == "quality_filter") & (pl.col("reason") == reason)).then(
+                pl.format(f"{column}={{}}", pl.col(column).cast(pl.String)))
+    return expr.otherwise(pl.lit(None, dtype=pl.String)).alias("signal")
+
+
+def write_dropped(shard_files: list[Path], drops: pl.DataFrame, dropped_dir: Path, recipe: Recipe) -> None:
+    """The dropped rows of a config's sources, one file per source
+    (`<dropped_dir>/<source>.parquet`), with the step and reason that removed them and the
+    value of the signal that decided it."""
     schema = schema_for(recipe.kind)
-    parts = [
-        pl.read_parquet(path).join(drops, on="_key", how="inner").sort("_key").select(*schema.names, "step", "reason")
-        for path in shard_files
-    ]
-    dropped_file.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_parquet(pl.concat(parts).to_arrow() if parts else pa.table({}), dropped_file, compression="zstd")
+    by_source: dict[str, list[pl.DataFrame]] = {}
+    for path in shard_files:
+        frame = pl.read_parquet(path).join(drops, on="_key", how="inner").sort("_key")
+        rows = frame.select(*schema.names, "step", "reason", deciding_signal(frame.columns))
+        by_source.setdefault(path.parent.name, []).append(rows)  # shards live in <cache>/<source>/shard-N
+    dropped_dir.mkdir(parents=True, exist_ok=True)
+    for source, parts in sorted(by_source.items()):
+        atomic_write_parquet(pl.concat(parts).to_arrow(), dropped_dir / f"{source}.parquet", compression="zstd")
 
 
 def source_stats(shard_files: list[Path], drop_keys: pl.LazyFrame) -> dict[str, dict[str, Any]]:
@@ -133,12 +149,12 @@ def source_stats(shard_files: list[Path], drop_keys: pl.LazyFrame) -> dict[str, 
 
 
 def write_config(shard_files: list[Path], drops: pl.DataFrame, out_folder: Path, recipe: Recipe,
-                 dropped_file: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+                 dropped_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Stream the kept rows of a config's shards (its sources, in recipe order) into its
-    released parquet files; return them and per-source stats. With `dropped_file`, also
+    released parquet files; return them and per-source stats. With `dropped_dir`, also
     write the dropped rows with the step and reason that removed them."""
-    if dropped_file is not None:
-        write_dropped(shard_files, drops, dropped_file, recipe)
+    if dropped_dir is not None:
+        write_dropped(shard_files, drops, dropped_dir, recipe)
     keys = drops.select("_key")
     stats = source_stats(shard_files, keys.lazy())
     total = sum(s["rows"] for s in stats.values())

@@ -56,47 +56,56 @@ FRACTION_THRESHOLDS = frozenset(k for k in GOPHER_DEFAULTS if k.endswith(("_frac
 FINEWEB_KEYS = ("fineweb_line_punct_thr", "fineweb_short_line_thr", "fineweb_char_dup_ratio", "fineweb_new_line_ratio")
 
 
+# The threshold rules in Gopher's order of checks (then FineWeb's, then the extras):
+# (threshold key, signal column, ">" fails above / "<" fails below, reason as datatrove names it).
+_GOPHER_RULES: list[tuple[str, str, str, str]] = [
+    ("dup_para_frac", "sig_dup_para_frac", ">", "dup_para_frac"),
+    ("dup_para_char_frac", "sig_dup_para_char_frac", ">", "dup_para_char_frac"),
+    ("dup_line_frac", "sig_dup_line_frac", ">", "dup_line_frac"),
+    ("dup_line_char_frac", "sig_dup_line_char_frac", ">", "dup_line_char_frac"),
+    *[(f"top_{n}gram", f"sig_top_{n}gram_char_frac", ">", f"top_{n}_gram") for n in TOP_NGRAMS],
+    *[(f"dup_{n}gram", f"sig_dup_{n}gram_char_frac", ">", f"duplicated_{n}_n_grams") for n in DUP_NGRAMS],
+    ("min_doc_words", "sig_non_symbol_words", "<", "gopher_short_doc"),
+    ("max_doc_words", "sig_non_symbol_words", ">", "gopher_long_doc"),
+    ("min_avg_word_length", "sig_mean_word_length", "<", "gopher_below_avg_threshold"),
+    ("max_avg_word_length", "sig_mean_word_length", ">", "gopher_above_avg_threshold"),
+    ("max_symbol_word_ratio", "sig_hash_ratio", ">", "gopher_too_many_hashes"),
+    ("max_symbol_word_ratio", "sig_ellipsis_ratio", ">", "gopher_too_many_ellipsis"),
+    ("max_bullet_lines_ratio", "sig_bullet_lines", ">", "gopher_too_many_bullets"),
+    ("max_ellipsis_lines_ratio", "sig_ellipsis_lines", ">", "gopher_too_many_end_ellipsis"),
+    ("max_non_alpha_words_ratio", "sig_alpha_words", "<", "gopher_below_alpha_threshold"),
+    ("min_stop_words", "sig_stop_words", "<", "gopher_enough_stop_words"),
+]
+_LANGUAGE_RULES: list[tuple[str, str, str, str]] = [("min_language_score", "sig_lang_score", "<", "language_score")]
+_LATER_RULES: list[tuple[str, str, str, str]] = [  # FineWeb's, in its order and with its reason names; then the extras
+    ("fineweb_line_punct_thr", "sig_line_punct_frac", "<", "line_punct_ratio"),
+    ("fineweb_short_line_thr", "sig_short_line_frac", ">", "short_line_ratio"),
+    ("fineweb_char_dup_ratio", "sig_line_char_dup_frac", ">", "char_dup_ratio"),
+    ("fineweb_new_line_ratio", "sig_newlines_per_word", ">", "list_ratio"),
+    ("max_non_ascii_frac", "sig_non_ascii_frac", ">", "non_ascii_frac"),
+    ("max_digit_frac", "sig_digit_frac", ">", "digit_frac"),
+]
+# The signal column that decided each reason (for `--keep-dropped`).
+REASON_SIGNAL: dict[str, str] = {reason: column for _, column, _, reason in _GOPHER_RULES + _LANGUAGE_RULES + _LATER_RULES} | {
+    "language": "sig_lang", "empty": "sig_nonblank_lines"}
+
+
 def quality_decision(sig: pl.DataFrame, t: dict[str, Any]) -> pl.Series:
     """The reason each row fails (in Gopher's order of checks), or null when it passes.
 
     Rules whose threshold is None are off. Reasons carry datatrove's names.
     """
-    c = pl.col
-    rules: list[tuple[pl.Expr, str]] = []
+    def checks(table: list[tuple[str, str, str, str]]) -> list[tuple[pl.Expr, str]]:
+        return [((pl.col(column) > t[key]) if op == ">" else (pl.col(column) < t[key]), reason)
+                for key, column, op, reason in table if t.get(key) is not None]
 
-    def add(key: str, expr: Any, reason: str) -> None:
-        if t.get(key) is not None:
-            rules.append((expr(t[key]), reason))
-
-    add("dup_para_frac", lambda v: c("sig_dup_para_frac") > v, "dup_para_frac")
-    add("dup_para_char_frac", lambda v: c("sig_dup_para_char_frac") > v, "dup_para_char_frac")
-    add("dup_line_frac", lambda v: c("sig_dup_line_frac") > v, "dup_line_frac")
-    add("dup_line_char_frac", lambda v: c("sig_dup_line_char_frac") > v, "dup_line_char_frac")
-    for n in TOP_NGRAMS:
-        add(f"top_{n}gram", lambda v: c(f"sig_top_{n}gram_char_frac") > v, f"top_{n}_gram")
-    for n in DUP_NGRAMS:
-        add(f"dup_{n}gram", lambda v: c(f"sig_dup_{n}gram_char_frac") > v, f"duplicated_{n}_n_grams")
-    add("min_doc_words", lambda v: c("sig_non_symbol_words") < v, "gopher_short_doc")
-    add("max_doc_words", lambda v: c("sig_non_symbol_words") > v, "gopher_long_doc")
-    add("min_avg_word_length", lambda v: c("sig_mean_word_length") < v, "gopher_below_avg_threshold")
-    add("max_avg_word_length", lambda v: c("sig_mean_word_length") > v, "gopher_above_avg_threshold")
-    add("max_symbol_word_ratio", lambda v: c("sig_hash_ratio") > v, "gopher_too_many_hashes")
-    add("max_symbol_word_ratio", lambda v: c("sig_ellipsis_ratio") > v, "gopher_too_many_ellipsis")
-    add("max_bullet_lines_ratio", lambda v: c("sig_bullet_lines") > v, "gopher_too_many_bullets")
-    add("max_ellipsis_lines_ratio", lambda v: c("sig_ellipsis_lines") > v, "gopher_too_many_end_ellipsis")
-    add("max_non_alpha_words_ratio", lambda v: c("sig_alpha_words") < v, "gopher_below_alpha_threshold")
-    add("min_stop_words", lambda v: c("sig_stop_words") < v, "gopher_enough_stop_words")
+    rules = checks(_GOPHER_RULES)
     if t.get("languages"):
-        rules.append((~c("sig_lang").is_in(list(t["languages"])), "language"))
-    add("min_language_score", lambda v: c("sig_lang_score") < v, "language_score")
-    if any(t.get(k) is not None for k in FINEWEB_KEYS):  # FineWeb's checks, in its order and with its reason names
-        rules.append((c("sig_nonblank_lines") == 0, "empty"))
-    add("fineweb_line_punct_thr", lambda v: c("sig_line_punct_frac") < v, "line_punct_ratio")
-    add("fineweb_short_line_thr", lambda v: c("sig_short_line_frac") > v, "short_line_ratio")
-    add("fineweb_char_dup_ratio", lambda v: c("sig_line_char_dup_frac") > v, "char_dup_ratio")
-    add("fineweb_new_line_ratio", lambda v: c("sig_newlines_per_word") > v, "list_ratio")
-    add("max_non_ascii_frac", lambda v: c("sig_non_ascii_frac") > v, "non_ascii_frac")
-    add("max_digit_frac", lambda v: c("sig_digit_frac") > v, "digit_frac")
+        rules.append((~pl.col("sig_lang").is_in(list(t["languages"])), "language"))
+    rules += checks(_LANGUAGE_RULES)
+    if any(t.get(k) is not None for k in FINEWEB_KEYS):  # FineWeb's first check: a document with no line
+        rules.append((pl.col("sig_nonblank_lines") == 0, "empty"))
+    rules += checks(_LATER_RULES)
     if not rules:
         return pl.Series("reason", [None] * sig.height, dtype=pl.String)
     expr = pl.when(rules[0][0]).then(pl.lit(rules[0][1]))
