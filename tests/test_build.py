@@ -105,6 +105,9 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     assert "@inproceedings{lo2020s2orc," in card and "johnson2016mimic" not in card  # S2ORC gave rows, MIMIC none
     assert "read into other rows, not lost: metadata row (joined to its pdf_parse): 1000" in card
     assert "`medqa` | medqa | - | not built (benchmark test files only)" in card_i
+    # An example row per config and the meta keys of each source, read from the released files.
+    assert card.count("```json") == sum(1 for c in m["configs"].values() if c["rows"]) == 4
+    assert "| `pmc_jats` | `article_type`, `doi`, `journal`, `pmcid`" in card and '"source": "pubmedqa"' in card_i
 
 
 def test_two_builds_give_identical_bytes(default_build: Path, tmp_path: Path) -> None:

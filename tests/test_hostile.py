@@ -505,3 +505,22 @@ def test_truncated_manifest_and_broken_card_yaml_are_one_line_findings(replay_bu
         proc = py(*args, cwd=tmp_path)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert proc.stderr.strip() .startswith(f"error: {repo / 'build_manifest.json'}: not a readable build manifest")
+
+
+def test_a_card_never_shows_a_clinical_note_as_its_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The card's example instances come from the released files: a config of clinical notes
+    gets no example (its meta keys are listed), the others get theirs."""
+    src = tmp_path / "src"
+    (src / "notes").mkdir(parents=True)
+    note = " ".join([NOTE_TEXT] + ["The troponin was normal and the chest pain settled with rest overnight."] * 8)
+    (src / "notes" / "NOTEEVENTS.csv").write_text(NOTES_HEADER + f'1,10,100,2101-01-01,Discharge summary,x,,"{note}"\n')
+    shutil.copytree(SAMPLES / "pmc_jats", src / "pmc_jats")
+    r = recipe(tmp_path, '[[sources]]\nname = "clinical_notes"\nbuilder = "clinical_notes"\ndir = "notes"\n'
+                         '[[sources]]\nname = "pmc_jats"\nbuilder = "pmc_jats"\n')
+    assert build(["medc-k", "--sources", str(src), "--out", str(tmp_path / "out"), "--recipe", str(r), "--quiet"]) == 0
+    capsys.readouterr()
+    repo = tmp_path / "out" / "medc-k"
+    assert json.loads((repo / "build_manifest.json").read_text())["configs"]["clinical_notes"]["rows"] == 1
+    card = (repo / "README.md").read_text()
+    assert "**`clinical_notes`**: no example shown (a confidential source)" in card and "**`pmc_jats`**" in card
+    assert "Smithfield" not in card and "troponin" not in card and "| `clinical_notes` | `category`" in card

@@ -8,15 +8,18 @@ holds everything, timings included.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from string import Template
 from typing import Any
 
+import polars as pl
 import pyarrow.parquet as pq
 import yaml
 
 from medc.errors import UserError
 from medc.files.bundled import CARDS_DIR
+from medc.ingest.builder import builder_class
 from medc.recipes.recipe import Recipe
 from medc.release.citations import citations
 from medc.release.figure import FIGURE_NAME
@@ -259,6 +262,47 @@ def render_composition(recipe: Recipe, manifest: Manifest) -> str:
     return text
 
 
+EXAMPLE_CHARS = 300  # a field of an example instance is cut after this many characters
+
+
+def _cut(value: Any) -> Any:
+    """An example value with every string (nested ones too) cut after `EXAMPLE_CHARS`."""
+    if isinstance(value, str):
+        return value[:EXAMPLE_CHARS] + " …" if len(value) > EXAMPLE_CHARS else value
+    if isinstance(value, dict):
+        return {k: _cut(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cut(v) for v in value]
+    return value
+
+
+def render_examples(manifest: Manifest, repo: Path) -> str:
+    """One example row per released config (its first row from a source that is not
+    confidential, long fields cut) and the `meta` keys of each source's rows (from its first
+    1,000 rows). Rows of a confidential source (clinical notes) are never quoted."""
+    confidential = {name for name, s in manifest.sources.items() if builder_class(s.builder).public_reasons is not None}
+    parts = []
+    keys: dict[str, set[str]] = {}
+    for config in manifest.released_configs():
+        files = sorted((repo / "data" / config).glob("*.parquet"))
+        if not files:
+            continue
+        rows = pl.scan_parquet(files)
+        sources = rows.select("source").unique().collect()["source"].to_list()
+        for source in sorted(sources):
+            metas = rows.filter(pl.col("source") == source).select("meta").head(1000).collect()["meta"]
+            keys[source] = set().union(*(json.loads(m or "{}") for m in metas))
+        shown = rows.filter(~pl.col("source").is_in(sorted(confidential))).head(1).collect()
+        if shown.height == 0:
+            parts.append(f"**`{config}`**: no example shown (a confidential source)")
+            continue
+        row = _cut(shown.row(0, named=True))
+        parts.append(f"**`{config}`**\n\n```json\n{json.dumps(row, ensure_ascii=False, indent=1, default=str)}\n```")
+    table = markdown_table(["source", "`meta` keys"], [[f"`{name}`", ", ".join(f"`{k}`" for k in sorted(ks))]
+                                                         for name, ks in sorted(keys.items())])
+    return "\n\n".join(parts + ["`meta` keys per source:", table])
+
+
 def render_card(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Path, figure: bool) -> str:
     fm = yaml.safe_dump(front_matter(recipe, manifest, licenses, repo), sort_keys=False, allow_unicode=True)
     load_lines = [f'load_dataset("{recipe.name}")  # default: every source'] + [
@@ -283,6 +327,7 @@ def render_card(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Pa
         decontamination=render_decontamination(manifest),
         licences=render_licences(manifest, licenses),
         load_examples="\n".join(load_lines),
+        examples=render_examples(manifest, repo),
         errors=render_errors(manifest),
         figure=f"![Document length per source]({FIGURE_NAME})" if figure else "",
         citations=citations(manifest),
