@@ -220,7 +220,8 @@ def test_damaged_or_swapped_shards_are_recomputed(tmp_path: Path, capsys: pytest
     assert build(args) == 0
     before = rows_by_id(repo, "pmc_jats")
     cache = tmp_path / "out" / ".medc-cache" / "medc-k" / "pmc_jats"
-    shards = sorted(cache.glob("shard-*.parquet"))
+    # In the order of their numbers (their file names come from their first input file).
+    shards = sorted(cache.glob("shard-*.parquet"), key=lambda p: json.loads(p.with_suffix(".json").read_text())["shard"])
     assert len(shards) >= 2
     capsys.readouterr()
     # Truncated: the shard is cut short, its marker left as it was.
@@ -237,7 +238,7 @@ def test_damaged_or_swapped_shards_are_recomputed(tmp_path: Path, capsys: pytest
     assert "shard 0 of source 'pmc_jats'" in err and "shard 1 of source 'pmc_jats'" in err
     assert rows_by_id(repo, "pmc_jats") == before
     # A marker edited to claim other inputs (its counts and hashes go into the manifest).
-    marker_path = cache / "shard-00000.json"
+    marker_path = shards[0].with_suffix(".json")
     marker = json.loads(marker_path.read_text())
     marker["files"][0]["sha256"] = "0" * 64
     marker_path.write_text(json.dumps(marker))

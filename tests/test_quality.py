@@ -102,7 +102,7 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
     assert set(dropped["step"]) >= {"quality_filter"}
     released = set(pl.read_parquet(out / "medc-k" / "data" / "pmc_jats").get_column("id"))
     assert released and not released & set(dropped["id"])
-    assert f"shards: {len(shards) // 2} reused, 0 signatures recomputed, 0 recomputed" in second.stdout
+    assert f"shards: {len(shards) // 2} reused, 0 keys rewritten, 0 signatures recomputed, 0 recomputed" in second.stdout
 
     # A global step's parameter (the near-dedup threshold, whose banding changes): no file is
     # parsed again, only the signatures are computed on the cached rows, and the release is the
@@ -111,7 +111,7 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
     markers = {p: json.loads(p.read_text()) for p in (out / ".medc-cache" / "medc-k").rglob("shard-*.json")}
     third = run_build("medc-k", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
     assert third.returncode == 0, third.stderr
-    assert f"shards: 0 reused, {len(markers)} signatures recomputed, 0 recomputed" in third.stdout
+    assert f"shards: 0 reused, 0 keys rewritten, {len(markers)} signatures recomputed, 0 recomputed" in third.stdout
     for path, before in markers.items():
         after = json.loads(path.read_text())
         assert after["files"] == before["files"] and after["seconds"] == before["seconds"] and "resign_seconds" in after

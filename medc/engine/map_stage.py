@@ -35,7 +35,7 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
 
 
 def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
-    if task.resign:
+    if task.resign or task.rekey:
         return resign_shard(task, root)
     started = time.perf_counter()
     rows, reports = parse_files(task, root)
@@ -44,6 +44,7 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     df, step_stats = apply_steps(df, task, root)
     report = {
         "source": task.source.name,
+        "source_index": task.source_index,
         "shard": task.shard_index,
         "fingerprint": task.fingerprint,
         "signatures": dict(task.signatures),
@@ -66,6 +67,14 @@ def resign_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     report = read_marker(task.stem)
     assert report is not None, "a shard is re-signed only when its marker was read"
     df = read_shard(task.stem)
+    if task.rekey:  # the shard kept its files but its number (or its source's) moved: keys follow
+        old_base = key_base(report["source_index"], report["shard"])
+        new_base = key_base(task.source_index, task.shard_index)
+        df = with_keys(df, task)
+        report["withdrawn"] = [[row_id, key - old_base + new_base] for row_id, key in report.get("withdrawn", [])]
+        if not report["withdrawn"]:
+            del report["withdrawn"]
+        report.update(source_index=task.source_index, shard=task.shard_index)
     for name, params in task.steps:
         if name in task.resign:
             step = make_step(name, thaw(params), task.kind, root=root)
@@ -109,7 +118,7 @@ def parse_files(task: ShardTask, root: Path) -> tuple[list[dict[str, Any]], list
 def withdrawals(rows_before: list[int], reports: list[FileReport], task: ShardTask) -> list[list[Any]]:
     """[row id, key]: the rows of that id with a smaller key (earlier files) are withdrawn.
     `rows_before[i]`: rows of the shard up to and including file i."""
-    base = (task.source_index << 48) | (task.shard_index << SHARD_BITS)
+    base = key_base(task.source_index, task.shard_index)
     return [[row_id, base + end] for report, end in zip(reports, rows_before) for row_id in report.withdrawn]
 
 
@@ -140,9 +149,14 @@ def apply_steps(df: pl.DataFrame, task: ShardTask, root: Path) -> tuple[pl.DataF
     return df, step_stats
 
 
+def key_base(source_index: int, shard_index: int) -> int:
+    """The `_key` of a shard's first row: source << 48 | shard << 24."""
+    return (source_index << 48) | (shard_index << SHARD_BITS)
+
+
 def with_keys(df: pl.DataFrame, task: ShardTask) -> pl.DataFrame:
     """`_key` = source << 48 | shard << 24 | row, for the rows in their order."""
     if df.height > MAX_ROWS_PER_SHARD:
         raise UserError(f"source {task.source.name!r}: a shard has more than {MAX_ROWS_PER_SHARD} rows; lower files_per_shard")
-    base = (task.source_index << 48) | (task.shard_index << SHARD_BITS)
+    base = key_base(task.source_index, task.shard_index)
     return df.with_columns((pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"))

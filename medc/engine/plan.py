@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from medc import __version__
-from medc.engine.shard_cache import shard_stem
+from medc.engine.shard_cache import shard_name, shard_stem
 from medc.files.storage import Tree
 from medc.ingest.builder import builder_class
 from medc.recipes.recipe import Recipe, SourceSpec
@@ -48,11 +48,17 @@ class ShardTask:
     signatures: tuple[tuple[str, str], ...] = ()
     # Global steps whose signatures alone are to be computed again on the cached rows.
     resign: tuple[str, ...] = ()
+    # The cached shard's number (or its source's) changed: its row keys are rewritten, nothing parsed.
+    rekey: bool = False
+
+    @property
+    def name(self) -> str:
+        return shard_name(self.files[0])
 
     @property
     def stem(self) -> str:
         """Where the shard's outputs go: `<stem>.parquet` and its marker `<stem>.json`."""
-        return shard_stem(self.cache_dir, self.source.name, self.shard_index)
+        return shard_stem(self.cache_dir, self.source.name, self.name)
 
 
 @dataclass
@@ -69,6 +75,26 @@ class SourcePlan:
 def source_patterns(spec: SourceSpec) -> tuple[str, ...]:
     """The globs a source's files are found by: the recipe's `patterns`, else its builder's."""
     return tuple(spec.patterns or builder_class(spec.builder).patterns)
+
+
+def shard_groups(files: list[str], files_per_shard: int) -> list[list[str]]:
+    """The sorted files cut into shards: a shard ends before a file whose path hash says so
+    (one file in `files_per_shard` on average) or once it holds 4 × `files_per_shard` files.
+    A cut depends on the file's own name, not on its position, so a file added to (or removed
+    from) a source changes its own shard only: the other shards keep their files, their names
+    (`shard_name`) and their cached rows; when their numbers move, only their row keys are
+    rewritten (`ShardTask.resign` with a moved shard, no parsing)."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    for f in files:
+        starts = int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "big") % files_per_shard == 0
+        if current and (starts or len(current) >= 4 * files_per_shard):
+            groups.append(current)
+            current = []
+        current.append(f)
+    if current:
+        groups.append(current)
+    return groups
 
 
 def freeze(params: dict[str, Any]) -> FrozenParams:
@@ -143,8 +169,8 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
         shared: tuple[tuple[str, int, str], ...] = ()
         if tree.url:
             shared = tuple((rel, *tree.files[rel]) for rel in sorted(set(references) | set(companions)))
-        for shard, start in enumerate(range(0, len(sp.files), recipe.files_per_shard)):
-            files = tuple(sp.files[start : start + recipe.files_per_shard])
+        for shard, group in enumerate(shard_groups(sp.files, recipe.files_per_shard)):
+            files = tuple(group)
             stats = [tree.stat(f) for f in files]
             fp = fingerprint(recipe.kind, spec, (map_steps, companion_stats, versions), stats)
             hashes = tuple(str(s[2]) for s in stats) if tree.local is not None else ()

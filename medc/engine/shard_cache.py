@@ -4,6 +4,7 @@ or fsspec URLs."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tempfile
@@ -20,8 +21,14 @@ from medc.files.storage import is_url, join
 CACHE_DIR = ".medc-cache"
 
 
-def shard_stem(cache_dir: str, source: str, shard: int) -> str:
-    return join(cache_dir, source, f"shard-{shard:05d}")
+def shard_name(first_file: str) -> str:
+    """A shard's name in the cache: from its first input file, so that a shard keeps its name
+    (and its cached rows) when files are added elsewhere and the shards' numbers move."""
+    return "shard-" + hashlib.blake2b(first_file.encode(), digest_size=8).hexdigest()
+
+
+def shard_stem(cache_dir: str, source: str, name: str) -> str:
+    return join(cache_dir, source, name)
 
 
 def read_marker(stem: str) -> dict[str, Any] | None:
