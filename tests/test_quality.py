@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from medc.engine.plan import shard_groups
 from medc.text.quality import compute_signals
 from medc.text.quality_rules import GOPHER_DEFAULTS, quality_decision
 from tests.conftest import REPO, SAMPLES, run_build
@@ -123,3 +125,32 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
         if path.is_file() and path.name != "build_manifest.json":
             assert path.read_bytes() == (out / "medc-k" / path.relative_to(tmp_path / "fresh" / "medc-k")).read_bytes(), path.name
     assert len(released) + dropped.height == m2["sources"]["pmc_jats"]["rows_built"]
+
+
+def test_an_added_file_recomputes_its_own_shard_only(tmp_path: Path) -> None:
+    """PMC publishes new articles daily: a file added to a source is parsed, the shards after it
+    keep their cached rows (their keys rewritten when their numbers move), and the release is
+    the one a fresh build gives. The added file is one that starts a shard of its own, placed
+    first: every later shard's number moves."""
+    sources = tmp_path / "sources"
+    shutil.copytree(SAMPLES / "pmc_jats", sources / "pmc_jats")
+    recipe = tmp_path / "medc-k.toml"
+    recipe.write_text((REPO / "pipelines" / "medc-k.toml").read_text().replace("files_per_shard = 16 ", "files_per_shard = 2 "))
+    args = ["--sources", str(sources), "--recipe", str(recipe)]
+    first = run_build("medc-k", *args, "--out", str(tmp_path / "out"))
+    assert first.returncode == 0, first.stderr
+    n = int(re.search(r"shards: 0 reused, 0 keys rewritten, 0 signatures recomputed, (\d+) recomputed", first.stdout).group(1))
+    raw = (SAMPLES / "pmc_jats" / "mds526.nxml").read_text(encoding="utf-8")
+    names = (f"pmc_jats/0000-new-{i}.nxml" for i in range(100))  # sorts before every sample
+    added = next(name for name in names if len(shard_groups(["first", name], 2)) == 2)  # starts a shard
+    (sources / added).write_text(raw.replace('pub-id-type="pmc">3574550', 'pub-id-type="pmc">9999999', 1)
+                                 .replace("Socio-demographic inequalities", "New: socio-demographic inequalities", 1), encoding="utf-8")
+    second = run_build("medc-k", *args, "--out", str(tmp_path / "out"))
+    assert second.returncode == 0, second.stderr
+    counts = re.search(r"shards: (\d+) reused, (\d+) keys rewritten, 0 signatures recomputed, 1 recomputed", second.stdout)
+    assert counts and int(counts.group(2)) >= 1 and int(counts.group(1)) + int(counts.group(2)) == n
+    fresh = run_build("medc-k", *args, "--out", str(tmp_path / "fresh"))
+    assert fresh.returncode == 0, fresh.stderr
+    for path in sorted((tmp_path / "fresh" / "medc-k").rglob("*")):
+        if path.is_file() and path.name != "build_manifest.json":
+            assert path.read_bytes() == (tmp_path / "out" / "medc-k" / path.relative_to(tmp_path / "fresh" / "medc-k")).read_bytes()
