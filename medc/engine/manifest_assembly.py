@@ -30,6 +30,8 @@ def map_step_counts(reports: list[dict[str, Any]]) -> list[StepCount]:
             dropped = Counter(steps[i].dropped)
             dropped.update(s["dropped"])
             steps[i].dropped = dict(dropped)
+            if s.get("audit"):
+                steps[i].audit = dict(Counter(steps[i].audit or {}) + Counter(s["audit"]))
     for s in steps:
         s.dropped = dict(sorted(s.dropped.items()))
     return steps

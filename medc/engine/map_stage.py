@@ -140,10 +140,13 @@ def apply_steps(df: pl.DataFrame, task: ShardTask, root: Path) -> tuple[pl.DataF
         step = make_step(name, thaw(params), task.kind, root=root)
         if isinstance(step, MapStep):
             n_in = df.height
-            df, dropped = step.apply(df)
+            df, dropped, audit = step.apply_audited(df)
             if step.adds_rows:  # keys stay dense and in row order
                 df = with_keys(df, task)
-            step_stats.append({"step": name, "in": n_in, "out": df.height, "dropped": dict(dropped)})
+            stat = {"step": name, "in": n_in, "out": df.height, "dropped": dict(dropped)}
+            if audit:
+                stat["audit"] = dict(audit)
+            step_stats.append(stat)
         elif isinstance(step, GlobalStep):
             df = step.signature(df)
     return df, step_stats

@@ -6,6 +6,8 @@ A recipe is validated when it is loaded: an unknown key, builder or step is a on
 
 from __future__ import annotations
 
+import difflib
+
 import hashlib
 import json
 import math
@@ -136,6 +138,7 @@ def load_recipe(path: Path) -> Recipe:
 
     sources = _sources(path, raw.get("sources", []), kind)
     step_specs = _steps(path, raw.get("steps", []), kind)
+    _step_sources(path, step_specs, [s.name for s in sources])
     mixture = _mixture(path, raw.get("mixture"), [s.name for s in sources], step_specs)
 
     def positive_int(key: str, default: int) -> int:
@@ -238,9 +241,25 @@ def _steps(path: Path, raw_steps: Any, kind: str) -> list[StepSpec]:
             if before:
                 raise UserError(f"recipe {path}: steps[{i}]: step {st['step']!r} adds rows, so it must come before "
                                 f"{before[0]!r} (which computes columns per row)")
+        if st["step"] == "deidentify":
+            before = [p.step for p in step_specs if p.step != "normalize_text"]
+            if before:
+                raise UserError(f"recipe {path}: steps[{i}]: step 'deidentify' must come first (after normalize_text "
+                                f"at most), before {before[0]!r}: no step may see, count or drop text before it")
         step_specs.append(StepSpec(st["step"], params))
 
     return step_specs
+
+
+def _step_sources(path: Path, step_specs: list[StepSpec], source_names: list[str]) -> None:
+    """A step's `sources` (a list, or per-source tables) names sources of this recipe: a
+    misspelt name would silently leave a source out (e.g. not de-identified)."""
+    for i, spec in enumerate(step_specs):
+        for name in spec.params.get("sources") or []:
+            if name not in source_names:
+                close = difflib.get_close_matches(name, source_names, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"sources: {', '.join(source_names)}"
+                raise UserError(f"recipe {path}: steps[{i}] ({spec.step}): {name!r} is not a source of this recipe ({hint})")
 
 
 def _mixture(path: Path, table: Any, source_names: list[str], step_specs: list[StepSpec]) -> Mixture | None:

@@ -118,6 +118,8 @@ class StepCount:
     rows_in: int = field(metadata={"json": "in"})
     rows_out: int = field(metadata={"json": "out"})
     dropped: dict[str, int]
+    # What the step changed in the rows it kept, counted (the `deidentify` step: identifiers per type).
+    audit: dict[str, int] | None = field(default=None, metadata={"omit_none": True})
 
 
 @dataclass

@@ -57,6 +57,12 @@ class MapStep(Step):
     def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
         raise NotImplementedError
 
+    def apply_audited(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str], Counter[str]]:
+        """`apply` and what the step changed in the rows it kept, counted for the manifest's
+        `audit` (e.g. identifiers replaced per type; empty for most steps)."""
+        out, dropped = self.apply(df)
+        return out, dropped, Counter()
+
 
 class FilterStep(Step):
     """Decides from stored columns only (signals, `_words`), in the driver after the map
