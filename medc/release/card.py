@@ -25,6 +25,7 @@ from medc.release.citations import citations
 from medc.release.figure import FIGURE_NAME
 from medc.release.manifest import MANIFEST_NAME, Manifest
 from medc.schema import schema_for
+from medc.text.deidentify import PHI_TYPES
 from medc.text.licenses import allows_commercial_use, redistribution_problem
 
 COMMERCIAL = "commercial"
@@ -152,6 +153,35 @@ def render_sources(manifest: Manifest, licenses: Licences) -> str:
         rows.append([f"`{name}`", s.builder, f"`{s.config}`", s.files, f"{s.rows:,}", f"{s.words:,}", tokens,
                      f"{s.words / total_words:.1%}", lic])
     return markdown_table(["source", "builder", "config", "input files", "rows", "words", "tokens", "share (words)", "licences (rows)"], rows)
+
+
+# Builders whose rows hold text written about or by patients.
+SENSITIVE_BUILDERS = {"clinical_notes": "clinical notes", "dialogues": "patient-written questions and doctors' answers"}
+
+
+def render_privacy(manifest: Manifest) -> str:
+    """Per source: the `deidentify` step's audit, or that sensitive text was not de-identified."""
+    lines = []
+    for name, s in manifest.sources.items():
+        if not s.built or not s.rows_built:
+            continue
+        audit = next((st.audit for st in s.steps if st.step == "deidentify" and st.audit), None)
+        if audit and audit.get("rows"):
+            found = ", ".join(f"{kind} {audit[kind]:,}" for kind in PHI_TYPES if audit.get(kind)) or "none found"
+            tagger = next((k.split(":", 1)[1] for k in audit if k.startswith("tagger:")), "unknown")
+            extra = [f"{audit['mimic_placeholders']:,} of them MIMIC placeholders" if audit.get("mimic_placeholders") else "",
+                     f"{audit['meta_keys_removed']:,} identifying `meta` values removed" if audit.get("meta_keys_removed") else ""]
+            lines.append(f"* `{name}`: de-identified by the `deidentify` step (UCSF Philter's rules, part-of-speech "
+                         f"tagger: {tagger}): {audit['rows']:,} rows, {audit.get('rows_touched', 0):,} with identifiers "
+                         f"replaced by typed surrogates such as `[NAME-1]`; replaced per type: {found}"
+                         + "".join(f"; {e}" for e in extra if e) + ".")
+        elif s.builder in SENSITIVE_BUILDERS:
+            lines.append(f"* `{name}`: {SENSITIVE_BUILDERS[s.builder]}, **not de-identified by this build** (no "
+                         f"`deidentify` step names this source): it holds whatever its providers left in it.")
+    lines.append("* Every other source is published text (papers, abstracts, books, curated questions): it names its "
+                 "authors, and case reports describe patients as their journals published them. No de-identification "
+                 "step ran on it.")
+    return "\n".join(lines)
 
 
 def render_steps(manifest: Manifest) -> str:
@@ -325,6 +355,7 @@ def render_card(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Pa
         mixture=render_mixture(manifest),
         dedup=render_dedup(manifest),
         decontamination=render_decontamination(manifest),
+        privacy=render_privacy(manifest),
         licences=render_licences(manifest, licenses),
         load_examples="\n".join(load_lines),
         examples=render_examples(manifest, repo),

@@ -35,9 +35,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-import nltk
-import philter_lite
-from philter_lite import philter as philter_engine
+from types import ModuleType
 
 # The identifier types of the surrogates (Safe Harbor's 18 identifiers, grouped): names;
 # geographic units below a state (street, city, ZIP, and hospitals, as i2b2 counts them);
@@ -67,7 +65,20 @@ _GUARDS = {"city zip": r"\d{5}", "name_age": r"\d\s(y\.o|year)"}
 
 
 @cache
+def _philter() -> ModuleType:
+    """`philter_lite.philter`, imported on first use (it imports NLTK and reads 5 MB of word
+    sets: seconds, paid only by processes that de-identify), with its part-of-speech hook set
+    to `_pos` (the hook exists in the pinned philter-lite version, see pyproject)."""
+    from philter_lite import philter as engine
+
+    engine._get_pos = _pos
+    return engine
+
+
+@cache
 def _philter_filters() -> list[Any]:
+    import philter_lite
+
     config = tomllib.loads(files(philter_lite).joinpath("configs/philter_delta.toml").read_text(encoding="utf-8"))
     filters = [philter_lite.filter_from_dict(f) for f in config["filters"]]
     return [replace(f, data=_Guarded(f.data, _GUARDS[f.title])) if f.title in _GUARDS else f for f in filters]
@@ -75,7 +86,7 @@ def _philter_filters() -> list[Any]:
 
 @cache
 def _whitelist() -> frozenset[str]:
-    from philter_lite.filters import filter_db  # its 5 MB of word sets are read on first use only
+    from philter_lite.filters import filter_db
 
     return frozenset(filter_db.set_db["nonames"])
 
@@ -83,6 +94,8 @@ def _whitelist() -> frozenset[str]:
 @cache
 def tagger_in_use() -> str:
     """`nltk-perceptron` when NLTK's tagger model is installed, else `fallback`."""
+    import nltk
+
     try:
         nltk.data.find("taggers/averaged_perceptron_tagger_eng/")
         return "nltk-perceptron"
@@ -98,6 +111,7 @@ _CLOSED_CLASS = {
           "since until within without through throughout across against along among around behind beside "
           "between beyond near per via than as if because although though while whereas whether",
     "CC": "and or but nor so yet",
+    "TO": "to",
     "MD": "will would shall should can could may might must",
     "VB": "is are was were be been being am has have had having do does did done",
     "WP": "who whom whose which what when where why how",
@@ -113,7 +127,7 @@ def fallback_pos(text: str) -> list[tuple[str, str]]:
     whitelist = _whitelist()
     tagged: list[tuple[str, str]] = []
     at = 0
-    for token in philter_engine._get_clean(text):
+    for token in _philter()._get_clean(text):
         start, at = at, at + len(token)
         if token.isspace():
             tagged.append((token, "SP"))
@@ -136,12 +150,10 @@ def fallback_pos(text: str) -> list[tuple[str, str]]:
 
 def _pos(text: str) -> list[tuple[str, str]]:
     if tagger_in_use() == "nltk-perceptron":
-        return nltk.pos_tag(philter_engine._get_clean(text))
+        import nltk
+
+        return nltk.pos_tag(_philter()._get_clean(text))
     return fallback_pos(text)
-
-
-# Philter asks `_get_pos` for its tags; the pinned philter-lite version (pyproject) has it.
-philter_engine._get_pos = _pos
 
 
 def is_cased(text: str) -> bool:
@@ -157,7 +169,7 @@ def philter_spans(text: str, mask_unknown: str = "capitalised") -> list[tuple[in
     words that no rule kept (`OTHER`). With `mask_unknown="capitalised"`, in cased text an
     unknown word with no capital and no digit (`hemiscrotum`, a misspelling) is kept, since
     names are written with capitals; `"all"` masks every unknown word, as Philter does."""
-    include, _, tracker = philter_engine.detect_phi(text, _philter_filters())
+    include, _, tracker = _philter().detect_phi(text, _philter_filters())
     spans = [(e.start, e.stop, e.phi_type) for e in tracker.phi]
     covered = bytearray(len(text))
     for start, end in [(s, e) for s, e, _ in spans] + list(include.filecoords()):
@@ -414,12 +426,26 @@ def _split_mixed(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(s0, e0) for s0, e0, _ in runs]
 
 
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """A span without the lowercase function words at its edges that a Philter rule took in
+    (`to Northgate Hospital`, `... and`)."""
+    words = list(re.finditer(r"\S+", text[start:end]))
+    while words and words[0].group() in _CLOSED:
+        words.pop(0)
+    while words and words[-1].group() in _CLOSED:
+        words.pop()
+    return (start + words[0].start(), start + words[-1].end()) if words else (start, start)
+
+
 def find_phi(text: str, mask_unknown: str = "capitalised") -> list[tuple[int, int, str, bool]]:
     """(start, end, type, is a MIMIC placeholder) of every identifier, in text order."""
     found = [(m.start(), m.end(), mimic_type(m.group(1)), True) for m in _MIMIC.finditer(text)]
     blanked = _MIMIC.sub(lambda m: " " * len(m.group(0)), text) if found else text
     gaps = gap_spans(blanked)
     for start, end, hint in philter_spans(blanked, mask_unknown):
+        start, end = _trim(blanked, start, end)
+        if start >= end:
+            continue
         inside = [g for g in gaps if g[0] <= start and end <= g[1]]
         if inside or is_measurement(blanked[start:end]):  # typed by the gap rule below / not PHI
             continue
@@ -427,6 +453,8 @@ def find_phi(text: str, mask_unknown: str = "capitalised") -> list[tuple[int, in
         if kind in ("NAME", "ID"):
             for s0, e0 in _split_mixed(blanked, start, end):
                 found.append((s0, e0, phi_type(blanked, s0, e0, hint), False))
+        elif kind == "AGE" and (number := re.match(r"\d+", blanked[start:end])):
+            found.append((start, start + number.end(), kind, False))  # `[AGE-1]-year-old`
         else:
             found.append((start, end, kind, False))
     found += [(s0, e0, kind, False) for s0, e0, kind in gaps]

@@ -1,0 +1,161 @@
+"""PHI de-identification (issue "Evidence-aware curation and clinical privacy", part 4).
+
+Measured on two sets whose identifiers we know without asking the code under test:
+* synthetic notes with planted identifiers of every Safe Harbor type, in the free-text and
+  the MIMIC layouts (tests/phi_notes.py: every name, place and number is made up there);
+* the five i2b2 2014 de-identification challenge notes that philter-lite ships with its
+  annotations (`philter_lite/data/i2b2_xml`: surrogate PHI tagged by the i2b2 annotators),
+  read with lxml here. The Safe Harbor types among the tags are scored.
+Then a build: notes in a NOTEEVENTS.csv go through the default MedC-K recipe, and no planted
+identifier is left in any file the build writes (rows, dropped rows, manifest, card, console).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+import polars as pl
+import pytest
+from lxml import etree
+
+from medc.errors import UserError
+from medc.recipes.recipe import load_recipe
+from medc.text.deidentify import PHI_TYPES, deidentify, find_phi
+from tests.conftest import REPO
+from tests.phi_notes import free_text_note, mimic_note, planted_notes, score
+
+# i2b2 tag types that Safe Harbor requires removed (states, countries and professions are not
+# among its identifiers; ages are scored when over 89).
+SAFE_HARBOR_I2B2 = {"PATIENT", "DOCTOR", "USERNAME", "HOSPITAL", "STREET", "CITY", "ZIP", "LOCATION-OTHER",
+                    "ORGANIZATION", "DATE", "PHONE", "FAX", "EMAIL", "URL", "IPADDR", "SSN", "MEDICALRECORD",
+                    "HEALTHPLAN", "ACCOUNT", "LICENSE", "DEVICE", "IDNUM", "BIOID", "VEHICLE"}
+
+
+def detected(text: str) -> list[tuple[int, int, str]]:
+    return [(start, end, kind) for start, end, kind, _ in find_phi(text)]
+
+
+def test_planted_identifiers_recall_per_type_and_content_kept() -> None:
+    scores = score(planted_notes(40), detected)
+    print()
+    for kind in PHI_TYPES:
+        print(f"  {kind:9} planted {scores.planted[kind]:4}  recall {scores.recall(kind):.3f}  "
+              f"typed right {scores.typed.get(kind, 0) / scores.planted[kind]:.3f}")
+    print(f"  character precision {scores.precision():.3f}; content words intact "
+          f"{scores.content_intact}/{scores.content}")
+    assert set(scores.planted) == set(PHI_TYPES)  # every type is planted
+    assert all(scores.recall(kind) >= 0.95 for kind in PHI_TYPES), {k: scores.recall(k) for k in PHI_TYPES}
+    assert scores.content_intact / scores.content >= 0.98
+    assert scores.precision() >= 0.9
+
+
+def test_i2b2_annotated_notes_recall() -> None:
+    planted = found = detected_chars = true_chars = 0
+    notes = sorted((p for p in files("philter_lite").joinpath("data/i2b2_xml").iterdir() if p.name.endswith(".xml")),
+                   key=lambda p: p.name)
+    assert len(notes) == 5
+    for path in notes:
+        root = etree.fromstring(path.read_bytes())
+        text = root.find("TEXT").text
+        covered = bytearray(len(text))
+        for start, end, _ in detected(text):
+            covered[start:end] = b"\x01" * (end - start)
+        truth = bytearray(len(text))
+        for tag in root.find("TAGS"):
+            start, end = int(tag.get("start")), int(tag.get("end"))
+            truth[start:end] = b"\x01" * (end - start)
+            kind = tag.get("TYPE")
+            if kind in SAFE_HARBOR_I2B2 or (kind == "AGE" and int(tag.get("text")) > 89):
+                planted += 1
+                chars = [i for i in range(start, end) if text[i].isalnum()]
+                found += all(covered[i] for i in chars)
+        detected_chars += sum(1 for i, c in enumerate(text) if covered[i] and c.isalnum())
+        true_chars += sum(1 for i, c in enumerate(text) if covered[i] and truth[i] and c.isalnum())
+    print(f"\n  i2b2: {found}/{planted} Safe Harbor identifiers removed; character precision "
+          f"{true_chars / detected_chars:.3f}")
+    assert planted >= 40 and found / planted >= 0.95
+
+
+def test_surrogates_are_typed_and_consistent_within_a_document() -> None:
+    text = ("Patient John Whitfield (MRN 48213377) was seen on 03/14/2021 by Dr. Amara Okafor. Mr. Whitfield "
+            "is a 93-year-old man on metformin 500 mg. Call 617-555-0132. Seen at [**Hospital1 18**] with "
+            "[**Known lastname 1234**]; [**Known lastname 1234**] agreed. Dr. Okafor will call.")
+    out, audit = deidentify(text)
+    print("\n  " + out)
+    for secret in ("Whitfield", "John", "48213377", "03/14/2021", "Okafor", "Amara", "93", "617-555-0132",
+                   "Hospital1", "Known lastname"):
+        assert secret not in out
+    assert "metformin 500 mg" in out  # content stays
+    assert out.count("[NAME-1]") == 2  # John Whitfield, then Mr. Whitfield: one person, one surrogate
+    assert out.count("[NAME-2]") == 2  # Dr. Amara Okafor, Dr. Okafor
+    assert out.count("[NAME-3]") == 2  # the same MIMIC placeholder twice
+    assert "[LOCATION-1]" in out and "[ID-1]" in out and "[DATE-1]" in out and "[AGE-1]" in out and "[PHONE-1]" in out
+    assert audit.mimic_placeholders == 3 and audit.rows_touched == 1
+    assert audit.identifiers["NAME"] == 6
+
+
+NOTE_COLUMNS = ["row_id", "subject_id", "hadm_id", "chartdate", "charttime", "storetime", "category", "description",
+                "cgid", "iserror", "text"]
+
+
+def test_build_deidentifies_notes_everywhere_it_writes(tmp_path: Path) -> None:
+    notes = [free_text_note(i) for i in range(4)] + [mimic_note(i) for i in range(4)]
+    short = "Pt Ingrid Lindqvist seen by Dr. Kwame Mensah, stable, call 555-203-4417."  # dropped as too short
+    folder = tmp_path / "sources" / "clinical_notes"
+    folder.mkdir(parents=True)
+    with open(folder / "NOTEEVENTS.csv", "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(NOTE_COLUMNS)
+        for i, text in enumerate([n.text for n in notes] + [short], 1):
+            out.writerow([i, 70000 + i, 190000 + i, "2151-07-16", "", "", "Discharge summary", "Report", "", "", text])
+    secrets = {"Ingrid", "Lindqvist", "Kwame", "Mensah", "555-203-4417", "70001", "190001", "2151-07-16"}
+    for note in notes:
+        for start, end, kind in note.phi:
+            value = note.text[start:end]
+            secrets.update(w for w in value.replace(",", " ").split() if len(w) >= 4 and not w.isupper())
+    secrets -= {"Street", "Avenue", "Road", "Drive", "Lane", "Court", "Hospital", "Medical", "Center", "Clinic",
+                "General", "Community", "Boulevard", "View", "Harbor", "Hill", "Mercy", "West", "Pine", "Way"}
+    done = subprocess.run([sys.executable, "-m", "medc.build", "medc-k", "--sources", str(tmp_path / "sources"),
+                           "--out", str(tmp_path / "out"), "--keep-dropped", "--workers", "1"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((tmp_path / "out" / "medc-k" / "build_manifest.json").read_text())
+    steps = manifest["sources"]["clinical_notes"]["steps"]
+    assert steps[0]["step"] == "deidentify" and steps[0]["in"] == 9
+    audit = steps[0]["audit"]
+    assert audit["rows"] == 9 and audit["rows_touched"] == 9 and audit["mimic_placeholders"] == sum(len(n.mimic) for n in notes)
+    assert all(audit.get(kind, 0) >= 4 for kind in PHI_TYPES), audit
+    card = (tmp_path / "out" / "medc-k" / "README.md").read_text()
+    assert "de-identified by the `deidentify` step" in card and f"NAME {audit['NAME']:,}" in card
+
+    texts = [done.stdout, done.stderr]
+    for path in (tmp_path / "out").rglob("*"):
+        if path.suffix == ".parquet":
+            frame = pl.read_parquet(path)
+            texts += [str(v) for c in frame.columns if frame[c].dtype == pl.String for v in frame[c].to_list()]
+        elif path.is_file():
+            texts.append(path.read_bytes().decode("utf-8", "replace"))
+    everything = "\n".join(texts)
+    dropped = pl.read_parquet(sorted((tmp_path / "out" / "medc-k-dropped").glob("*.parquet")))
+    assert dropped.filter(pl.col("source") == "clinical_notes").height == 1  # the short note, de-identified
+    assert "[NAME-1]" in dropped.filter(pl.col("source") == "clinical_notes")["text"][0]
+    leaked = sorted(s for s in secrets if re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", everything))
+    assert not leaked, leaked
+
+
+def test_recipe_puts_deidentify_first_and_names_real_sources(tmp_path: Path) -> None:
+    recipe = (REPO / "pipelines" / "medc-k.toml").read_text()
+    late = recipe.replace('[[steps]]\nstep = "deidentify"\nsources = ["clinical_notes"]\n\n', "").replace(
+        '[[steps]]\nstep = "quality_signals"', '[[steps]]\nstep = "deidentify"\n\n[[steps]]\nstep = "quality_signals"')
+    (tmp_path / "late.toml").write_text(late)
+    with pytest.raises(UserError, match=r"step 'deidentify' must come first .* before 'min_length'"):
+        load_recipe(tmp_path / "late.toml")
+    (tmp_path / "typo.toml").write_text(recipe.replace('sources = ["clinical_notes"]', 'sources = ["clinical_note"]'))
+    with pytest.raises(UserError, match=r"'clinical_note' is not a source of this recipe \(did you mean 'clinical_notes'\?\)"):
+        load_recipe(tmp_path / "typo.toml")
