@@ -18,13 +18,46 @@ from typing import Any
 from lxml import etree
 
 from medc.text.headings import consistent_heading
+from medc.text.identifiers import pmid_key
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.text.normalize import collapse_spaces, normalize_text
+from medc.text.provenance import with_provenance
 from medc.files.records import read_bytes
 from medc.files.xmlsafe import parse_xml
 
 LICENSE = "pubmed-abstract"
+# What a record is for the `retractions` step (`meta.retraction`), from its publication types
+# and its `CommentsCorrections` links (tagged format: the RIN/ROF/EIN/EFR/ECI/ECF fields).
+PUBLICATION_TYPE_KINDS = {"Retracted Publication": "retracted", "Retraction of Publication": "retraction-notice",
+                          "Published Erratum": "correction-notice", "Expression of Concern": "concern-notice"}
+REF_TYPE_KINDS = {"RetractionIn": "retracted", "ExpressionOfConcernIn": "concern"}  # links to the notice
+NOTICE_REF_TYPES = {"RetractionOf", "ErratumFor", "ExpressionOfConcernFor"}  # links from a notice to its article
+TAGGED_REF_TYPES = {"RIN": "RetractionIn", "ROF": "RetractionOf", "EIN": "ErratumIn", "EFR": "ErratumFor",
+                    "ECI": "ExpressionOfConcernIn", "ECF": "ExpressionOfConcernFor"}
 _TAG = re.compile(r"^([A-Z]{2,4})\s*-\s?(.*)$")
+
+
+def retraction_meta(publication_types: list[str], links: list[tuple[str, str | None]]) -> dict[str, Any]:
+    """`meta.retraction`, how it is known, and a notice's articles (`notice_for`), from a
+    record's publication types and its (RefType, PMID) links; {} for an ordinary record."""
+    kind = signal = None
+    for ptype in publication_types:
+        if ptype in PUBLICATION_TYPE_KINDS:
+            kind, signal = PUBLICATION_TYPE_KINDS[ptype], "pubmed-publication-type"
+            if kind == "retracted":
+                break
+    if kind is None:
+        for ref_type, _ in links:
+            if ref_type in REF_TYPE_KINDS:
+                kind, signal = REF_TYPE_KINDS[ref_type], "pubmed-comments-corrections"
+                if kind == "retracted":
+                    break
+    if kind is None:
+        return {}
+    out: dict[str, Any] = {"retraction": kind, "retraction_signal": signal}
+    if kind.endswith("-notice"):
+        out["notice_for"] = sorted({k for ref_type, pmid in links if ref_type in NOTICE_REF_TYPES and (k := pmid_key(pmid))})
+    return out
 
 
 def _text(el: etree._Element | None) -> str:
@@ -64,16 +97,27 @@ def other_abstracts(citation: etree._Element) -> list[str]:
     return parts
 
 
-def languages(codes: list[str]) -> dict[str, Any]:
-    """`language` (the first) and `languages` (all, when more than one) of a record."""
-    codes = [c.strip() for c in codes if c.strip()]
-    return {"language": codes[0] if codes else None, "languages": codes if len(codes) > 1 else None}
-
-
 def mesh_name(heading: str) -> str:
     """A tagged-text MeSH line (`*Databases, Protein`, `Sequence Alignment/*methods`) as the
     descriptor's name, as the XML gives it."""
     return heading.split("/", 1)[0].lstrip("*").strip()
+
+
+def tagged_heading(heading: str) -> dict[str, Any]:
+    """A tagged-text MeSH line as a heading: a `*` marks the descriptor or a qualifier as a
+    major topic; the format carries no unique ids."""
+    name, *qualifiers = heading.split("/")
+    return {"name": name.lstrip("*").strip(), "ui": None, "major": name.strip().startswith("*"),
+            "qualifiers": [{"name": q.lstrip("*").strip(), "ui": None, "major": q.strip().startswith("*")} for q in qualifiers]}
+
+
+def xml_heading(heading: etree._Element) -> dict[str, Any]:
+    """A `MeshHeading` as a heading: name, unique id and major-topic flag of its descriptor and
+    of each qualifier."""
+    d = heading.find("DescriptorName")
+    return {"name": _text(d), "ui": d.get("UI") if d is not None else None, "major": d is not None and d.get("MajorTopicYN") == "Y",
+            "qualifiers": [{"name": _text(q), "ui": q.get("UI"), "major": q.get("MajorTopicYN") == "Y"}
+                           for q in heading.findall("QualifierName")]}
 
 
 LABEL = re.compile(r"(?:^|\s)([A-Z][A-Z /&,-]{2,}): ")
@@ -152,15 +196,24 @@ class MedlineBuilder(Builder):
                     if loc.get("EIdType") == "doi" and loc.text:
                         ids["doi"] = loc.text.strip()
             journal = art.find("Journal") if art is not None else None
+            info = citation.find("MedlineJournalInfo")
+            publication_types = [_text(p) for p in art.findall("PublicationTypeList/PublicationType")] if art is not None else []
+            links = [(c.get("RefType") or "", c.findtext("PMID")) for c in citation.iterfind("CommentsCorrectionsList/CommentsCorrections")]
+            headings = [xml_heading(h) for h in citation.iterfind("MeshHeadingList/MeshHeading")]
             yield self.row(pmid, title, parts, {
                 **ids,
-                "journal": _text(journal.find("Title")) if journal is not None else "",
+                "journal": _text(journal.find("Title")) if journal is not None else None,
+                "journal_iso": _text(journal.find("ISOAbbreviation")) or None if journal is not None else None,
+                "journal_nlm_ta": _text(info.find("MedlineTA")) or None if info is not None else None,
+                "journal_nlm_id": _text(info.find("NlmUniqueID")) or None if info is not None else None,
                 "year": _year(journal.find("JournalIssue/PubDate")) if journal is not None else None,
-                "mesh": [_text(d) for d in citation.findall("MeshHeadingList/MeshHeading/DescriptorName")],
-                "publication_types": [_text(p) for p in art.findall("PublicationTypeList/PublicationType")] if art is not None else [],
-                **languages([x.text or "" for x in art.findall("Language")] if art is not None else []),
+                "mesh": [h["name"] for h in headings],
+                "mesh_headings": headings,
+                "keywords": list(dict.fromkeys(k for k in (_text(k) for k in citation.iterfind("KeywordList/Keyword")) if k)),
+                "publication_types": publication_types,
                 "vernacular_title": _text(art.find("VernacularTitle")) if art is not None else None,
-            })
+                **retraction_meta(publication_types, links),
+            }, [x.text or "" for x in art.findall("Language")] if art is not None else [])
 
     def book_row(self, book: etree._Element, report: FileReport) -> dict[str, Any] | None:
         """A PubMed book record (`PubmedBookArticle/BookDocument`: a chapter or a whole book, e.g. StatPearls)."""
@@ -182,17 +235,18 @@ class MedlineBuilder(Builder):
                 ids["book_accession"] = (aid.text or "").strip()
         return self.row(pmid, title, parts, {
             **ids,
-            "journal": _text(doc.find("Book/BookTitle")),
+            "journal": _text(doc.find("Book/BookTitle")) or None,
             "year": _year(doc.find("Book/PubDate")),
             "publication_types": [_text(p) for p in doc.findall("PublicationType")],
-            **languages([x.text or "" for x in doc.findall("Language")]),
+            "keywords": list(dict.fromkeys(k for k in (_text(k) for k in doc.iterfind("KeywordList/Keyword")) if k)),
+            **retraction_meta([_text(p) for p in doc.findall("PublicationType")], []),
             "record_kind": "book",
-        })
+        }, [x.text or "" for x in doc.findall("Language")])
 
-    def row(self, pmid: str, title: str, parts: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+    def row(self, pmid: str, title: str, parts: list[str], meta: dict[str, Any], languages: list[str]) -> dict[str, Any]:
         text = normalize_text("\n\n".join(([f"# {title}"] if title else []) + ["## Abstract", *parts]))
         return {"id": f"pmid:{pmid}", "source": self.source, "title": title or None, "text": text,
-                "license": self.options["license"], "meta": {**meta, "article_type": "abstract"}}
+                "license": self.options["license"], "meta": with_provenance({**meta, "article_type": "abstract"}, languages)}
 
     def parse_tagged(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         text = read_bytes(path).decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
@@ -227,8 +281,13 @@ class MedlineBuilder(Builder):
             if fields.get("PMC"):
                 ids["pmcid"] = fields["PMC"][0]
             year = (fields.get("DP") or [""])[0][:4]
+            links = [(ref_type, m.group(1) if (m := re.search(r"PMID:\s*(\d+)", value)) else None)
+                     for tag, ref_type in TAGGED_REF_TYPES.items() for value in fields.get(tag, [])]
             yield self.row(pmid, " ".join(fields.get("TI", [])), parts, {
-                **ids, "journal": (fields.get("JT") or [""])[0], "year": int(year) if year.isdigit() else None,
-                "mesh": [mesh_name(m) for m in fields.get("MH", [])], "publication_types": fields.get("PT", []),
-                **languages(fields.get("LA", [])), "vernacular_title": " ".join(fields.get("TT", [])) or None,
-            })
+                **ids, "journal": (fields.get("JT") or [None])[0], "journal_nlm_ta": (fields.get("TA") or [None])[0],
+                "journal_nlm_id": (fields.get("JID") or [None])[0], "year": int(year) if year.isdigit() else None,
+                "mesh": [mesh_name(m) for m in fields.get("MH", [])], "mesh_headings": [tagged_heading(m) for m in fields.get("MH", [])],
+                "keywords": fields.get("OT", []), "publication_types": fields.get("PT", []),
+                "vernacular_title": " ".join(fields.get("TT", [])) or None,
+                **retraction_meta(fields.get("PT", []), links),
+            }, fields.get("LA", []))

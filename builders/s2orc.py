@@ -39,6 +39,7 @@ from medc.files.records import json_records
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.text.normalize import normalize_text
+from medc.text.provenance import with_provenance
 
 LICENSE = "odc-by"  # S2ORC 2020+ releases; S2ORC's own licence, see the card
 BIOMEDICAL_FIELDS = {"medicine", "biology"}
@@ -274,7 +275,7 @@ class S2ORCBuilder(Builder):
             "title": title or None,
             "text": text,
             "license": self.options["license"],
-            "meta": {**ids, **extra, "sections": sections},
+            "meta": with_provenance({**ids, **extra, "sections": sections}),
         }
 
     def from_parse(self, parse: dict[str, Any], meta: dict[str, Any], report: FileReport, vintage: str) -> dict[str, Any] | None:

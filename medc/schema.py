@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from medc.text.provenance import PROVENANCE_DEFAULTS
+
 Kind = Literal["knowledge", "instruction"]
 
 KNOWLEDGE_SCHEMA = pa.schema(
@@ -68,9 +70,10 @@ def schema_for(kind: str) -> pa.Schema:
 
 
 def dump_meta(meta: dict[str, Any]) -> str:
-    """Serialise `meta` deterministically, leaving out empty values; a value JSON cannot hold
-    (NaN, infinity, an object of no JSON type) is a `RecordError`."""
-    clean = {k: v for k, v in meta.items() if v not in (None, "", [], {})}
+    """Serialise `meta` deterministically, leaving out empty values except the provenance keys
+    of papers and abstracts (every such row has them all: `medc.text.provenance`); a value
+    JSON cannot hold (NaN, infinity, an object of no JSON type) is a `RecordError`."""
+    clean = {k: v for k, v in meta.items() if k in PROVENANCE_DEFAULTS or v not in (None, "", [], {})}
     try:
         return json.dumps(clean, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (ValueError, TypeError):

@@ -80,7 +80,7 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
         if rel.startswith(("pmc_jats/", "medline/")):
             assert entry["rows"] == 1
     src = m["sources"]["pmc_jats"]
-    assert [s["step"] for s in src["steps"]] == ["quality_signals", "min_length", "quality_filter", "unique_ids", "decontaminate", "same_article",
+    assert [s["step"] for s in src["steps"]] == ["quality_signals", "min_length", "quality_filter", "unique_ids", "retractions", "decontaminate", "same_article",
                                                    "sample_budget", "exact_dedup", "near_dedup"]
     assert all({"in", "out", "dropped"} <= set(s) for s in src["steps"])
     out = m["configs"]["pmc_jats"]["outputs"][0]

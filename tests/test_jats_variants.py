@@ -124,7 +124,7 @@ def test_translations_are_rows_of_their_own_and_peer_review_by_option() -> None:
     main, pt, es = checked(path)[1]
     assert (main["meta"]["language"], pt["meta"]["language"], es["meta"]["language"]) == ("en", "pt", "es")
     assert "Objetivo" not in main["text"] and "analisar" in pt["text"] and "Análisis" in es["title"]
-    assert pt["meta"]["translation_of"] == main["id"] and "doi" not in pt["meta"]  # same_article keeps it
+    assert pt["meta"]["translation_of"] == main["id"] and pt["meta"]["doi"] is None  # same_article keeps it
     elife = FIXTURES / "jats" / "elife-14093-v1.nxml"
     _, rows, report = checked(elife)
     assert len(rows) == 1 and report.skipped == {"sub-article article-commentary (not a row of its own)": 1,

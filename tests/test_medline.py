@@ -133,7 +133,7 @@ def test_book_records_deleted_citations_and_other_abstracts(tmp_path: Path) -> N
     book, article = rows
     assert book["id"] == "pmid:28613587" and book["meta"]["record_kind"] == "book" and book["meta"]["year"] == 2024
     assert book["meta"]["book_accession"] == "NBK441899" and "deficiency of vitamin C" in book["text"]
-    assert article["meta"]["year"] == 1998 and article["meta"]["languages"] == ["eng", "fre"]
+    assert article["meta"]["year"] == 1998 and article["meta"]["languages"] == ["en", "fr"]  # MEDLINE eng/fre as ISO 639-1
     assert article["meta"]["vernacular_title"] == "Titre francais."
     assert "## Plain language summary\n\nIn plain words." in article["text"] and "Un resume" not in article["text"]
     assert report.records == 4 and report.skipped == {"deleted citation (DeleteCitation)": 2} and report.errors == []

@@ -217,8 +217,8 @@ def test_retraction_is_skipped_and_counted(tmp_path: Path) -> None:
     path.write_text(raw.replace('article-type="research-article"', 'article-type="retraction"', 1), encoding="utf-8")
     rows, report = parse(path)
     assert rows == [] and report.skipped == {"article-type retraction": 1}
-    rows, _ = parse(path, skip_retractions=False)
-    assert rows[0]["meta"]["retracted"] is True
+    rows, _ = parse(path, skip_retractions=False)  # a row flagged for the `retractions` step
+    assert rows[0]["meta"]["retraction"] == "retraction-notice" and rows[0]["meta"]["retraction_signal"] == "jats-article-type"
 
 
 def test_article_without_text_is_a_record_error(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -89,12 +90,31 @@ def pack_stream(token_lists: list[list[int]], seq_len: int, eos: int) -> np.ndar
     return stream[: n * seq_len].reshape(n, seq_len)
 
 
+def row_weight(meta: str | None) -> float:
+    """A released row's sampling weight (`meta.weight`, set by a `weight` step; 1 without)."""
+    if not meta or '"weight"' not in meta:
+        return 1.0
+    try:
+        value = json.loads(meta).get("weight", 1.0)
+    except (json.JSONDecodeError, AttributeError):
+        return 1.0
+    return float(value) if isinstance(value, (int, float)) and value >= 0 else 1.0
+
+
+def repeats(weight: float, rng: np.random.Generator) -> int:
+    """How many times a row of this weight comes in one epoch: its whole part, plus one with
+    the probability of its fraction (2.5: two or three times, 2.5 on average)."""
+    whole = int(weight)
+    return whole + int(rng.random() < weight - whole)
+
+
 def pretrain_sequences(dataset: Any, tokenizer: Any, seq_len: int, weights: dict[str, float], n_sequences: int, seed: int,
                        batch: int = 256) -> Packed:
     """`n_sequences` packed sequences drawn from the sources by `weights` (seeded)."""
     by_source: dict[str, list[str]] = {}
-    for row in dataset:
-        by_source.setdefault(row["source"], []).append(row["text"])
+    repeat_rng = np.random.default_rng(seed)
+    for row in dataset:  # a row weighted by a `weight` step comes `weight` times on average
+        by_source.setdefault(row["source"], []).extend([row["text"]] * repeats(row_weight(row.get("meta")), repeat_rng))
     if not by_source:
         raise UserError("the pretraining dataset has no rows")
     streams: dict[str, np.ndarray] = {}
@@ -159,19 +179,22 @@ class StreamingPacker:
         self._skip_tokens: dict[str, int] = dict.fromkeys(names, 0)
 
     # -- one source
-    def _texts(self, source: str) -> Iterator[str]:
+    def _texts(self, source: str, seed: int) -> Iterator[str]:
         """A source's texts in file order: a local repo's parquet files read in batches with
-        pyarrow, or the Hub repo's config streamed by `datasets`."""
+        pyarrow, or the Hub repo's config streamed by `datasets`; a row weighted by a `weight`
+        step comes `weight` times on average (drawn with `seed`)."""
+        rng = np.random.default_rng(seed)
         folder = Path(self.name) / "data" / source
         if folder.is_dir():
             import pyarrow.parquet as pq
 
             for f in sorted(folder.glob("*.parquet")):
-                for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=["text"]):
-                    yield from batch.column(0).to_pylist()
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=["text", "meta"]):
+                    for text, meta in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                        yield from [text] * repeats(row_weight(meta), rng)
         else:
             for row in _streamed(self.name, source):
-                yield row["text"]
+                yield from [row["text"]] * repeats(row_weight(row.get("meta")), rng)
 
     def _shuffled(self, texts: Iterator[str], seed: int) -> Iterator[str]:
         """A seeded shuffle buffer of `shuffle_buffer` texts (0 or 1: file order)."""
@@ -194,7 +217,7 @@ class StreamingPacker:
         import itertools
 
         st = self.state[source]
-        texts = self._shuffled(self._texts(source), self.seed + 1000 * st["epoch"])
+        texts = self._shuffled(self._texts(source, self.seed + 1000 * st["epoch"] + 7), self.seed + 1000 * st["epoch"])
         return itertools.islice(texts, st["rows_done"], None)  # rows already used are skipped
 
     def _refill(self, source: str) -> None:

@@ -22,20 +22,27 @@ from builders.pmc_jats.blocks import Renderer
 from builders.pmc_jats.citations import drop_written_out_references
 from builders.pmc_jats.inline import prepare_inline
 from builders.pmc_jats.markup import localname
-from builders.pmc_jats.metadata import article_ids, article_license, publication_year, short_text
+from builders.pmc_jats.metadata import article_ids, article_license, journal_ids, keywords, publication_year, short_text
 from builders.pmc_jats.oa_file_list import read_file_list
 from medc.errors import UserError
 from medc.files.records import MAX_INPUT_BYTES, read_bytes
 from medc.files.xmlsafe import parse_xml
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.schema import stable_id
+from medc.text.identifiers import link_key
 from medc.text.licenses import normalize_license
 from medc.text.normalize import normalize_text
+from medc.text.provenance import with_provenance
 
 ABSTRACT_TYPES_KEPT = {None, "", "summary", "author-summary", "executive-summary", "structured", "short"}
-# Article types that are notices about other articles, or an article withdrawn itself: skipped
-# (counted by type) while `skip_retractions` is on. Every other type is kept as prose.
-RETRACTION_TYPES = {"retraction", "correction", "expression-of-concern", "addendum", "removal", "retracted-article"}
+# Article types that are notices about other articles, or an article withdrawn itself, and what
+# they are for the `retractions` step (`meta.retraction`); skipped at parse (counted by type)
+# while `skip_retractions` is on. Every other type is kept as prose.
+RETRACTION_KINDS = {"retraction": "retraction-notice", "removal": "retraction-notice", "correction": "correction-notice",
+                    "addendum": "correction-notice", "expression-of-concern": "concern-notice",
+                    "retracted-article": "retracted"}
+RETRACTION_TYPES = set(RETRACTION_KINDS)
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 
 
 # `<sub-article>` kinds: translations of the main article (SciELO) and its peer review (eLife
@@ -50,6 +57,19 @@ _DEFAULT_NAMESPACE = re.compile(rb"""xmlns\s*=\s*["']([^"']*)["']""")
 
 # Files that hold articles: PMC article sets, Europe PMC exports, OAI-PMH responses.
 ARTICLE_WRAPPERS = frozenset({"pmc-articleset", "articles", "article-set", "OAI-PMH"})
+
+
+def retraction_meta(article_type: str, meta: etree._Element) -> dict[str, Any]:
+    """`meta.retraction` (what the article is for the `retractions` step), how that is known,
+    and for a notice the match keys of the articles it is about (`related-article` links)."""
+    kind = RETRACTION_KINDS.get(article_type)
+    if kind is None:
+        return {}
+    out: dict[str, Any] = {"retraction": kind, "retraction_signal": "jats-article-type"}
+    if kind.endswith("-notice"):
+        links = [link_key(ra.get("ext-link-type") or "doi", ra.get(XLINK_HREF) or "") for ra in meta.iter("related-article")]
+        out["notice_for"] = sorted({k for k in links if k})
+    return out
 
 
 def drop_document_namespaces(root: etree._Element, namespaces: set[str]) -> None:
@@ -169,7 +189,7 @@ class PMCJatsBuilder(Builder):
                         if self.options["skip_retractions"]:
                             report.skip("retracted (OA file list)")
                             continue
-                        row["meta"]["retracted"] = True
+                        row["meta"].update(retraction="retracted", retraction_signal="oa-file-list")
                     if entry.get("license"):
                         row["license"] = normalize_license(entry["license"])
                         row["meta"]["license_from"] = "oa_file_list"
@@ -211,10 +231,11 @@ class PMCJatsBuilder(Builder):
                 "title": title or main["title"],
                 "text": text,
                 "license": main["license"],
-                "meta": {"journal": main["meta"].get("journal"), "year": main["meta"].get("year"),
-                         "article_type": kind, "language": language, link: main["id"],
-                         "subjects": main["meta"].get("subjects"), "sections": r.sections,
-                         "retracted": main["meta"].get("retracted")},
+                "meta": with_provenance({
+                    **{k: main["meta"].get(k) for k in ("journal", "journal_iso", "journal_nlm_ta", "journal_nlm_id", "year")},
+                    "article_type": kind, "language": language, link: main["id"],
+                    "subjects": main["meta"].get("subjects"), "sections": r.sections,
+                    **{k: main["meta"][k] for k in ("retraction", "retraction_signal") if main["meta"].get(k)}}),
             }
 
     def article_row(self, article: etree._Element, report: FileReport) -> dict[str, Any] | None:
@@ -253,16 +274,18 @@ class PMCJatsBuilder(Builder):
             "title": title or None,
             "text": text,
             "license": article_license(meta),
-            "meta": {
+            "meta": with_provenance({
                 **ids,
-                "journal": journal,
+                "journal": journal or None,
+                **journal_ids(journal_meta),
                 "year": publication_year(meta),
                 "article_type": article_type,
-                "language": article.get(XML_LANG),
+                "language": article.get(XML_LANG) or "en",  # the JATS and NLM DTDs' default for <article>
+                "keywords": keywords(meta),
                 "subjects": subjects,
                 "sections": r.sections,
-                "retracted": article_type in RETRACTION_TYPES or None,
-            },
+                **retraction_meta(article_type, meta),
+            }),
         }
 
     def render(self, article: etree._Element, meta: etree._Element, title: str) -> Renderer:

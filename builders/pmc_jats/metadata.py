@@ -31,6 +31,22 @@ def article_ids(meta: etree._Element) -> dict[str, str]:
     return ids
 
 
+def journal_ids(journal_meta: etree._Element | None) -> dict[str, str | None]:
+    """The journal's ISO and NLM abbreviations and NLM id from `journal-meta/journal-id`."""
+    found = {}
+    for jid in journal_meta.findall("journal-id") if journal_meta is not None else []:
+        found.setdefault((jid.get("journal-id-type") or "").lower(), collapse_spaces(all_text(jid)))
+    return {"journal_iso": found.get("iso-abbrev") or None, "journal_nlm_ta": found.get("nlm-ta") or None,
+            "journal_nlm_id": found.get("nlm-journal-id") or found.get("nlm-id") or None}
+
+
+def keywords(meta: etree._Element) -> list[str]:
+    """Author keywords (`kwd-group/kwd`; compound keywords by their parts), in order, once each."""
+    words = [short_text(k) for k in meta.iterfind("kwd-group/kwd")]
+    words += [short_text(part) for k in meta.iterfind("kwd-group/compound-kwd") for part in k.iterfind("compound-kwd-part")]
+    return list(dict.fromkeys(w for w in words if w))
+
+
 def publication_year(meta: etree._Element) -> int | None:
     dates = {(d.get("pub-type") or d.get("date-type") or ""): d for d in meta.findall("pub-date")}
     for kind in ("epub", "ppub", "collection", "pmc-release", "epub-ppub", "pub", ""):

@@ -71,6 +71,7 @@ def source_entry(p: SourcePlan, reports: list[dict[str, Any]], global_reports: l
         rows=stats["rows"],
         words=stats["words"],
         tokens=stats.get("tokens"),
+        weighted_words=stats.get("weighted_words"),
         length_histogram=stats["length_histogram"],
         info=dict(sorted(info.items())),
     )

@@ -139,6 +139,8 @@ def apply_steps(df: pl.DataFrame, task: ShardTask, root: Path) -> tuple[pl.DataF
     for name, params in task.steps:
         step = make_step(name, thaw(params), task.kind, root=root)
         if isinstance(step, MapStep):
+            if not step.applies_to(task.source.name):
+                continue
             n_in = df.height
             df, dropped, audit = step.apply_audited(df)
             if step.adds_rows:  # keys stay dense and in row order

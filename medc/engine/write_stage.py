@@ -136,13 +136,19 @@ def source_stats(shard_files: list[Path], drop_keys: pl.LazyFrame) -> dict[str, 
     """Per source of the kept rows: rows, words, tokens (when counted) and the length histogram."""
     def kept(path: Path) -> pl.DataFrame:
         lf = pl.scan_parquet(path)
-        tokens = pl.col("_tokens").cast(pl.Int64) if "_tokens" in lf.collect_schema().names() else pl.lit(None, dtype=pl.Int64)
-        return lf.select("_key", "source", "_words", tokens.alias("_tokens")).join(drop_keys, on="_key", how="anti").drop("_key").collect()
+        names = lf.collect_schema().names()
+        tokens = pl.col("_tokens").cast(pl.Int64) if "_tokens" in names else pl.lit(None, dtype=pl.Int64)
+        weight = pl.col("_weight").cast(pl.Float64) if "_weight" in names else pl.lit(None, dtype=pl.Float64)
+        return (lf.select("_key", "source", "_words", tokens.alias("_tokens"), weight.alias("_weight"))
+                .join(drop_keys, on="_key", how="anti").drop("_key").collect())
 
     rows = pl.concat([kept(path) for path in shard_files])
     return {
         source: {"rows": group.height, "words": int(group["_words"].sum() or 0),
                  "tokens": int(group["_tokens"].sum()) if group["_tokens"].null_count() == 0 else None,
+                 # words counted `weight` times (a `weight` step): what the training loader draws per epoch
+                 "weighted_words": (int(round((group["_words"].cast(pl.Float64) * group["_weight"]).sum()))
+                                    if group["_weight"].null_count() == 0 else None),
                  "length_histogram": length_histogram(group["_words"])}
         for (source,), group in rows.group_by("source", maintain_order=True)
     }

@@ -255,7 +255,9 @@ def _step_sources(path: Path, step_specs: list[StepSpec], source_names: list[str
     """A step's `sources` (a list, or per-source tables) names sources of this recipe: a
     misspelt name would silently leave a source out (e.g. not de-identified)."""
     for i, spec in enumerate(step_specs):
-        for name in spec.params.get("sources") or []:
+        named = list(spec.params.get("sources") or [])
+        named += [n for rule in spec.params.get("rules") or [] if isinstance(rule, dict) for n in rule.get("sources") or []]
+        for name in named:
             if name not in source_names:
                 close = difflib.get_close_matches(name, source_names, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"sources: {', '.join(source_names)}"

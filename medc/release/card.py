@@ -215,6 +215,65 @@ def render_dedup(manifest: Manifest) -> str:
     return "\n".join(lines) or "No deduplication step in this recipe."
 
 
+def _conditions(cond: dict[str, Any]) -> str:
+    return "; ".join(f"{k} " + (f"{v[0]}-{v[1]}" if k == "year" else f"`{v}`" if isinstance(v, str) else ", ".join(map(str, v)))
+                     for k, v in cond.items())
+
+
+def render_curation(recipe: Recipe, manifest: Manifest) -> str:
+    """The `select` rules with the rows each removed, and the `weight` rules with the rows
+    each matched and the weighted words per source."""
+    lines = []
+    select = manifest.global_step("select")
+    if select is not None:
+        lines.append("Selection (`select`), in order:")
+        for rule in (select.report or {}).get("rules", []):
+            what = "keeps only rows with" if "keep" in rule else "drops rows with"
+            cond = rule.get("keep", rule.get("drop")) or {}
+            scope = f" (sources: {', '.join(rule['sources'])})" if rule.get("sources") else ""
+            lines.append(f"* **{rule['name']}** {what} {_conditions(cond)}{scope}: {rule.get('rows_removed', 0):,} rows removed")
+    weight_spec = next((s for s in recipe.steps if s.step == "weight"), None)
+    if weight_spec is not None:
+        matched: dict[str, int] = {}
+        for s in manifest.sources.values():
+            for st in s.steps:
+                if st.step == "weight" and st.audit:
+                    for k, n in st.audit.items():
+                        if k.startswith("rule:"):
+                            matched[k[5:]] = matched.get(k[5:], 0) + n
+        lines.append("" if lines else "")
+        lines.append("Sampling weights (`weight`; a row's weight is the product of the factors of the rules it meets, "
+                     "and the training loader draws it that many times per epoch on average within its source):")
+        for i, rule in enumerate(weight_spec.params.get("rules") or []):
+            name = str(rule.get("name") or f"rule {i + 1}")
+            lines.append(f"* **{name}**: x{rule['factor']} for {_conditions(rule['when'])}: {matched.get(name, 0):,} rows")
+        weighted = [(n, s) for n, s in manifest.sources.items() if s.weighted_words is not None and s.rows]
+        if weighted:
+            lines.append("")
+            lines.append(markdown_table(["source", "words", "weighted words"],
+                                        [[f"`{n}`", f"{s.words:,}", f"{s.weighted_words:,}"] for n, s in weighted]))
+    return "\n".join(lines).strip() or "No `select` or `weight` step in this recipe: every row that passed the filters is kept, each drawn once."
+
+
+def render_retractions(manifest: Manifest) -> str:
+    step = manifest.global_step("retractions")
+    if step is None:
+        return "No `retractions` step in this recipe: retracted articles and retraction notices were not looked for."
+    r = step.report or {}
+    lines = [f"{r.get('rows_removed', 0):,} rows removed by the `retractions` step, by signal:"]
+    lines += [f"* {reason}: {n:,}" for reason, n in (r.get("by_reason") or {}).items()] or ["* none found"]
+    lists = r.get("lists") or {}
+    read = "; ".join(f"{f}" for f in lists.get("files", []))
+    if read:
+        read = (f"{read} ({lists.get('rows', 0):,} rows, {lists.get('papers', 0):,} papers"
+                + (f"; rows naming no paper by DOI or PMID: {lists['rows_without_ids']:,}" if lists.get("rows_without_ids") else "") + ")")
+    lines.append("")
+    lines.append(f"Retraction lists read: {read or 'none (a Retraction Watch CSV under the recipe `lists` paths adds its papers)'}; "
+                 f"list notices that remove a paper: {', '.join(lists.get('natures_removed', [])) or '-'}; "
+                 f"correction notices: {r.get('corrections', '-')}; papers under an expression of concern: {r.get('concerns', '-')}.")
+    return "\n".join(lines)
+
+
 def render_decontamination(manifest: Manifest) -> str:
     step = manifest.global_step("decontaminate")
     if step is None:
@@ -356,6 +415,8 @@ def render_card(recipe: Recipe, manifest: Manifest, licenses: Licences, repo: Pa
         dedup=render_dedup(manifest),
         decontamination=render_decontamination(manifest),
         privacy=render_privacy(manifest),
+        retractions=render_retractions(manifest),
+        curation=render_curation(recipe, manifest),
         licences=render_licences(manifest, licenses),
         load_examples="\n".join(load_lines),
         examples=render_examples(manifest, repo),

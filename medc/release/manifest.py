@@ -152,6 +152,8 @@ class SourceEntry:
     words: int = 0
     tokens: int | None = None
     length_histogram: LengthHistogram = field(default_factory=LengthHistogram)
+    # Words counted by row weight (a `weight` step): what the loader draws per epoch.
+    weighted_words: int | None = field(default=None, metadata={"omit_none": True})
     # Records read into another row (joined metadata, modules of a collection): not losses.
     info: dict[str, int] = field(default_factory=dict)
 

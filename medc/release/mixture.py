@@ -6,6 +6,15 @@ from medc.recipes.mixture import Mixture
 from medc.release.manifest import GroupShare, MixtureReport, SourceEntry
 
 
+def source_size(s: SourceEntry, unit: str) -> float:
+    """A source's size in the mixture's unit, counting each row by its weight when a `weight`
+    step set one (tokens scaled by the source's weighted share of words)."""
+    size = float(getattr(s, unit) or 0)
+    if s.weighted_words is not None and s.words:
+        size *= s.weighted_words / s.words
+    return size
+
+
 def mixture_report(mix: Mixture | None, sources: dict[str, SourceEntry]) -> MixtureReport | None:
     """Per group its declared share, documents, words and tokens; the share renormalised over
     the groups that have rows; and each source's sampling weight (its group's share split by
@@ -32,7 +41,7 @@ def mixture_report(mix: Mixture | None, sources: dict[str, SourceEntry]) -> Mixt
         v.effective_share = round(v.weight / present_weight, 6) if group in present else 0.0
         if group not in present:
             continue
-        sizes = {n: (getattr(sources[n], mix.unit) or 0) for n in v.sources if n in sources and sources[n].built and sources[n].rows}
+        sizes = {n: source_size(sources[n], mix.unit) for n in v.sources if n in sources and sources[n].built and sources[n].rows}
         size_total = sum(sizes.values()) or 1
         for n, size in sizes.items():
             source_weights[n] = round(v.effective_share * size / size_total, 6)

@@ -54,6 +54,11 @@ class MapStep(Step):
 
     adds_rows: ClassVar[bool] = False  # may return more rows than it got (see SplitLong)
 
+    def applies_to(self, source: str) -> bool:
+        """Whether the step runs on this source's shards (a step for some sources only is not
+        listed for the others in the manifest)."""
+        return True
+
     def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
         raise NotImplementedError
 

@@ -49,6 +49,9 @@ class Deidentify(MapStep):
     Params = DeidentifyParams
     params: DeidentifyParams
 
+    def applies_to(self, source: str) -> bool:
+        return source in self.params.source_names()
+
     def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
         out, dropped, _ = self.apply_audited(df)
         return out, dropped
