@@ -71,8 +71,8 @@ class DialogueBuilder(Builder):
                                {**meta, "turns": len(turns)}, chat=messages)
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
-        if self.options["format"] == "meddialog":
-            yield from self.parse_meddialog(path, report)
+        if self.options["format"] == "meddialog" and path.suffix == ".txt":
+            yield from self.parse_meddialog(path, report)  # the released text files; the Hub's records below
             return
         if path.suffix == ".parquet":
             data = read_records(path)  # the Hub layout: one record per row
@@ -90,6 +90,11 @@ class DialogueBuilder(Builder):
             if not isinstance(rec, dict):
                 report.error("record is not an object", f"record {i + 1}")
                 continue
+            if "utterances" in rec or "dialogue_turns" in rec:  # MedDialog on the Hub: a whole dialogue per record
+                row = self.hub_dialogue(rec, report, f"record {i + 1}")
+                if row is not None:
+                    yield row
+                continue
             try:
                 patient = text_field(rec, "input")
                 doctor = text_field(rec, "output") or text_field(rec, "answer_icliniq")
@@ -103,6 +108,48 @@ class DialogueBuilder(Builder):
                 continue
             row_id = stable_id(self.prefix, patient, doctor)
             yield self.row(row_id, [("user", patient), ("assistant", doctor)], {"source_instruction": instruction or None})
+
+    def hub_dialogue(self, rec: dict[str, Any], report: FileReport, where: str) -> dict[str, Any] | None:
+        """A MedDialog record as the Hub has it: `utterances` as a list of "patient: ..." /
+        "doctor: ..." strings (`medical_dialog` processed.en) or as `{speaker, utterance}` lists,
+        or `dialogue_turns{speaker, utterance}` (raw config; speaker 0 = patient, 1 = doctor)."""
+        raw = rec.get("utterances") if "utterances" in rec else rec.get("dialogue_turns")
+        pairs: list[tuple[str, str]] = []
+        if isinstance(raw, list):
+            for item in raw:
+                m = _SPEAKER.match(str(item or ""))
+                if not m:
+                    report.error("an utterance does not start with 'patient:' or 'doctor:'", where)
+                    return None
+                pairs.append((m.group(1), m.group(2)))
+        elif isinstance(raw, dict) and isinstance(raw.get("speaker"), list) and isinstance(raw.get("utterance"), list):
+            for speaker, text in zip(raw["speaker"], raw["utterance"]):
+                pairs.append(({0: "patient", 1: "doctor"}.get(speaker, str(speaker)) if isinstance(speaker, int) else str(speaker), str(text or "")))
+        else:
+            report.error("utterances / dialogue_turns is neither a list of 'speaker: text' nor {speaker, utterance}", where)
+            return None
+        turns: list[tuple[str, str]] = []
+        for speaker, text in pairs:
+            role = "user" if speaker.strip().lower() == "patient" else "assistant" if speaker.strip().lower() == "doctor" else None
+            text = normalize_text(strip_wiki_templates(text))
+            if role is None:
+                report.error(f"unknown speaker {speaker!r}", where)
+                return None
+            if not text:
+                continue
+            if turns and turns[-1][0] == role:
+                turns[-1] = (role, f"{turns[-1][1]} {text}")
+            else:
+                turns.append((role, text))
+        while turns and turns[-1][0] != "assistant":
+            turns.pop()
+        if len(turns) < 2 or turns[0][0] != "user":
+            report.error("needs a patient turn followed by a doctor turn", where)
+            return None
+        dialog_id = rec.get("dialogue_id") or rec.get("id")
+        row_id = f"{self.prefix}:{dialog_id}" if dialog_id not in (None, "") else stable_id(self.prefix, *(t for _, t in turns))
+        return self.row(row_id, turns, {"url": rec.get("dialogue_url") or None,
+                                        "description": normalize_text(str(rec.get("description") or "")) or None})
 
     def parse_meddialog(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         try:

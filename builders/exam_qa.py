@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.ingest.testsets import medmcqa_layout, medqa_id, read_records
+from medc.ingest.testsets import medmcqa_layout, medqa_id, medqa_options, read_records
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, format_options, instruction_row
@@ -75,10 +75,10 @@ class MedQABuilder(Builder):
         rationales = load_rationales(self.sources_root, self.options["rationales"])
         for i, rec in enumerate(records):
             report.records += 1
-            options = rec.get("options") or {}
+            options = medqa_options(rec)  # shared with the benchmark reader (dict or bigbio's [{key, value}])
             letter = str(rec.get("answer_idx") or "").strip()
             question = normalize_text(rec.get("question") or "")
-            if not question or not isinstance(options, dict) or letter not in options:
+            if not question or letter not in options:
                 report.error("needs question, options and an answer_idx among them", f"line {i + 1}")
                 continue
             options = {str(k): normalize_text(str(v)) for k, v in options.items()}
@@ -153,7 +153,7 @@ class MedMCQABuilder(Builder):
             yield instruction_row(self.source, row_id, "rationale_qa", instruction,
                          f"Question: {question}\nOptions:\n{format_options(options)}", output, self.options["license"],
                          {"answer": letter, "layout": layout, "subject": rec.get("subject_name"), "topic": rec.get("topic_name"),
-                          "choice_type": rec.get("choice_type"), "split": "train"})
+                          "choice_type": rec.get("choice_type"), "split": "train", "rationale": "dataset" if exp else None})
 
 
 def load_rationales(root: Path, rel: str | None) -> dict[str, dict[str, Any]]:

@@ -111,5 +111,5 @@ class PubMedQABuilder(Builder):
         row_id = f"pubmedqa:{subset}:{pmid}"
         instruction = choose(row_id, "rationale_qa", "pubmedqa", self.options["templates"])
         meta = {"pmid": pmid, "subset": subset, "year": rec.get("YEAR"), "meshes": rec.get("MESHES") or [],
-                "answer": decision, "split": "train"}
+                "answer": decision, "split": "train", "rationale": "dataset"}  # the long answer explains the decision
         return instruction_row(self.source, row_id, "rationale_qa", instruction, input_text, output, "mit", meta)

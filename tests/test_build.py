@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 from datasets import load_dataset
@@ -80,7 +81,8 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
         if rel.startswith(("pmc_jats/", "medline/")):
             assert entry["rows"] == 1
     src = m["sources"]["pmc_jats"]
-    assert [s["step"] for s in src["steps"]] == ["quality_signals", "min_length", "quality_filter", "unique_ids", "retractions", "decontaminate", "same_article",
+    assert [s["step"] for s in src["steps"]] == ["quality_signals", "weight", "min_length", "quality_filter", "unique_ids", "retractions", "select",
+                                                   "decontaminate", "same_article",
                                                    "sample_budget", "exact_dedup", "near_dedup"]
     assert all({"in", "out", "dropped"} <= set(s) for s in src["steps"])
     out = m["configs"]["pmc_jats"]["outputs"][0]
@@ -108,6 +110,27 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     # An example row per config and the meta keys of each source, read from the released files.
     assert card.count("```json") == sum(1 for c in m["configs"].values() if c["rows"]) == 4
     assert "| `pmc_jats` | `article_type`, `doi`, `journal`, `pmcid`" in card and '"source": "pubmedqa"' in card_i
+    # What a demanding reader asks of a card: the curation policy with its counts, retractions,
+    # personal information, known limitations, what the figure plots, and for rationale_qa
+    # how many rows carry a rationale.
+    assert "### Curation policy" in card and "**guidelines**: x3.0 for publication_types" in card
+    assert "**pubmed notices and comments** drops rows with publication_types" in card
+    assert "rows removed by the `retractions` step" in card and "## Personal and sensitive information" in card
+    assert "## Known limitations" in card and "## Known limitations" in card_i
+    assert "both axes are logarithmic" in card
+    rationale = m_i_rationale_counts(default_build / "medc-i")
+    assert rationale and all(f"| `{src}` | {d:,} | 0 | {a:,} |" in card_i for src, (d, a) in rationale.items())
+
+
+def m_i_rationale_counts(repo: Path) -> dict[str, tuple[int, int]]:
+    """Per source of rationale_qa: rows whose output explains the answer (a PubMedQA long
+    answer, a MedMCQA `exp`), and answer-only rows (MedQA), read with the row's own fields."""
+    rows = pl.read_parquet(sorted((repo / "data" / "rationale_qa").glob("*.parquet")))
+    out: dict[str, list[int]] = {}
+    for source, output, meta in zip(rows["source"], rows["output"], rows["meta"]):
+        answer_only = source == "medqa" or (source == "medmcqa" and output.count("\n\n") == 0)
+        out.setdefault(source, [0, 0])[1 if answer_only else 0] += 1
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def test_two_builds_give_identical_bytes(default_build: Path, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 import subprocess
 import sys
@@ -97,8 +99,22 @@ def test_end_to_end_on_a_tiny_model_is_deterministic(tiny_model: Path, tmp_path:
         assert 0 <= metrics["generate"]["unparseable"] <= 6
         for m in metrics.values():
             assert m["accuracy"] == m["correct"] / 6 and m["ci95"][0] <= m["accuracy"] <= m["ci95"][1]
+    # Next to each score: chance and majority-class rates of these items (from the gold answers
+    # recorded per item), the distribution of the model's answers, and a warning when one
+    # answer is (nearly) all it gives.
+    chance = {"medqa": 1 / 4, "medmcqa": 1 / 4, "pubmedqa": 1 / 3}
+    for name, r in a["benchmarks"].items():
+        golds = Counter(p["gold"] for p in r["predictions"])
+        assert r["baselines"]["chance"] == pytest.approx(chance[name])
+        assert r["baselines"]["majority"] == max(golds.values()) / 6 and golds[r["baselines"]["majority_answer"]] == max(golds.values())
+        letters = Counter(p["letter"] for p in r["predictions"])
+        assert r["answer_distribution"]["letter"]["counts"] == dict(sorted(letters.items()))
+        one_answer = max(letters.values()) / 6 >= 0.9
+        assert any(w.startswith("letter:") for w in r["warnings"]) == one_answer
     md = (tmp_path / "a" / "results.md").read_text()
     assert "| medqa | 6 |" in md and "56.36" in md and "PMC-LLaMA 13B" in first.stdout
+    assert "MedMCQA dev" in md and "majority class" in md and "predicted answers" in md
+    assert (tmp_path / "a" / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert second.stdout.replace("/b/", "/a/") == first.stdout
 
 

@@ -9,7 +9,13 @@ the bundled samples' real records, written in each dataset's Hub schema:
   metamap_phrases;
 * `qiaojin/PubMedQA` pqa_labeled: pubid, question, context{contexts, labels, meshes},
   long_answer, final_decision;
-* `lavita/ChatDoctor-HealthCareMagic-100k`: instruction, input, output.
+* `lavita/ChatDoctor-HealthCareMagic-100k`: instruction, input, output;
+* `lavita/ChatDoctor-iCliniq`: input, answer_icliniq, answer_chatgpt, answer_chatdoctor;
+* `bigbio/med_qa` source schema (the Hub's converted parquet, `<config>/train/0000.parquet`):
+  meta_info, question, answer_idx, answer, options as a list of {key, value};
+* `medical_dialog` (MedDialog): processed.en {description, utterances ["patient: ...",
+  "doctor: ..."]} and the raw config {file_name, dialogue_id, dialogue_url, dialogue_turns
+  {speaker (0 = patient, 1 = doctor), utterance}}, written from ChatDoctor sample exchanges.
 """
 
 from __future__ import annotations
@@ -53,6 +59,24 @@ def hub_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     chat = json.loads((SAMPLES / "dialogues" / "chatdoctor" / "chatdoctor5k.json").read_text())[:50]
     (root / "dialogues" / "chatdoctor" / "data").mkdir(parents=True)
     pl.DataFrame(chat).write_parquet(root / "dialogues" / "chatdoctor" / "data" / SPLIT_FILE.format(split="train"))
+    more = json.loads((SAMPLES / "dialogues" / "chatdoctor" / "chatdoctor5k.json").read_text())[50:90]
+    icliniq = pl.DataFrame([{"input": r["input"], "answer_icliniq": r["output"], "answer_chatgpt": "(a ChatGPT answer)",
+                             "answer_chatdoctor": "(a ChatDoctor answer)"} for r in more[:20]])
+    (root / "dialogues" / "chatdoctor" / "icliniq").mkdir()
+    icliniq.write_parquet(root / "dialogues" / "chatdoctor" / "icliniq" / SPLIT_FILE.format(split="train"))
+    bigbio = [{"meta_info": r["meta_info"], "question": r["question"], "answer_idx": r["answer_idx"], "answer": r["answer"],
+               "options": [{"key": k, "value": v} for k, v in r["options"].items()]}
+              for r in jsonl(SAMPLES / "medqa" / "medqa_us_4options_phrases_no_exclude_test.jsonl")[30:50]]
+    (root / "medqa" / "med_qa_en_source" / "train").mkdir(parents=True)
+    pl.DataFrame(bigbio).write_parquet(root / "medqa" / "med_qa_en_source" / "train" / "0000.parquet")
+    processed = [{"description": f"Question {i}", "utterances": [f"patient: {r['input']}", f"doctor: {r['output']}"]}
+                 for i, r in enumerate(more[20:30])]
+    raw = [{"file_name": "healthcaremagic_dialogue_1.txt", "dialogue_id": 1000 + i, "dialogue_url": f"https://example.org/q/{i}",
+            "dialogue_turns": {"speaker": [0, 1], "utterance": [r["input"], r["output"]]}} for i, r in enumerate(more[30:40])]
+    (root / "dialogues" / "meddialog" / "processed.en").mkdir(parents=True)
+    pl.DataFrame(processed).write_parquet(root / "dialogues" / "meddialog" / "processed.en" / SPLIT_FILE.format(split="train"))
+    (root / "dialogues" / "meddialog" / "en").mkdir(parents=True)
+    pl.DataFrame(raw).write_parquet(root / "dialogues" / "meddialog" / "en" / SPLIT_FILE.format(split="train"))
     return root
 
 
@@ -64,13 +88,14 @@ def test_hub_layout_folders_build_every_medc_i_source(hub_sources: Path, tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((out / "medc-i" / "build_manifest.json").read_text())
     built = {name: s for name, s in manifest["sources"].items() if s["status"] == "ok"}
-    assert set(built) >= {"medmcqa", "medqa", "pubmedqa", "chatdoctor"}
+    assert set(built) >= {"medmcqa", "medqa", "pubmedqa", "chatdoctor", "meddialog"}
     assert built["medmcqa"]["files"] == 1 and built["medmcqa"]["rows_built"] == 40  # the train split only
-    assert built["medmcqa"]["record_errors"] == 0 and built["medqa"]["rows_built"] == 30
+    assert built["medmcqa"]["record_errors"] == 0 and built["medqa"]["rows_built"] == 30 + 20  # GBaker + bigbio layouts
+    assert built["medqa"]["record_errors"] == 0 and built["meddialog"]["rows_built"] == 20 and built["meddialog"]["record_errors"] == 0
     test_ids = json.loads((hub_sources / "pubmedqa" / "test_ground_truth.json").read_text())
     assert built["pubmedqa"]["rows_built"] == 1000 - len(test_ids) == 500
     assert built["pubmedqa"]["skipped"] == {"benchmark test set (PubMedQA PQA-L test)": 500}
-    assert built["chatdoctor"]["rows_built"] == 50
+    assert built["chatdoctor"]["rows_built"] == 50 + 20  # HealthCareMagic + iCliniq (its answer_icliniq)
     rows = pl.read_parquet(sorted((out / "medc-i" / "data" / "rationale_qa").glob("*.parquet")))
     layouts = {json.loads(m)["layout"] for m, src in zip(rows["meta"], rows["source"]) if src == "medmcqa"}
     assert layouts == {"hf"}  # 0-based `cop`, read from the values
@@ -80,8 +105,13 @@ def test_hub_layout_folders_build_every_medc_i_source(hub_sources: Path, tmp_pat
     assert files["pubmedqa"] == ["pubmedqa/pqa_labeled/train-00000-of-00001.parquet", "pubmedqa/test_ground_truth.json"]
     # --keep-dropped writes one file per source (several sources share the rationale_qa config).
     assert {p.stem for p in (out / "medc-i-dropped").glob("*.parquet")} == set(built)
+    dialogues = pl.read_parquet(sorted((out / "medc-i" / "data" / "dialogue").glob("*.parquet")))
+    meddialog = dialogues.filter(pl.col("source") == "meddialog")
+    assert meddialog.height == 20 and all(len(m) == 3 for m in meddialog["messages"])  # system, patient, doctor
+    assert {json.loads(m).get("url") for m in meddialog["meta"]} >= {"https://example.org/q/0"}
     card = (out / "medc-i" / "README.md").read_text()
-    assert all(f"`{name}`" in card for name in ("medmcqa", "medqa", "pubmedqa", "chatdoctor"))
+    assert all(f"`{name}`" in card for name in ("medmcqa", "medqa", "pubmedqa", "chatdoctor", "meddialog"))
+    assert "This build holds" in card  # the card states what it holds
 
 
 def test_a_source_folder_with_no_matching_file_warns_and_strict_refuses(hub_sources: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 import math
 import re
 import sys
@@ -44,7 +45,12 @@ PROMPTS = {
         "Abstract: {context}\nQuestion: {question}\nAnswer:"
     ),
 }
-# Published zero-/few-shot accuracies, for context (PMC-LLaMA paper, Wu et al. 2024, Table 3).
+# Published zero-/few-shot accuracies, for context (PMC-LLaMA paper, Wu et al. 2024, Table 3),
+# measured on the splits that paper reports: MedQA (USMLE, 4 options) test, MedMCQA dev (its
+# test labels are not public), PubMedQA PQA-L test; other prompts and shots than ours.
+REFERENCE_SPLITS = {"medqa": "MedQA US 4-option test", "medmcqa": "MedMCQA dev", "pubmedqa": "PubMedQA PQA-L test"}
+# A model whose most frequent answer is at least this share of its answers is flagged.
+ONE_ANSWER_SHARE = 0.9
 REFERENCE = {
     "PMC-LLaMA 13B": {"medqa": 56.36, "medmcqa": 56.04, "pubmedqa": 77.9},
     "LLaMA-2 13B": {"medqa": 45.48, "medmcqa": 39.48, "pubmedqa": 76.4},
@@ -252,21 +258,96 @@ def evaluate(scorer: Scorer, name: str, questions: list[Question], mode: str) ->
         for pred, text, p in zip(predictions, texts, parsed):
             pred["generated"], pred["parsed"] = text, p
     result["predictions"] = predictions
+    result["baselines"] = answer_baselines(questions)
+    result["answer_distribution"] = {m: answer_distribution([p[m] for p in predictions if p.get(m) is not None])
+                                     for m in result["metrics"] if m in ("letter", "option_text_norm")}
+    if mode == "generate":
+        result["answer_distribution"]["generate"] = answer_distribution([p["parsed"] for p in predictions if p.get("parsed")])
+    result["warnings"] = [f"{m}: answers {d['most_common']!r} to {d['most_common_share']:.0%} of the items; the accuracy "
+                          f"says little more than the majority-class rate ({100 * result['baselines']['majority']:.2f})"
+                          for m, d in result["answer_distribution"].items() if d["answers"] and d["most_common_share"] >= ONE_ANSWER_SHARE]
     return result
+
+
+def answer_baselines(questions: list[Question]) -> dict[str, Any]:
+    """The accuracy of guessing (mean 1 / number of choices) and of always giving the most
+    common gold answer of these items (and which answer that is)."""
+    n = len(questions)
+    golds = Counter(q.labels[q.gold] for q in questions)
+    top, count = golds.most_common(1)[0] if golds else ("", 0)
+    return {"chance": sum(1 / len(q.labels) for q in questions) / n if n else 0.0,
+            "majority": count / n if n else 0.0, "majority_answer": top}
+
+
+def answer_distribution(answers: list[str]) -> dict[str, Any]:
+    counts = Counter(answers)
+    top, count = counts.most_common(1)[0] if counts else ("", 0)
+    return {"answers": len(answers), "counts": dict(sorted(counts.items())), "most_common": top,
+            "most_common_share": count / len(answers) if answers else 0.0}
 
 
 def markdown_table(results: dict[str, Any]) -> str:
     metrics = sorted({m for r in results["benchmarks"].values() for m in r["metrics"]}, key=["letter", "option_text_norm", "generate"].index)
-    header = ["benchmark", "items"] + [f"{m} acc (95% CI)" for m in metrics] + [f"{k}" for k in REFERENCE]
+    header = (["benchmark", "items"] + [f"{m} acc (95% CI)" for m in metrics] + ["chance", "majority class"]
+              + [f"{k}" for k in REFERENCE] + ["reference split"])
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for name, r in results["benchmarks"].items():
         cells = [name, str(r["items"])]
         for m in metrics:
             v = r["metrics"].get(m)
             cells.append(f"{100 * v['accuracy']:.2f} ({100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f})" if v else "-")
-        cells += [f"{REFERENCE[k][name]:.2f}" for k in REFERENCE]
+        b = r.get("baselines") or {}
+        cells += [f"{100 * b.get('chance', 0):.2f}", f"{100 * b.get('majority', 0):.2f} ({b.get('majority_answer', '-')})"]
+        cells += [f"{REFERENCE[k][name]:.2f}" for k in REFERENCE] + [REFERENCE_SPLITS[name]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def distribution_lines(results: dict[str, Any]) -> list[str]:
+    """Per benchmark and metric, how often the model gave each answer, and the warnings."""
+    lines = []
+    for name, r in results["benchmarks"].items():
+        for metric, d in (r.get("answer_distribution") or {}).items():
+            shares = ", ".join(f"{a} {n}" for a, n in d["counts"].items())
+            lines.append(f"- {name} ({metric}): predicted answers {shares}")
+        lines += [f"- **warning** {name}: {w}" for w in r.get("warnings", [])]
+    return lines
+
+
+def write_chart(results: dict[str, Any], path: Path) -> None:
+    """A bar chart of the table: accuracy with its 95 % interval per benchmark and metric, and
+    the chance and majority-class rates as marks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["benchmarks"])
+    metrics = sorted({m for r in results["benchmarks"].values() for m in r["metrics"]}, key=["letter", "option_text_norm", "generate"].index)
+    fig, ax = plt.subplots(figsize=(2 + 2.2 * len(names), 3.6), dpi=100)
+    width = 0.8 / max(len(metrics), 1)
+    for j, m in enumerate(metrics):
+        xs, ys, errs = [], [], [[], []]
+        for i, name in enumerate(names):
+            v = results["benchmarks"][name]["metrics"].get(m)
+            if v:
+                xs.append(i + (j - (len(metrics) - 1) / 2) * width)
+                ys.append(100 * v["accuracy"])
+                errs[0].append(100 * (v["accuracy"] - v["ci95"][0]))
+                errs[1].append(100 * (v["ci95"][1] - v["accuracy"]))
+        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=m)
+    for i, name in enumerate(names):
+        b = results["benchmarks"][name].get("baselines") or {}
+        ax.hlines([100 * b.get("chance", 0)], i - 0.45, i + 0.45, colors="black", linestyles="dotted", label="chance" if i == 0 else None)
+        ax.hlines([100 * b.get("majority", 0)], i - 0.45, i + 0.45, colors="grey", linestyles="dashed", label="majority class" if i == 0 else None)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{results['model']}: accuracy with 95% intervals ({results['mode']})", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
 
 
 @command
@@ -299,9 +380,18 @@ def main(argv: list[str] | None = None) -> int:
         results["benchmarks"][name] = evaluate(scorer, name, qs, args.mode)
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(results)
+    details = distribution_lines(results)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "results.md").write_text(f"# Evaluation of `{args.model}`\n\n{table}\n\nReference columns: published accuracies (%), PMC-LLaMA paper (Wu et al., 2024), for context only.\n")
+    write_chart(results, args.out / "results.png")
+    (args.out / "results.md").write_text(
+        f"# Evaluation of `{args.model}`\n\nMode: {args.mode}; prompts: medc's own (in results.json).\n\n{table}\n\n"
+        "Chance: the accuracy of guessing; majority class: of always giving the most common correct answer of these "
+        "items. Reference columns: published accuracies (%), PMC-LLaMA paper (Wu et al., 2024), on the split named, "
+        "with their own prompts: for context only.\n\n" + "\n".join(details) + "\n\n![accuracy](results.png)\n")
     print(table)
+    for line in details:
+        if "**warning**" in line:
+            print(line.replace("**", ""))
     print(f"\nreference columns: published accuracies (%) for context; full results in {args.out / 'results.json'}")
     return 0
 

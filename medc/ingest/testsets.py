@@ -72,15 +72,25 @@ def medqa_id(question: str, options: dict[str, str]) -> str:
     return stable_id("medqa", normalize_text(question), *(f"{k}. {normalize_text(str(v))}" for k, v in sorted(options.items())))
 
 
+def medqa_options(rec: dict[str, Any]) -> dict[str, str]:
+    """A MedQA record's options, letter -> text: the original JSONL and GBaker's Hub layout
+    give `options{A..E}`, bigbio/med_qa's source schema a list of `{key, value}`; {} when neither."""
+    options = rec.get("options")
+    if isinstance(options, list) and all(isinstance(o, dict) and "key" in o and "value" in o for o in options):
+        return {str(o["key"]): str(o["value"]) for o in options}
+    if isinstance(options, dict):
+        return {str(k): str(v) for k, v in options.items() if v is not None}
+    return {}
+
+
 def read_medqa(path: Path) -> list[BenchmarkItem]:
     items = []
     for i, rec in enumerate(read_records(path)):
-        options = rec.get("options") or {}
-        if not rec.get("question") or not isinstance(options, dict) or not options:
+        options = medqa_options(rec)
+        if not rec.get("question") or not options:
             raise ValueError(f"{path.name}: record {i + 1}: not a MedQA record (question, options)")
         items.append(
-            BenchmarkItem("medqa", f"medqa:{path.stem}:{i}", rec["question"], {str(k): str(v) for k, v in options.items()},
-                          rec.get("answer_idx"))
+            BenchmarkItem("medqa", f"medqa:{path.stem}:{i}", rec["question"], options, rec.get("answer_idx"))
         )
     return items
 

@@ -25,9 +25,10 @@ def write_figure(manifest: Manifest, path: Path) -> bool:
         edges = [max(e, 1) for e in h.edges]
         ax.stairs(h.counts, edges, label=f"{name} ({sum(h.counts):,})", linewidth=1.5)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("document length (words)" if manifest.kind == "knowledge" else "response length (words)")
-    ax.set_ylabel("documents")
-    ax.set_title(f"{manifest.dataset}: document length per source")
+    ax.set_yscale("log")  # sources differ by orders of magnitude: the small ones show too
+    ax.set_xlabel("document length (words)" if manifest.kind == "knowledge" else "response length (words, the `output` field)")
+    ax.set_ylabel("rows per length bin")
+    ax.set_title(f"{manifest.dataset}: rows per source by length (both axes logarithmic)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     tmp = temporary_name(path)
