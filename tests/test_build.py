@@ -109,7 +109,7 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     assert "`medqa` | medqa | - | not built (benchmark test files only)" in card_i
     # An example row per config and the meta keys of each source, read from the released files.
     assert card.count("```json") == sum(1 for c in m["configs"].values() if c["rows"]) == 4
-    assert "| `pmc_jats` | `article_type`, `doi`, `journal`, `pmcid`" in card and '"source": "pubmedqa"' in card_i
+    assert "| `pmc_jats` | `article_type`, `doi`, `journal`, `journal_iso`, `journal_nlm_id`" in card and '"source": "pubmedqa"' in card_i
     # What a demanding reader asks of a card: the curation policy with its counts, retractions,
     # personal information, known limitations, what the figure plots, and for rationale_qa
     # how many rows carry a rationale.

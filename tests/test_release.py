@@ -56,7 +56,7 @@ def test_cards_round_trip_and_every_config_loads(default_build: Path, name: str)
                     "## Licences", "## How to load", "Not medical advice", "@article{wu2024pmcllama", "@article{xie2024mellama"):
         assert section in card.text, section
     assert (repo / "length_distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "![Document length per source](length_distribution.png)" in card.text
+    assert "![Rows per source by length](length_distribution.png)" in card.text and "both axes are logarithmic" in card.text
 
 
 def test_medc_k_card_facts(default_build: Path) -> None:

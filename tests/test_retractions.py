@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -152,30 +150,3 @@ def test_retraction_watch_reader_on_the_live_layout() -> None:
     assert read_retraction_watch("rw.csv", older)[0] == natures
     with pytest.raises(UserError, match=r"retraction list x.csv: not a Retraction Watch CSV \(no OriginalPaperDOI"):
         read_retraction_watch("x.csv", b"doi,journal\n10.1/x,J\n")
-
-
-def test_build_reports_retractions_in_manifest_and_card(corpus: tuple[Path, pl.DataFrame], tmp_path: Path) -> None:
-    sources = tmp_path / "sources"
-    made = tmp_path / "derived"
-    made.mkdir()
-    (sources / "pmc_jats").mkdir(parents=True)
-    for name in ("6605965a.nxml", "elife07586.nxml", "biorxiv-493855.nxml", "PMC7417471.nxml"):
-        shutil.copy(JATS / name, sources / "pmc_jats")
-    shutil.copy(retraction_notice(made), sources / "pmc_jats")
-    (sources / "medline").mkdir()
-    shutil.copy(MEDLINE / "biopython_pubmed5.xml", sources / "medline")
-    shutil.copytree(FIXTURES / "retractions", sources / "retractions")
-    done = subprocess.run([sys.executable, "-m", "medc.build", "medc-k", "--sources", str(sources), "--out", str(tmp_path / "out"),
-                           "--workers", "1", "--keep-dropped"], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    manifest = json.loads((tmp_path / "out" / "medc-k" / "build_manifest.json").read_text())
-    step = next(g for g in manifest["global_steps"] if g["step"] == "retractions")
-    assert step["report"]["by_reason"] == {"correction notice": 1, "retracted: retraction list": 1,
-                                           "retracted: retraction notice in pmc_jats": 2, "retraction notice": 1}
-    card = (tmp_path / "out" / "medc-k" / "README.md").read_text()
-    assert "### Retractions" in card and "retracted: retraction notice in pmc_jats: 2" in card
-    assert "retractions/retraction_watch_sample.csv (7 rows, 6 papers; rows naming no paper by DOI or PMID: 1)" in card
-    dropped = pl.read_parquet(sorted((tmp_path / "out" / "medc-k-dropped").glob("*.parquet")))
-    assert set(dropped.filter(pl.col("step") == "retractions")["id"].to_list()) == {
-        "doi:10.7554/eLife.07586", "doi:10.7554/eLife.07586.retraction", "doi:10.1101/2022.05.28.493855",
-        "pmid:28775130", "pmc:PMC2994229"}

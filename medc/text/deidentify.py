@@ -61,7 +61,9 @@ class _Guarded:
         return self.pattern.finditer(text) if self.guard.search(text) else iter(())
 
 
-_GUARDS = {"city zip": r"\d{5}", "name_age": r"\d\s(y\.o|year)"}
+# What each pattern cannot match without (case-insensitive): `name_age` ends where "is a 45 y.o",
+# "is a 45 year-old" or ", a 45 year old" follows (number and "year" apart, as it writes them).
+_GUARDS = {"city zip": r"\d{5}", "name_age": r"\sis\sa\s\d{1,3}\s(y\.o|year-old)|,\sa\s\d{1,3}\syear[\s-]old"}
 
 
 @cache
