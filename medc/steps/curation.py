@@ -163,19 +163,17 @@ class Retractions(GlobalStep):
         # Keys of the articles that some row says are retracted (or under concern), and how.
         retracted: dict[str, str] = {}
         concerned: dict[str, str] = {}
+        said = {  # a flagged row's kind: which table its articles go to, by which keys, with what reason
+            RETRACTED: (retracted, "_sig_ret_keys", "retracted: {signal} (another row of the article)"),
+            RETRACTION_NOTICE: (retracted, "_sig_ret_for", "retracted: retraction notice in {source}"),
+            CONCERN: (concerned, "_sig_ret_keys", "expression of concern: {signal} (another row of the article)"),
+            CONCERN_NOTICE: (concerned, "_sig_ret_for", "expression of concern: notice in {source}"),
+        }
         for r in rows:
-            if r["_sig_ret_kind"] == RETRACTED:
-                for k in r["_sig_ret_keys"]:
-                    retracted.setdefault(k, f"retracted: {r['_sig_ret_signal']} (another row of the article)")
-            elif r["_sig_ret_kind"] == RETRACTION_NOTICE:
-                for k in r["_sig_ret_for"]:
-                    retracted.setdefault(k, f"retracted: retraction notice in {r['source']}")
-            elif r["_sig_ret_kind"] == CONCERN:
-                for k in r["_sig_ret_keys"]:
-                    concerned.setdefault(k, f"expression of concern: {r['_sig_ret_signal']} (another row of the article)")
-            elif r["_sig_ret_kind"] == CONCERN_NOTICE:
-                for k in r["_sig_ret_for"]:
-                    concerned.setdefault(k, f"expression of concern: notice in {r['source']}")
+            if r["_sig_ret_kind"] in said:
+                table, column, reason = said[r["_sig_ret_kind"]]
+                for k in r[column]:
+                    table.setdefault(k, reason.format(signal=r["_sig_ret_signal"], source=r["source"]))
         drops: list[tuple[int, str]] = []
         for r in rows:
             kind, listed = r["_sig_ret_kind"], (r["_sig_ret_listed"] or "").lower()
@@ -222,6 +220,7 @@ class Retractions(GlobalStep):
 # and its licence: the compact columns each shard stores for it.
 SELECT_FIELDS = ("publication_types", "mesh", "year", "journals", "journals_file", "languages", "article_types", "licenses")
 RULE_KEYS = ("name", "keep", "drop", "sources", "missing")
+WEIGHT_RULE_KEYS = ("name", "factor", "when", "sources")
 
 
 @dataclass(frozen=True)
@@ -230,27 +229,15 @@ class SelectParams(StepParams):
     rules: list[dict[str, Any]] | None = None
 
     def check(self) -> None:
-        if not self.rules:
-            raise ParamError("rules", "select needs rules: [[steps.rules]] tables with keep = {...} or drop = {...}")
-        for i, rule in enumerate(self.rules):
-            where = f"rules[{i}]"
-            unknown = sorted(set(rule) - set(RULE_KEYS))
-            if unknown:
-                raise ParamError("rules", f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(RULE_KEYS)})")
+        for where, rule in checked_rules(self.rules, RULE_KEYS, "select needs rules: [[steps.rules]] tables with keep = {...} or drop = {...}"):
             if ("keep" in rule) == ("drop" in rule):
                 raise ParamError("rules", f"{where}: give either keep = {{...}} or drop = {{...}}")
             check_conditions(rule.get("keep", rule.get("drop")), where)
             if rule.get("missing", "keep") not in ("keep", "drop"):
                 raise ParamError("rules", f"{where}: missing is 'keep' or 'drop'")
-            if "sources" in rule and not (isinstance(rule["sources"], list) and all(isinstance(s, str) for s in rule["sources"])):
-                raise ParamError("rules", f"{where}: sources is a list of source names")
-        names = [self.rule_name(i) for i in range(len(self.rules))]
-        if len(set(names)) != len(names):
-            raise ParamError("rules", "rule names must differ (each drop is counted under its rule's name)")
 
     def rule_name(self, i: int) -> str:
-        rule = (self.rules or [])[i]
-        return str(rule.get("name") or f"rule {i + 1}")
+        return rule_name(self.rules, i)
 
 
 def _lower(values: Any) -> list[str]:
@@ -271,6 +258,31 @@ def row_facts(meta: dict[str, Any], license: str | None) -> dict[str, Any]:
         "article_types": (meta.get("article_type") or "").lower() or None,
         "licenses": (license or "").lower() or None,
     }
+
+
+def rule_name(rules: list[dict[str, Any]] | None, i: int) -> str:
+    return str((rules or [])[i].get("name") or f"rule {i + 1}")
+
+
+def checked_rules(rules: list[dict[str, Any]] | None, keys: tuple[str, ...], needed: str) -> list[tuple[str, dict[str, Any]]]:
+    """A step's `[[steps.rules]]`, checked for what every rule list shares (at least one rule,
+    known keys, `sources` a list of names, names that differ: drops and matches are counted
+    by name), as (where, rule) pairs for the step's own checks."""
+    if not rules:
+        raise ParamError("rules", needed)
+    out = []
+    for i, rule in enumerate(rules):
+        where = f"rules[{i}]"
+        unknown = sorted(set(rule) - set(keys))
+        if unknown:
+            raise ParamError("rules", f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(keys)})")
+        if "sources" in rule and not (isinstance(rule["sources"], list) and all(isinstance(s, str) for s in rule["sources"])):
+            raise ParamError("rules", f"{where}: sources is a list of source names")
+        out.append((where, rule))
+    names = [rule_name(rules, i) for i in range(len(rules))]
+    if len(set(names)) != len(names):
+        raise ParamError("rules", "rule names must differ (each drop or match is counted under its rule's name)")
+    return out
 
 
 def check_conditions(cond: Any, where: str) -> None:
@@ -390,23 +402,11 @@ class WeightParams(StepParams):
     rules: list[dict[str, Any]] | None = None
 
     def check(self) -> None:
-        if not self.rules:
-            raise ParamError("rules", "weight needs rules: [[steps.rules]] tables with factor = number and when = {...}")
-        names = []
-        for i, rule in enumerate(self.rules):
-            where = f"rules[{i}]"
-            unknown = sorted(set(rule) - {"name", "factor", "when", "sources"})
-            if unknown:
-                raise ParamError("rules", f"{where}: unknown key {unknown[0]!r} (keys: name, factor, when, sources)")
+        for where, rule in checked_rules(self.rules, WEIGHT_RULE_KEYS, "weight needs rules: [[steps.rules]] tables with factor = number and when = {...}"):
             factor = rule.get("factor")
             if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 <= factor < float("inf")):
                 raise ParamError("rules", f"{where}: factor is a number >= 0")
             check_conditions(rule.get("when"), where)
-            if "sources" in rule and not (isinstance(rule["sources"], list) and all(isinstance(s, str) for s in rule["sources"])):
-                raise ParamError("rules", f"{where}: sources is a list of source names")
-            names.append(str(rule.get("name") or f"rule {i + 1}"))
-        if len(set(names)) != len(names):
-            raise ParamError("rules", "rule names must differ")
 
 
 @register_step("weight")
@@ -440,7 +440,7 @@ class Weight(MapStep):
                     continue
                 if all(fact_matches(facts, k, v, journals.get(i, [])) for k, v in rule["when"].items()):
                     weight *= float(rule["factor"])
-                    audit[f"rule:{rule.get('name') or f'rule {i + 1}'}"] += 1
+                    audit[f"rule:{rule_name(rules, i)}"] += 1
             record["weight"] = round(weight, 6)
             weights.append(weight)
             metas.append(dump_meta(record))
