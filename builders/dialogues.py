@@ -23,7 +23,7 @@ from typing import Any
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, instruction_row
-from medc.ingest.testsets import read_records
+from medc.ingest.testsets import HUB_POINTER, read_records
 from medc.schema import stable_id
 from medc.text.normalize import normalize_text, strip_wiki_templates
 
@@ -45,7 +45,7 @@ def text_field(rec: dict[str, Any], key: str) -> str:
 class DialogueBuilder(Builder):
     citations = ("li2023chatdoctor", "han2023medalpaca")
     kind = "instruction"
-    patterns = ("**/*.json", "**/*.txt", "**/*.parquet")
+    patterns = ("**/*.json", "**/*.txt", "**/*.parquet", "**/*.hf.toml")
     defaults: dict[str, Any] = {"format": "instruct_json", "license": "unknown", "name": None, "templates": None, "system_prompt": True}
 
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
@@ -74,8 +74,8 @@ class DialogueBuilder(Builder):
         if self.options["format"] == "meddialog" and path.suffix == ".txt":
             yield from self.parse_meddialog(path, report)  # the released text files; the Hub's records below
             return
-        if path.suffix == ".parquet":
-            data = read_records(path)  # the Hub layout: one record per row
+        if path.suffix == ".parquet" or path.name.endswith(HUB_POINTER):
+            data = read_records(path)  # the Hub layout, or a dataset a *.hf.toml names: one record per row
         else:
             try:
                 data = json.loads(path.read_bytes().decode("utf-8-sig"))

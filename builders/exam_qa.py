@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.ingest.testsets import medmcqa_layout, medqa_id, medqa_options, read_records
+from medc.ingest.testsets import HUB_POINTER, hub_pointer, medmcqa_layout, medqa_id, medqa_options, read_records
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, format_options, instruction_row
@@ -37,6 +37,13 @@ def refuse_held_out(source: str, options: dict[str, Any]) -> None:
 
 
 def check_file_name(path: Path) -> None:
+    """A held-out split is refused by its file name, or by the split a `*.hf.toml` pointer names."""
+    if path.name.endswith(HUB_POINTER):
+        split = hub_pointer(path)["split"]
+        if HELD_OUT.search(split):
+            raise ValueError(f"{path.name} names the {split!r} split: refused (only training splits go into MedC-I; "
+                             "test sets are the evaluation and decontamination references)")
+        return
     if HELD_OUT.search(path.stem):
         raise ValueError(f"{path.name} is named as a test/dev split: refused (only training splits go into MedC-I; "
                          "test sets are the evaluation and decontamination references)")
@@ -59,7 +66,7 @@ def answer_text(letter: str, options: dict[str, str]) -> str:
 class MedQABuilder(Builder):
     citations = ("jin2021medqa",)
     kind = "instruction"
-    patterns = ("**/*.jsonl", "**/*.parquet")  # the original JSONL, or the Hub's data/train-*.parquet
+    patterns = ("**/*.jsonl", "**/*.parquet", "**/*.hf.toml")  # the original JSONL, the Hub's data/train-*.parquet, or a Hub id
     defaults: dict[str, Any] = {"split": "train", "license": "mit", "rationales": None, "templates": None}
 
     @classmethod
@@ -103,7 +110,7 @@ class MedQABuilder(Builder):
 class MedMCQABuilder(Builder):
     citations = ("pal2022medmcqa",)
     kind = "instruction"
-    patterns = ("**/*.json", "**/*.jsonl", "**/*.parquet")  # original JSON, or the Hub's data/train-*.parquet
+    patterns = ("**/*.json", "**/*.jsonl", "**/*.parquet", "**/*.hf.toml")  # original JSON, the Hub's data/train-*.parquet, or a Hub id
     defaults: dict[str, Any] = {"split": "train", "license": "mit", "layout": None, "null_exp": "keep", "templates": None}
 
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):

@@ -19,7 +19,7 @@ from typing import Any
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, instruction_row
-from medc.ingest.testsets import read_pubmedqa
+from medc.ingest.testsets import HUB_POINTER, hub_pointer, read_pubmedqa
 from medc.text.normalize import normalize_text
 
 DECISIONS = ("yes", "no", "maybe")
@@ -43,7 +43,7 @@ def load_test_pmids(path: Path) -> frozenset[str]:
 class PubMedQABuilder(Builder):
     citations = ("jin2019pubmedqa",)
     kind = "instruction"
-    patterns = ("ori_pqal.json", "ori_pqaa.json", "**/pqa_labeled/*.parquet", "**/pqa_artificial/*.parquet")
+    patterns = ("ori_pqal.json", "ori_pqaa.json", "**/pqa_labeled/*.parquet", "**/pqa_artificial/*.parquet", "**/*.hf.toml")
     defaults: dict[str, Any] = {
         # Relative to the sources root. The build refuses to run without it: PQA-L holds the test set.
         "test_pmids": "pubmedqa/test_ground_truth.json",
@@ -74,7 +74,8 @@ class PubMedQABuilder(Builder):
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         test_pmids = self.test_pmids
         data = read_pubmedqa(path)
-        subset = "pqaa" if "pqaa" in path.name or "pqa_artificial" in path.parts else "pqal"
+        config = hub_pointer(path).get("config", "") if path.name.endswith(HUB_POINTER) else ""
+        subset = "pqaa" if "pqaa" in path.name or "pqa_artificial" in path.parts or config == "pqa_artificial" else "pqal"
         for pmid, rec in data.items():
             report.records += 1
             if str(pmid) in test_pmids:

@@ -123,9 +123,37 @@ def test_a_source_folder_with_no_matching_file_warns_and_strict_refuses(hub_sour
     (root / "medmcqa" / "train.csv").write_text("id,question\n1,What?\n")
     proc = run_build("medc-i", "--sources", str(root), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    warning = "source 'medmcqa': folder medmcqa/ exists but holds no file matching **/train.json, **/*train*.json*, **/train-*.parquet"
+    warning = ("source 'medmcqa': folder medmcqa/ exists but holds no file matching **/train.json, **/*train*.json*, "
+               "**/train-*.parquet, **/*.hf.toml")
     assert f"WARNING: medc-i: {warning}" in proc.stderr and f"WARNING: {warning}" in proc.stdout
     strict = run_build("medc-i", "--sources", str(root), "--out", str(tmp_path / "out2"), "--strict")
     errors = [line for line in strict.stderr.splitlines() if line.startswith("error:")]
     assert strict.returncode == 2 and "Traceback" not in strict.stderr
     assert errors == [f"error: medc-i: {warning} (--strict)"]
+
+
+def test_a_hub_id_in_a_pointer_file_is_read_through_datasets(hub_sources: Path, tmp_path: Path) -> None:
+    """A `*.hf.toml` file names the dataset instead of holding it (`dataset` = a Hub id, here a
+    local folder in the Hub layout, as `datasets` reads both); a pointer to a held-out split is
+    refused like a test file."""
+    from builders.exam_qa import MedMCQABuilder
+    from medc.ingest.builder import FileReport
+
+    hub = tmp_path / "hub"
+    shutil.copytree(hub_sources / "medmcqa", hub / "medmcqa")
+    (hub / "chatdoctor" / "data").mkdir(parents=True)
+    shutil.copy(hub_sources / "dialogues" / "chatdoctor" / "data" / SPLIT_FILE.format(split="train"), hub / "chatdoctor" / "data")
+    root = tmp_path / "sources"
+    (root / "medmcqa").mkdir(parents=True)
+    (root / "medmcqa" / "openlifescienceai-medmcqa.hf.toml").write_text(f'dataset = "{(hub / "medmcqa").as_posix()}"\nsplit = "train"\n')
+    (root / "dialogues" / "chatdoctor").mkdir(parents=True)
+    (root / "dialogues" / "chatdoctor" / "healthcaremagic.hf.toml").write_text(f'dataset = "{(hub / "chatdoctor").as_posix()}"\n')
+    out = tmp_path / "out"
+    proc = run_build("medc-i", "--sources", str(root), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    built = json.loads((out / "medc-i" / "build_manifest.json").read_text())["sources"]
+    assert built["medmcqa"]["rows_built"] == 40 and built["chatdoctor"]["rows_built"] == 50  # the train splits
+    held_out = root / "medmcqa" / "dev.hf.toml"
+    held_out.write_text(f'dataset = "{(hub / "medmcqa").as_posix()}"\nsplit = "validation"\n')
+    with pytest.raises(ValueError, match="dev.hf.toml names the 'validation' split: refused"):
+        list(MedMCQABuilder("medmcqa", {}, root).parse(held_out, FileReport("dev.hf.toml")))

@@ -17,6 +17,7 @@ uses the gold answers. Layout rules:
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,43 @@ class BenchmarkItem:
         return "\n".join(p for p in parts if p)
 
 
+HUB_POINTER = ".hf.toml"
+
+
+def hub_pointer(path: Path) -> dict[str, Any]:
+    """A `*.hf.toml` file naming a Hugging Face dataset instead of holding its records:
+    `dataset` (a Hub id, or a local folder in the Hub layout), optional `config`, `split`
+    (default train) and `revision`."""
+    try:
+        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path.name}: invalid TOML ({exc})") from None
+    unknown = sorted(set(spec) - {"dataset", "config", "split", "revision"})
+    if not isinstance(spec.get("dataset"), str) or unknown or not all(isinstance(v, str) for v in spec.values()):
+        raise ValueError(f"{path.name}: a dataset pointer is dataset = \"<Hub id or folder>\" with optional config, split, "
+                         "revision (strings)" + (f"; unknown key {unknown[0]!r}" if unknown else ""))
+    return {"split": "train", **spec}
+
+
+def hub_records(path: Path) -> list[dict[str, Any]]:
+    """The records of the dataset a pointer names, through `datasets` (Hub downloads go to its cache)."""
+    from datasets import load_dataset  # seconds to import: only for pointer files
+
+    spec = hub_pointer(path)
+    try:
+        ds = load_dataset(spec["dataset"], spec.get("config"), split=spec["split"], revision=spec.get("revision"))
+    except Exception as exc:  # offline, unknown id, bad folder: one clear line
+        raise ValueError(f"{path.name}: cannot load dataset {spec['dataset']!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    return ds.to_list()
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
     """Every record of a JSON / JSONL file, a JSON table of records
-    (`medc.files.records.json_records`) or a parquet file (the Hugging Face Hub layout,
-    `data/train-00000-of-00001.parquet`). A malformed line fails the whole file: a test set is
-    read completely or not at all."""
+    (`medc.files.records.json_records`), a parquet file (the Hugging Face Hub layout,
+    `data/train-00000-of-00001.parquet`) or the dataset a `*.hf.toml` pointer names. A
+    malformed line fails the whole file: a test set is read completely or not at all."""
+    if path.name.endswith(HUB_POINTER):
+        return hub_records(path)
     if path.suffix == ".parquet":
         try:
             return pl.read_parquet(path).to_dicts()
@@ -153,7 +186,7 @@ def read_pubmedqa(path: Path) -> dict[str, dict[str, Any]]:
     LABELS, MESHES, LONG_ANSWER, final_decision`), from `ori_pqal.json` / `ori_pqaa.json` or
     from the Hub's parquet files (`qiaojin/PubMedQA`: `pubid, question, context{contexts,
     labels, meshes}, long_answer, final_decision`)."""
-    if path.suffix != ".parquet":
+    if path.suffix != ".parquet" and not path.name.endswith(HUB_POINTER):
         try:
             data = json.loads(path.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
