@@ -15,7 +15,7 @@ import polars as pl
 from medc.schema import TEXT_FIELDS, dump_meta
 from medc.steps.base import MapStep, register_step
 from medc.steps.params import ParamError, StepParams
-from medc.text.deidentify import PHI_TYPES, deidentify_fields, tagger_in_use
+from medc.text.deidentify import deidentify_fields, tagger_in_use
 
 DEFAULT_SOURCES = ("clinical_notes",)
 # What the clinical notes builder records that identifies a patient, a stay or a day.
@@ -88,5 +88,3 @@ class Deidentify(MapStep):
                               + [pl.Series("meta", metas, dtype=pl.String)])
         return out, Counter(), audit
 
-
-__all__ = ["Deidentify", "DeidentifyParams", "PHI_TYPES"]

@@ -228,9 +228,6 @@ _LEFT = {
     "PHONE": re.compile(r"(phone|tel|telephone|fax|facsimile|call|pager|beeper|cell|mobile|contact|ph|ext)\b[\s#:.]*(number|no\.?|at)?[\s#:.]*$", re.I),
     "SSN": re.compile(r"\b(ssn|social security( number| no\.?| #)?)[\s#:.]*$", re.I),
     "AGE": re.compile(r"\b(age|aged|ages)[\s:]*$", re.I),
-    "ID": re.compile(r"\b(mrn|mr#|record|account|acct|plan|member|policy|group|subscriber|insurance|medicaid|medicare|"
-                     r"license|licence|lic|dea|npi|serial|device|implant|pacemaker|vehicle|vin|plate|id|identifier|"
-                     r"number|no|unit|accession|specimen|case|encounter|visit|badge|certificate)\b[\s#:.]*(number|no\.?|#)?[\s#:.]*$", re.I),
     "LOCATION": re.compile(r"\b(at|in|from|to|lives|resides|residing|located|address|born|near|transferred|admitted|city|town|county)[\s:]*$", re.I),
 }
 _AGE_RIGHT = re.compile(r"^[\s-]*(years?|yrs?|y/?o|y\.o\.|-year|year-old)\b", re.I)
@@ -309,16 +306,6 @@ class PhiAudit:
     rows_touched: int = 0
     identifiers: Counter[str] = field(default_factory=Counter)
     mimic_placeholders: int = 0
-
-    def add(self, other: PhiAudit) -> None:
-        self.rows += other.rows
-        self.rows_touched += other.rows_touched
-        self.identifiers.update(other.identifiers)
-        self.mimic_placeholders += other.mimic_placeholders
-
-    def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "rows_touched": self.rows_touched, "mimic_placeholders": self.mimic_placeholders,
-                "identifiers": {k: self.identifiers[k] for k in PHI_TYPES if self.identifiers[k]}}
 
 
 class _Surrogates:
