@@ -34,3 +34,15 @@ def default_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = run_build("all", "--out", str(out), "--workers", "2")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tokenizer (trained on the PubMedQA abstracts) + randomly initialised tiny Llama,
+    shared by the evaluation tests."""
+    import json
+
+    from tests.aids.tiny_checkpoint import make_tiny_checkpoint
+
+    texts = [" ".join(v["CONTEXTS"]) for v in json.loads((SAMPLES / "pubmedqa" / "ori_pqal.json").read_text()).values()]
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=512)

@@ -23,8 +23,8 @@ def test_prediction_from_hand_computed_log_probabilities() -> None:
     letter = [-2.0, -0.5, -3.0, -1.0]
     text_ll = [-6.0, -9.0, -4.0, -20.0]
     chars = [12, 10, 2, 40]  # per char: -0.5, -0.9, -2.0, -0.5 -> first of the tie (A)
-    assert predict(letter, text_ll, chars) == (1, 0)
-    assert predict([-1.0, -1.0], [-1.0, -2.0], [1, 1]) == (0, 0)  # ties go to the first option
+    assert predict(letter, None) == 1 and predict(text_ll, tuple(chars)) == 0
+    assert predict([-1.0, -1.0], None) == 0 and predict([-1.0, -2.0], (1, 1)) == 0  # ties go to the first option
 
 
 def test_wilson_interval() -> None:
@@ -44,13 +44,13 @@ def test_gold_mapping_for_every_layout(tmp_path: Path) -> None:
     assert [q.labels[q.gold] for q in orig] == ["A", "D"] == [q.labels[q.gold] for q in hf]
     assert "A. Leukemoid reaction" in orig[0].prompt and hf_items[2].answer is None
     medqa = build_question(read_medqa(SAMPLES / "medqa" / "medqa_us_4options_phrases_no_exclude_test.jsonl")[0])
-    assert medqa.labels[medqa.gold] == "B" and medqa.text_continuations[1].startswith(" Tell the attending")
+    assert medqa.labels[medqa.gold] == "B" and medqa.scorings[1].continuations[1].startswith(" Tell the attending")
     five = BenchmarkItem("medqa", "x", "Q?", {k: f"opt {k}" for k in "ABCDE"}, "E")
-    assert build_question(five).gold == 4 and len(build_question(five).letter_continuations) == 5
+    assert build_question(five).gold == 4 and len(build_question(five).scorings[0].continuations) == 5
     pqa = read_pubmedqa_test(SAMPLES / "pubmedqa" / "ori_pqal.json", SAMPLES / "pubmedqa" / "test_ground_truth.json")
     truth = json.loads((SAMPLES / "pubmedqa" / "test_ground_truth.json").read_text())
     q = build_question(pqa[0])
-    assert q.labels[q.gold] == truth[pqa[0].pmid] and q.letter_continuations == (" yes", " no", " maybe")
+    assert q.labels[q.gold] == truth[pqa[0].pmid] and q.scorings[0].continuations == (" yes", " no", " maybe")
 
 
 @pytest.mark.parametrize(
@@ -67,14 +67,6 @@ def test_parse_pubmedqa_answer() -> None:
     assert parse_answer("Yes, the data support it", labels) == "yes"
     assert parse_answer("yes or no", labels) is None
     assert parse_answer("unclear", labels) is None
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.aids.tiny_checkpoint import make_tiny_checkpoint
-
-    texts = [" ".join(v["CONTEXTS"]) for v in json.loads((SAMPLES / "pubmedqa" / "ori_pqal.json").read_text()).values()]
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=512)
 
 
 def run_eval(model: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -175,3 +167,29 @@ def test_ambiguous_and_unlabelled_medmcqa_are_one_line_errors(tiny_model: Path, 
     (data / "dev.json").write_text("\n".join(json.dumps({**r, "cop": -1}) for r in hub))
     code, err = in_process(capsys, tiny_model, tmp_path / "out", "--benchmarks", "medmcqa", "--data", str(tmp_path / "data"))
     assert code == 2 and "medmcqa/dev.json: no item has an answer" in err
+
+
+def test_multimedqa_group_table_on_the_samples(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--benchmarks multimedqa`: the nine, those without a file under --data reported as not run
+    (not an error), and the group's mean weighted by items over those that ran."""
+    code = eval_main(["--model", str(tiny_model), "--limit", "3", "--batch-size", "4", "--out", str(tmp_path),
+                      "--benchmarks", "multimedqa", "--prompt-style", "lm-eval"])
+    out = capsys.readouterr().out
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    ran = {"medqa", "medmcqa", "pubmedqa", "mmlu_anatomy", "mmlu_clinical_knowledge"}  # the ones samples/ has
+    assert set(results["benchmarks"]) == ran and set(results["not_run"]) == {
+        "mmlu_college_biology", "mmlu_college_medicine", "mmlu_medical_genetics", "mmlu_professional_medicine"}
+    group = results["groups"]["multimedqa"]
+    assert group["items"] == 15 and set(group["missing"]) == set(results["not_run"])
+    for metric in ("acc", "acc_norm"):
+        pooled = sum(r["metrics"][metric]["correct"] for r in results["benchmarks"].values()) / 15
+        assert group["metrics"][metric]["accuracy"] == pytest.approx(pooled)
+    assert "**multimedqa** (mean weighted by items)" in out and "5 of 9 benchmarks" in out
+    assert "| mmlu_college_biology | 0 | not run" in out and "MMLU anatomy test" in out
+    # A benchmark named on its own must have its file; k-shot lm-eval is reproduced for MMLU only.
+    assert eval_main(["--model", str(tiny_model), "--out", str(tmp_path), "--benchmarks", "mmlu_college_biology"]) == 2
+    assert "no test file" in capsys.readouterr().err
+    assert eval_main(["--model", str(tiny_model), "--out", str(tmp_path), "--benchmarks", "medqa", "--prompt-style", "lm-eval",
+                      "--num-fewshot", "2"]) == 2
+    assert "MMLU tasks only" in capsys.readouterr().err

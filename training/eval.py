@@ -1,14 +1,25 @@
-"""`python -m training.eval`: MedQA, MedMCQA and PubMedQA accuracy against the gold labels.
+"""`python -m training.eval`: accuracy on the medical benchmarks of the registry (MedQA, MedMCQA,
+PubMedQA, the six MMLU medical subjects, MMLU-Pro health, MedXpertQA) against the gold labels.
 
-Zero-shot multiple choice scored by log-likelihood, with one fixed prompt per benchmark
-(`PROMPTS`): the prediction is the option whose continuation the model finds most
-likely. Two figures per benchmark: `letter` (continuations " A", " B", ...; for PubMedQA
-" yes", " no", " maybe") and `option_text_norm` (the full option text, log-likelihood
-divided by its length in characters, as lm-evaluation-harness's acc_norm). `--mode
-generate` adds greedy generation with tolerant answer parsing ("OPTION C IS CORRECT",
-"The answer is C", "(C)"); unparseable answers are counted apart and scored wrong.
-Accuracy comes with a 95% Wilson interval and the number of items; results go to JSON
-and Markdown, printed beside published reference numbers for context.
+Multiple choice scored by log-likelihood: the prediction is the option whose continuation the
+model finds most likely. Two prompt styles:
+
+* `medc` (default): one fixed instruction prompt per benchmark (`PROMPTS`), two figures:
+  `letter` (continuations " A", " B", ...; for PubMedQA " yes", " no", " maybe") and
+  `option_text_norm` (the full option text, log-likelihood divided by its length in
+  characters). An instruction prompt reads better for models that follow instructions.
+* `lm-eval`: lm-evaluation-harness's tasks reproduced exactly (`medqa_4options`, `medmcqa`,
+  `pubmedqa`, `mmlu_<subject>`): the same prompt text, choices (" A".." D", " yes"/" no"/
+  " maybe"), tokenisation of context and continuation, `acc` and `acc_norm` (log-likelihood
+  over the choice's length in characters), MMLU's subject description and its k-shot examples
+  taken in order from the dev split (`first_n`). Numbers comparable with papers that used lm-eval.
+
+Groups: `multimedqa` (lm-eval's nine, with its mean weighted by items), `mmlu_medical`, `all`.
+`--mode generate` adds greedy generation with tolerant answer parsing ("OPTION C IS CORRECT",
+"The answer is C", "(C)"); unparseable answers are counted apart and scored wrong. Accuracy
+comes with a 95% Wilson interval, the chance and majority-class rates and the distribution of
+the model's answers; results go to JSON, Markdown and a PNG chart, beside published reference
+numbers (with the split they were measured on) for context.
 """
 
 from __future__ import annotations
@@ -23,18 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medc.ingest.testsets import BenchmarkItem, load_benchmark
+from medc.ingest.benchmarks import GROUPS, REGISTRY, Benchmark, load_fewshot, load_test, resolve
+from medc.ingest.testsets import BenchmarkItem
 from medc.cli import command
 from medc.errors import UserError
 from medc.files.bundled import SAMPLES_DIR
 from medc.model_reference import checked_model_reference, model_load_error
 
-BENCHMARKS = ("medqa", "medmcqa", "pubmedqa")
-DATA_PATTERNS = {
-    "medqa": (["medqa/**/*test*.jsonl"], {}),
-    "medmcqa": (["medmcqa/**/*test*.json*", "medmcqa/**/*dev*.json*"], {}),
-    "pubmedqa": (["pubmedqa/**/ori_pqal.json"], {"test_ids": "pubmedqa/test_ground_truth.json"}),
-}
+DEFAULT_BENCHMARKS = "medqa,medmcqa,pubmedqa"
+PROMPT_STYLES = ("medc", "lm-eval")
 PROMPTS = {
     "mcq": (
         "The following is a multiple-choice question about medicine. "
@@ -45,18 +53,27 @@ PROMPTS = {
         "Abstract: {context}\nQuestion: {question}\nAnswer:"
     ),
 }
-# Published zero-/few-shot accuracies, for context (PMC-LLaMA paper, Wu et al. 2024, Table 3),
-# measured on the splits that paper reports: MedQA (USMLE, 4 options) test, MedMCQA dev (its
-# test labels are not public), PubMedQA PQA-L test; other prompts and shots than ours.
-REFERENCE_SPLITS = {"medqa": "MedQA US 4-option test", "medmcqa": "MedMCQA dev", "pubmedqa": "PubMedQA PQA-L test"}
 # A model whose most frequent answer is at least this share of its answers is flagged.
 ONE_ANSWER_SHARE = 0.9
+# Published zero-/few-shot accuracies, for context (PMC-LLaMA paper, Wu et al. 2024, Table 3),
+# measured on the splits the registry names (`Benchmark.split`); other prompts and shots than ours.
 REFERENCE = {
     "PMC-LLaMA 13B": {"medqa": 56.36, "medmcqa": 56.04, "pubmedqa": 77.9},
     "LLaMA-2 13B": {"medqa": 45.48, "medmcqa": 39.48, "pubmedqa": 76.4},
     "ChatGPT": {"medqa": 57.0, "medmcqa": 44.0, "pubmedqa": 63.9},
 }
 PUBMEDQA_CHOICES = ("yes", "no", "maybe")
+METRIC_ORDER = ("letter", "option_text_norm", "acc", "acc_norm", "generate")
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """One way of reading the model's choice: a continuation per option, and the lengths the
+    log-likelihoods are divided by (None: not normalised)."""
+
+    metric: str
+    continuations: tuple[str, ...]
+    lengths: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,41 +81,91 @@ class Question:
     item: BenchmarkItem
     prompt: str
     labels: tuple[str, ...]  # what a prediction is (letters, or yes/no/maybe)
-    letter_continuations: tuple[str, ...]
-    text_continuations: tuple[str, ...]
     gold: int  # index into labels
+    scorings: tuple[Scoring, ...]
 
 
-def build_question(item: BenchmarkItem) -> Question:
-    if item.benchmark == "pubmedqa":
-        prompt = PROMPTS["pubmedqa"].format(context=" ".join(item.contexts), question=item.question)
-        conts = tuple(f" {c}" for c in PUBMEDQA_CHOICES)
-        return Question(item, prompt, PUBMEDQA_CHOICES, conts, conts, PUBMEDQA_CHOICES.index(str(item.answer)))
+def mcq_letters(item: BenchmarkItem) -> tuple[str, ...]:
     letters = tuple(sorted(item.options))
-    options = "\n".join(f"{k}. {item.options[k]}" for k in letters)
-    prompt = PROMPTS["mcq"].format(question=item.question.strip(), options=options)
     if item.answer not in letters:
         raise ValueError(f"{item.item_id}: gold answer {item.answer!r} is not one of the options {letters}")
-    return Question(item, prompt, letters, tuple(f" {k}" for k in letters),
-                    tuple(f" {item.options[k]}" for k in letters), letters.index(item.answer))
+    return letters
 
 
-def load_questions(name: str, data: Path, limit: int | None, medmcqa_layout: str | None = None) -> list[Question]:
-    paths, options = DATA_PATTERNS[name]
-    if name == "medmcqa" and medmcqa_layout:
-        options = {**options, "layout": medmcqa_layout}
+def build_question(item: BenchmarkItem, shots: tuple[BenchmarkItem, ...] = ()) -> Question:
+    """medc's prompt: an instruction, the question and its options, "Answer:"; k-shot examples
+    (the same prompt followed by their answer) go before it, separated by blank lines."""
+    if item.benchmark == "pubmedqa":
+        def render(i: BenchmarkItem) -> str:
+            return PROMPTS["pubmedqa"].format(context=" ".join(i.contexts), question=i.question)
+        labels = PUBMEDQA_CHOICES
+        conts = tuple(f" {c}" for c in labels)
+        scorings = (Scoring("letter", conts), Scoring("option_text_norm", conts, tuple(len(c) for c in conts)))
+    else:
+        def render(i: BenchmarkItem) -> str:
+            options = "\n".join(f"{k}. {i.options[k]}" for k in sorted(i.options))
+            return PROMPTS["mcq"].format(question=i.question.strip(), options=options)
+        labels = mcq_letters(item)
+        texts = tuple(f" {item.options[k]}" for k in labels)
+        scorings = (Scoring("letter", tuple(f" {k}" for k in labels)), Scoring("option_text_norm", texts, tuple(len(t) for t in texts)))
+    context = "".join(f"{render(s)} {s.answer}\n\n" for s in shots)
+    return Question(item, context + render(item), labels, labels.index(str(item.answer)), scorings)
+
+
+def lm_eval_text(bench: Benchmark, item: BenchmarkItem) -> str:
+    """lm-evaluation-harness's `doc_to_text` of each task (lm_eval/tasks/medqa/preprocess_medqa.py,
+    medmcqa/utils_medmcqa.py, pubmedqa/preprocess_pubmedqa.py, mmlu/default/_default_template_yaml).
+    MMLU-Pro and MedXpertQA, which lm-eval scores only generatively, get MMLU's layout."""
+    letters = sorted(item.options)
+    if bench.reader == "pubmedqa":
+        return "Abstract: {}\nQuestion: {}\nAnswer:".format("\n".join(item.contexts), item.question)
+    if bench.reader == "medqa":
+        return f"Question: {item.question}\n" + "".join(f"{k}. {item.options[k]}\n" for k in letters) + "Answer:"
+    if bench.reader == "medmcqa":
+        return "Question: " + item.question + "\nChoices:\n" + "".join(f"{k}. {item.options[k]}\n" for k in letters) + "Answer:"
+    return item.question.strip() + "".join(f"\n{k}. {item.options[k]}" for k in letters) + "\nAnswer:"
+
+
+def lm_eval_description(bench: Benchmark) -> str:
+    subject = bench.options.get("subject")
+    return f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n" if subject else ""
+
+
+def build_lm_eval_question(bench: Benchmark, item: BenchmarkItem, shots: tuple[BenchmarkItem, ...] = ()) -> Question:
+    """lm-eval's context: description + k-shot examples ("<text> <answer>\n\n") + the item's text;
+    choices " <label>"; `acc` and `acc_norm` (divided by the choice's length)."""
+    labels = PUBMEDQA_CHOICES if bench.reader == "pubmedqa" else mcq_letters(item)
+    context = lm_eval_description(bench) + "".join(f"{lm_eval_text(bench, s)} {s.answer}\n\n" for s in shots)
+    conts = tuple(f" {label}" for label in labels)
+    scorings = (Scoring("acc", conts), Scoring("acc_norm", conts, tuple(len(label) for label in labels)))
+    return Question(item, context + lm_eval_text(bench, item), labels, labels.index(str(item.answer)), scorings)
+
+
+def load_questions(name: str, data: Path, limit: int | None, medmcqa_layout: str | None = None,
+                   style: str = "medc", shots: int = 0) -> list[Question]:
+    bench = REGISTRY[name].with_options(layout=medmcqa_layout if name == "medmcqa" else None)
     try:
-        items, files = load_benchmark(name, data, paths, options)
+        items, files = load_test(bench, data)
+        pool = load_fewshot(bench, data)[0] if shots else []
     except ValueError as exc:
         hint = "; here: --medmcqa-layout original or hf" if "layout" in str(exc) else ""
         raise UserError(f"{name}: {exc}{hint}") from None
     if not files:
-        raise UserError(f"{name}: no test file under {data} (looked for {', '.join(paths)})")
+        raise UserError(f"{name}: no test file under {data} (looked for {', '.join(bench.test)})")
     labelled = [i for i in items if i.answer is not None]  # unlabelled test splits cannot be scored
     if not labelled:
         raise UserError(f"{name}: {', '.join(files)}: no item has an answer (an unlabelled test split, e.g. MedMCQA's "
                         "test with cop = -1): nothing to score; use the dev / validation split")
-    return [build_question(i) for i in labelled[:limit]]
+    if shots:
+        if style == "lm-eval" and bench.reader != "mmlu":
+            raise UserError(f"{name}: --num-fewshot with --prompt-style lm-eval is reproduced for the MMLU tasks only (their "
+                            "first_n sampler over the dev split); lm-eval draws other tasks' examples at random from a training split")
+        if len(pool) < shots:
+            raise UserError(f"{name}: --num-fewshot {shots} needs {shots} examples from the dev split; found {len(pool)} "
+                            f"(looked for {', '.join(bench.fewshot) or 'no dev split'})")
+    examples = tuple(pool[:shots])  # lm-eval's first_n: the first k of the dev split, for every item
+    build = (lambda i: build_lm_eval_question(bench, i, examples)) if style == "lm-eval" else (lambda i: build_question(i, examples))
+    return [build(i) for i in labelled[:limit]]
 
 
 # ---------------------------------------------------------------------------- scoring math
@@ -111,10 +178,9 @@ def argmax(values: list[float]) -> int:
     return best
 
 
-def predict(letter_ll: list[float], text_ll: list[float], text_chars: list[int]) -> tuple[int, int]:
-    """(prediction by letter log-likelihood, prediction by length-normalised option text)."""
-    normed = [ll / max(n, 1) for ll, n in zip(text_ll, text_chars)]
-    return argmax(letter_ll), argmax(normed)
+def predict(lls: list[float], lengths: tuple[int, ...] | None) -> int:
+    """The option with the largest log-likelihood, divided by its length when lengths are given."""
+    return argmax(lls if lengths is None else [ll / max(n, 1) for ll, n in zip(lls, lengths)])
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -172,15 +238,30 @@ class Scorer:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def loglikelihoods(self, pairs: list[tuple[str, str]], progress: Any = None) -> list[float]:
-        """Sum of log P(continuation tokens | context) for each (context, continuation)."""
-        torch = self.torch
+    def encode_pair(self, context: str, continuation: str, style: str) -> tuple[list[int], list[int]]:
+        """Token ids of a context and its continuation. `medc`: BOS, then each encoded on its own.
+        `lm-eval`: as lm-evaluation-harness's causal models do (`_encode_pair`): trailing spaces of
+        the context move to the continuation, the whole string is encoded with the tokenizer's
+        default special tokens and the continuation is what follows the context's tokens."""
+        if style == "lm-eval":
+            spaces = len(context) - len(context.rstrip())
+            if spaces:
+                context, continuation = context[:-spaces], context[-spaces:] + continuation
+            whole = self.tokenizer.encode(context + continuation)
+            ctx = self.tokenizer.encode(context)
+            return ctx, whole[len(ctx):]
         bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        return bos + self.encode(context), self.encode(continuation)
+
+    def loglikelihoods(self, pairs: list[tuple[str, str]], progress: Any = None, style: str = "medc") -> list[float]:
+        """Sum of log P(continuation tokens | context) for each (context, continuation). A pair
+        longer than the model's context keeps its last `max_len + 1` tokens, the last of which is
+        only predicted (as lm-eval truncates)."""
+        torch = self.torch
         encoded = []
         for ctx, cont in pairs:
-            c = bos + self.encode(ctx)
-            k = self.encode(cont)
-            full = (c + k)[-self.max_len :]
+            c, k = self.encode_pair(ctx, cont, style)
+            full = (c + k)[-(self.max_len + 1):]
             encoded.append((full, min(len(k), len(full) - 1)))
         order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i][0]), i))
         results = [0.0] * len(encoded)
@@ -188,11 +269,11 @@ class Scorer:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                width = max(len(encoded[i][0]) for i in idx)
+                width = max(len(encoded[i][0]) for i in idx) - 1  # the last token is only predicted
                 ids = torch.full((len(idx), width), pad, dtype=torch.long)
                 mask = torch.zeros((len(idx), width), dtype=torch.long)
                 for row, i in enumerate(idx):
-                    toks = encoded[i][0]
+                    toks = encoded[i][0][:-1]
                     ids[row, : len(toks)] = torch.tensor(toks)
                     mask[row, : len(toks)] = 1
                 logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
@@ -223,50 +304,61 @@ class Scorer:
         return outs
 
 
-def evaluate(scorer: Scorer, name: str, questions: list[Question], mode: str) -> dict[str, Any]:
+def evaluate(scorer: Scorer, name: str, questions: list[Question], mode: str, style: str = "medc") -> dict[str, Any]:
     from tqdm import tqdm
 
-    pairs = []
-    for q in questions:
-        pairs += [(q.prompt, c) for c in q.letter_continuations]
-        pairs += [(q.prompt, c) for c in q.text_continuations]
+    pairs = sorted({(q.prompt, c) for q in questions for sc in q.scorings for c in sc.continuations})
     with tqdm(total=len(pairs), desc=f"{name}: scoring", unit="choice", file=sys.stderr) as bar:
-        lls = scorer.loglikelihoods(pairs, bar)
-    correct_letter = correct_text = 0
+        ll = dict(zip(pairs, scorer.loglikelihoods(pairs, bar, style)))
+    metrics = [sc.metric for sc in questions[0].scorings] if questions else []
+    correct = Counter[str]()
     predictions = []
-    pos = 0
     for q in questions:
-        n = len(q.labels)
-        letter_ll, text_ll = lls[pos : pos + n], lls[pos + n : pos + 2 * n]
-        pos += 2 * n
-        by_letter, by_text = predict(letter_ll, text_ll, [len(c) for c in q.text_continuations])
-        correct_letter += by_letter == q.gold
-        correct_text += by_text == q.gold
-        predictions.append({"id": q.item.item_id, "gold": q.labels[q.gold], "letter": q.labels[by_letter], "option_text_norm": q.labels[by_text]})
+        pred: dict[str, Any] = {"id": q.item.item_id, "gold": q.labels[q.gold]}
+        for sc in q.scorings:
+            choice = predict([ll[(q.prompt, c)] for c in sc.continuations], sc.lengths)
+            correct[sc.metric] += choice == q.gold
+            pred[sc.metric] = q.labels[choice]
+        predictions.append(pred)
     n = len(questions)
     result: dict[str, Any] = {"items": n, "metrics": {}}
-    for metric, correct in (("letter", correct_letter), ("option_text_norm", correct_text)):
-        lo, hi = wilson_interval(correct, n)
-        result["metrics"][metric] = {"accuracy": correct / n if n else 0.0, "correct": correct, "ci95": [lo, hi]}
+    for metric in metrics:
+        lo, hi = wilson_interval(correct[metric], n)
+        result["metrics"][metric] = {"accuracy": correct[metric] / n if n else 0.0, "correct": correct[metric], "ci95": [lo, hi]}
     if mode == "generate":
         texts = scorer.generate([q.prompt for q in questions])
         parsed = [parse_answer(t, q.labels) for t, q in zip(texts, questions)]
-        correct = sum(p == q.labels[q.gold] for p, q in zip(parsed, questions))
-        lo, hi = wilson_interval(correct, n)
-        result["metrics"]["generate"] = {"accuracy": correct / n if n else 0.0, "correct": correct, "ci95": [lo, hi],
+        right = sum(p == q.labels[q.gold] for p, q in zip(parsed, questions))
+        lo, hi = wilson_interval(right, n)
+        result["metrics"]["generate"] = {"accuracy": right / n if n else 0.0, "correct": right, "ci95": [lo, hi],
                                          "unparseable": sum(p is None for p in parsed)}
         for pred, text, p in zip(predictions, texts, parsed):
             pred["generated"], pred["parsed"] = text, p
     result["predictions"] = predictions
     result["baselines"] = answer_baselines(questions)
-    result["answer_distribution"] = {m: answer_distribution([p[m] for p in predictions if p.get(m) is not None])
-                                     for m in result["metrics"] if m in ("letter", "option_text_norm")}
+    result["answer_distribution"] = {m: answer_distribution([p[m] for p in predictions]) for m in metrics}
     if mode == "generate":
         result["answer_distribution"]["generate"] = answer_distribution([p["parsed"] for p in predictions if p.get("parsed")])
     result["warnings"] = [f"{m}: answers {d['most_common']!r} to {d['most_common_share']:.0%} of the items; the accuracy "
                           f"says little more than the majority-class rate ({100 * result['baselines']['majority']:.2f})"
                           for m, d in result["answer_distribution"].items() if d["answers"] and d["most_common_share"] >= ONE_ANSWER_SHARE]
     return result
+
+
+def group_scores(results: dict[str, Any], members: tuple[str, ...]) -> dict[str, Any] | None:
+    """A group's score per metric: the mean over its benchmarks weighted by their items (lm-eval's
+    `weight_by_size`), i.e. the pooled accuracy, with its interval; and which members are missing."""
+    present = [m for m in members if m in results]
+    if not present:
+        return None
+    n = sum(results[m]["items"] for m in present)
+    metrics = [k for k in METRIC_ORDER if all(k in results[m]["metrics"] for m in present)]
+    out: dict[str, Any] = {"items": n, "benchmarks": present, "missing": [m for m in members if m not in results], "metrics": {}}
+    for metric in metrics:
+        right = sum(results[m]["metrics"][metric]["correct"] for m in present)
+        lo, hi = wilson_interval(right, n)
+        out["metrics"][metric] = {"accuracy": right / n, "correct": right, "ci95": [lo, hi]}
+    return out
 
 
 def answer_baselines(questions: list[Question]) -> dict[str, Any]:
@@ -286,20 +378,35 @@ def answer_distribution(answers: list[str]) -> dict[str, Any]:
             "most_common_share": count / len(answers) if answers else 0.0}
 
 
+def metric_names(results: dict[str, Any]) -> list[str]:
+    return sorted({m for r in results["benchmarks"].values() for m in r["metrics"]}, key=METRIC_ORDER.index)
+
+
+def accuracy_cell(v: dict[str, Any] | None) -> str:
+    return f"{100 * v['accuracy']:.2f} ({100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f})" if v else "-"
+
+
 def markdown_table(results: dict[str, Any]) -> str:
-    metrics = sorted({m for r in results["benchmarks"].values() for m in r["metrics"]}, key=["letter", "option_text_norm", "generate"].index)
+    """One row per benchmark scored, one per group (its mean weighted by items, and the members
+    it lacks), one per benchmark that could not be run (and why)."""
+    metrics = metric_names(results)
     header = (["benchmark", "items"] + [f"{m} acc (95% CI)" for m in metrics] + ["chance", "majority class"]
               + [f"{k}" for k in REFERENCE] + ["reference split"])
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for name, r in results["benchmarks"].items():
-        cells = [name, str(r["items"])]
-        for m in metrics:
-            v = r["metrics"].get(m)
-            cells.append(f"{100 * v['accuracy']:.2f} ({100 * v['ci95'][0]:.1f}–{100 * v['ci95'][1]:.1f})" if v else "-")
+        cells = [name, str(r["items"])] + [accuracy_cell(r["metrics"].get(m)) for m in metrics]
         b = r.get("baselines") or {}
         cells += [f"{100 * b.get('chance', 0):.2f}", f"{100 * b.get('majority', 0):.2f} ({b.get('majority_answer', '-')})"]
-        cells += [f"{REFERENCE[k][name]:.2f}" for k in REFERENCE] + [REFERENCE_SPLITS[name]]
+        cells += [f"{REFERENCE[k][name]:.2f}" if name in REFERENCE[k] else "-" for k in REFERENCE] + [REGISTRY[name].split]
         lines.append("| " + " | ".join(cells) + " |")
+    for group, g in results.get("groups", {}).items():
+        note = f"{len(g['benchmarks'])} of {len(g['benchmarks']) + len(g['missing'])} benchmarks" + (
+            f"; not run: {', '.join(g['missing'])}" if g["missing"] else "")
+        cells = [f"**{group}** (mean weighted by items)", str(g["items"])] + [accuracy_cell(g["metrics"].get(m)) for m in metrics]
+        cells += ["-", "-"] + ["-" for _ in REFERENCE] + [note]
+        lines.append("| " + " | ".join(cells) + " |")
+    for name, why in results.get("not_run", {}).items():
+        lines.append("| " + " | ".join([name, "0", *(["not run"] * len(metrics)), "-", "-", *(["-"] * len(REFERENCE)), why]) + " |")
     return "\n".join(lines)
 
 
@@ -323,7 +430,7 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(results["benchmarks"])
-    metrics = sorted({m for r in results["benchmarks"].values() for m in r["metrics"]}, key=["letter", "option_text_norm", "generate"].index)
+    metrics = metric_names(results)
     fig, ax = plt.subplots(figsize=(2 + 2.2 * len(names), 3.6), dpi=100)
     width = 0.8 / max(len(metrics), 1)
     for j, m in enumerate(metrics):
@@ -354,8 +461,14 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.eval", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="a local checkpoint folder or a Hugging Face model id")
-    ap.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="comma-separated: medqa,medmcqa,pubmedqa")
-    ap.add_argument("--data", type=Path, default=SAMPLES_DIR, help="folder with medqa/, medmcqa/, pubmedqa/ test files (default: samples/)")
+    ap.add_argument("--benchmarks", default=DEFAULT_BENCHMARKS,
+                    help=f"comma-separated benchmarks ({', '.join(REGISTRY)}) or groups ({', '.join(GROUPS)}); "
+                         f"default {DEFAULT_BENCHMARKS}")
+    ap.add_argument("--data", type=Path, default=SAMPLES_DIR,
+                    help="folder with medqa/, medmcqa/, pubmedqa/, mmlu/, mmlu_pro/, medxpertqa/ test files (default: samples/)")
+    ap.add_argument("--prompt-style", choices=PROMPT_STYLES, default="medc",
+                    help="medc: instruction prompts (letter, option_text_norm); lm-eval: lm-evaluation-harness's tasks exactly (acc, acc_norm)")
+    ap.add_argument("--num-fewshot", type=int, default=0, help="k examples from each benchmark's dev split before every item (default 0)")
     ap.add_argument("--limit", type=int, default=None, help="first N items of each benchmark")
     ap.add_argument("--medmcqa-layout", choices=("original", "hf", "options"), default=None,
                     help="MedMCQA's answer column: original (1-based cop), hf (0-based cop), options; default: read from the values")
@@ -364,27 +477,50 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
     ap.add_argument("--out", type=Path, default=Path("eval-results"), help="where results.json and results.md go")
     args = ap.parse_args(argv)
-    names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
-    unknown = [b for b in names if b not in BENCHMARKS]
-    if unknown:
-        raise UserError(f"--benchmarks: unknown benchmark {unknown[0]!r} (choose from {', '.join(BENCHMARKS)})")
+    try:
+        names = resolve(args.benchmarks)
+    except ValueError as exc:
+        raise UserError(f"--benchmarks: {exc}") from None
+    if not names:
+        raise UserError("--benchmarks: name at least one benchmark or group")
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
-    questions = {name: load_questions(name, args.data, args.limit, args.medmcqa_layout) for name in names}
+    if args.num_fewshot < 0:
+        raise UserError("--num-fewshot must be 0 or more")
+    named = {w.strip() for w in args.benchmarks.split(",")}
+    questions: dict[str, list[Question]] = {}
+    not_run: dict[str, str] = {}
+    for name in names:
+        try:
+            questions[name] = load_questions(name, args.data, args.limit, args.medmcqa_layout, args.prompt_style, args.num_fewshot)
+        except UserError as exc:
+            if name in named or "no test file" not in str(exc):
+                raise  # a benchmark named on its own must run; a broken file is never skipped
+            not_run[name] = f"no test file under {args.data}"  # a group member the user has no file for
+    if not questions:
+        raise UserError(f"--benchmarks {args.benchmarks}: no test file under {args.data} for any of {', '.join(names)}")
     import torch
 
     torch.manual_seed(0)
     scorer = Scorer(args.model, args.device, args.batch_size)
-    results: dict[str, Any] = {"model": args.model, "mode": args.mode, "prompts": PROMPTS, "benchmarks": {}}
+    results: dict[str, Any] = {"model": args.model, "mode": args.mode, "prompt_style": args.prompt_style,
+                               "num_fewshot": args.num_fewshot, "benchmarks": {}}
+    if args.prompt_style == "medc":
+        results["prompts"] = PROMPTS
     for name, qs in questions.items():
-        results["benchmarks"][name] = evaluate(scorer, name, qs, args.mode)
+        results["benchmarks"][name] = evaluate(scorer, name, qs, args.mode, args.prompt_style)
+    groups = {g: group_scores(results["benchmarks"], GROUPS[g]) for g in GROUPS if g in named and g != "all"}
+    results["groups"] = {g: v for g, v in groups.items() if v is not None}
+    results["not_run"] = not_run
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(results)
     details = distribution_lines(results)
+    style = ("lm-evaluation-harness's task prompts and scoring (acc, acc_norm)" if args.prompt_style == "lm-eval"
+             else "medc's own (in results.json)")
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_chart(results, args.out / "results.png")
     (args.out / "results.md").write_text(
-        f"# Evaluation of `{args.model}`\n\nMode: {args.mode}; prompts: medc's own (in results.json).\n\n{table}\n\n"
+        f"# Evaluation of `{args.model}`\n\nMode: {args.mode}; prompts: {style}; {args.num_fewshot}-shot.\n\n{table}\n\n"
         "Chance: the accuracy of guessing; majority class: of always giving the most common correct answer of these "
         "items. Reference columns: published accuracies (%), PMC-LLaMA paper (Wu et al., 2024), on the split named, "
         "with their own prompts: for context only.\n\n" + "\n".join(details) + "\n\n![accuracy](results.png)\n")

@@ -1,21 +1,30 @@
-"""Benchmark test sets (MedQA, MedMCQA, PubMedQA) read from their raw files, in every layout.
+"""Benchmark test sets (MedQA, MedMCQA, PubMedQA, MMLU, MMLU-Pro, MedXpertQA) read from their raw
+files, in every layout. `medc.ingest.benchmarks` names them and says where each split is found.
 
 One reader per benchmark returns `BenchmarkItem`s: the question, its options and gold
 letter, contexts (PubMedQA) and PMID. Decontamination uses their text; the evaluator
 uses the gold answers. Layout rules:
 
-* MedQA US JSONL: `question, options{A..E}, answer_idx` (4- or 5-option files).
+* MedQA US JSONL: `question, options{A..E}, answer_idx` (4- or 5-option files); bigbio/med_qa's
+  `options` as a list of `{key, value}`; GBaker's `-hf` layout `sent1, ending0..3, label` (0-based).
 * MedMCQA: the original release (`opa..opd`, `cop` **1-based**), the Hugging Face copy
   (`cop` **0-based**, `-1` for the unlabelled test split) and the `{options, answer_idx}`
   re-format. The layout is read from the keys; for `cop` files the base is decided from
   the values in the whole file (a 0 means 0-based, a 4 means 1-based) unless the caller
   names it, and a file where both or neither occur is refused with the reason.
 * PubMedQA PQA-L: `ori_pqal.json` restricted to the PMIDs of `test_ground_truth.json`
-  (the official 500 test questions), gold from the ground-truth file.
+  (the official 500 test questions), gold from the ground-truth file; or the test split in
+  bigbio/pubmed_qa's source layout (`QUESTION, CONTEXTS, final_decision`, one record per item).
+* MMLU: the original per-subject CSVs (no header: question, A, B, C, D, answer letter) or
+  cais/mmlu's files (`question, subject, choices[4], answer` 0-based).
+* MMLU-Pro (TIGER-Lab/MMLU-Pro): `question_id, question, options[up to 10], answer, answer_index,
+  category`; one category (health) is read.
+* MedXpertQA (TsinghuaC3I/MedXpertQA, Text): `id, question, options{A..J}, label`.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -109,6 +118,8 @@ def medqa_options(rec: dict[str, Any]) -> dict[str, str]:
     """A MedQA record's options, letter -> text: the original JSONL and GBaker's Hub layout
     give `options{A..E}`, bigbio/med_qa's source schema a list of `{key, value}`; {} when neither."""
     options = rec.get("options")
+    if options is None and all(f"ending{i}" in rec for i in range(4)):  # GBaker/MedQA-USMLE-4-options-hf
+        return {k: str(rec[f"ending{i}"]) for i, k in enumerate("ABCD")}
     if isinstance(options, list) and all(isinstance(o, dict) and "key" in o and "value" in o for o in options):
         return {str(o["key"]): str(o["value"]) for o in options}
     if isinstance(options, dict):
@@ -116,15 +127,22 @@ def medqa_options(rec: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
+def medqa_answer(rec: dict[str, Any]) -> str | None:
+    """The gold letter: `answer_idx` (original, GBaker) or the 0-based `label` of the -hf layout."""
+    if rec.get("answer_idx") is not None:
+        return str(rec["answer_idx"])
+    label = rec.get("label")
+    return "ABCD"[label] if isinstance(label, int) and 0 <= label < 4 else None
+
+
 def read_medqa(path: Path) -> list[BenchmarkItem]:
     items = []
     for i, rec in enumerate(read_records(path)):
         options = medqa_options(rec)
-        if not rec.get("question") or not options:
-            raise ValueError(f"{path.name}: record {i + 1}: not a MedQA record (question, options)")
-        items.append(
-            BenchmarkItem("medqa", f"medqa:{path.stem}:{i}", rec["question"], options, rec.get("answer_idx"))
-        )
+        question = rec.get("question") or rec.get("sent1")
+        if not question or not options:
+            raise ValueError(f"{path.name}: record {i + 1}: not a MedQA record (question, options; or sent1, ending0..3)")
+        items.append(BenchmarkItem("medqa", f"medqa:{path.stem}:{i}", question, options, medqa_answer(rec)))
     return items
 
 
@@ -216,22 +234,79 @@ def read_pubmedqa_test(pqal: Path, ground_truth: Path) -> list[BenchmarkItem]:
     ]
 
 
-def load_benchmark(name: str, root: Path, paths: list[str], options: dict[str, Any] | None = None) -> tuple[list[BenchmarkItem], list[str]]:
-    """Items of one benchmark from files matching `paths` (globs under `root`), and the files read."""
-    options = options or {}
-    files = sorted({p for pattern in paths for p in root.glob(pattern) if p.is_file()})
-    items: list[BenchmarkItem] = []
-    if name == "pubmedqa":
-        truth = root / options.get("test_ids", "pubmedqa/test_ground_truth.json")
-        pqal = [f for f in files if f.name != truth.name]
-        if not pqal or not truth.is_file():
-            return [], []
-        for f in pqal:
-            items += read_pubmedqa_test(f, truth)
-        return items, [f.relative_to(root).as_posix() for f in [*pqal, truth]]
-    reader = {"medqa": read_medqa, "medmcqa": lambda p: read_medmcqa(p, options.get("layout"))}.get(name)
-    if reader is None:
-        raise ValueError(f"unknown benchmark {name!r} (medqa, medmcqa, pubmedqa)")
-    for f in files:
-        items += reader(f)
-    return items, [f.relative_to(root).as_posix() for f in files]
+def read_pubmedqa_records(path: Path) -> list[BenchmarkItem]:
+    """A PubMedQA test split with one record per item, in bigbio/pubmed_qa's source layout
+    (`QUESTION, CONTEXTS, final_decision`; no PMID, so the item id is made from the question)."""
+    items = []
+    for i, rec in enumerate(read_records(path)):
+        if not {"QUESTION", "CONTEXTS", "final_decision"} <= rec.keys():
+            raise ValueError(f"{path.name}: record {i + 1}: not a bigbio/pubmed_qa source record (QUESTION, CONTEXTS, final_decision)")
+        pmid = rec.get("PMID") or rec.get("pubid")
+        key = str(pmid) if pmid else stable_id("pubmedqa", normalize_text(rec["QUESTION"]))
+        items.append(BenchmarkItem("pubmedqa", f"pubmedqa:{key}", rec["QUESTION"], {}, str(rec["final_decision"]).lower(),
+                                   tuple(rec.get("CONTEXTS") or ()), str(pmid) if pmid else None))
+    return items
+
+
+def read_mmlu(path: Path, subject: str) -> list[BenchmarkItem]:
+    """One MMLU subject: the original CSV (no header: question, A, B, C, D, answer letter) or a
+    cais/mmlu file (`question, subject, choices, answer` 0-based; rows of other subjects are
+    left out, so the `all` config's files can be read too)."""
+    items = []
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            for i, row in enumerate(csv.reader(f)):
+                if len(row) != 6 or row[5].strip() not in "ABCD" or not row[5].strip():
+                    raise ValueError(f"{path.name}: row {i + 1}: not an MMLU row (question, A, B, C, D, answer letter)")
+                items.append(BenchmarkItem(f"mmlu_{subject}", f"mmlu_{subject}:{path.stem}:{i}", row[0],
+                                           dict(zip("ABCD", row[1:5])), row[5].strip()))
+        return items
+    for i, rec in enumerate(read_records(path)):
+        choices, answer = rec.get("choices"), rec.get("answer")
+        if not rec.get("question") or not isinstance(choices, list) or len(choices) != 4:
+            raise ValueError(f"{path.name}: record {i + 1}: not a cais/mmlu record (question, choices[4], answer)")
+        if rec.get("subject") not in (None, "", subject):
+            continue
+        gold = "ABCD"[answer] if isinstance(answer, int) and 0 <= answer < 4 else (answer if answer in ("A", "B", "C", "D") else None)
+        items.append(BenchmarkItem(f"mmlu_{subject}", f"mmlu_{subject}:{path.stem}:{i}", rec["question"],
+                                   dict(zip("ABCD", (str(c) for c in choices))), gold))
+    return items
+
+
+def read_mmlu_pro(path: Path, category: str) -> list[BenchmarkItem]:
+    """MMLU-Pro records of one category (TIGER-Lab/MMLU-Pro: `question_id, question, options`
+    (up to ten), `answer` letter, `answer_index`, `category`)."""
+    items = []
+    for i, rec in enumerate(read_records(path)):
+        options = rec.get("options")
+        if not rec.get("question") or not isinstance(options, list) or "category" not in rec:
+            raise ValueError(f"{path.name}: record {i + 1}: not an MMLU-Pro record (question, options, category)")
+        if rec["category"] != category:
+            continue
+        options = [str(o) for o in options if o is not None and str(o) != "N/A"]  # some rows pad with N/A
+        letters = LETTERS[: len(options)]
+        answer = rec.get("answer")
+        if answer not in letters:
+            raise ValueError(f"{path.name}: question {rec.get('question_id')}: answer {answer!r} is not one of {letters}")
+        items.append(BenchmarkItem(f"mmlu_pro_{category}", f"mmlu_pro_{category}:{rec.get('question_id', i)}", rec["question"],
+                                   dict(zip(letters, options)), answer))
+    return items
+
+
+def read_medxpertqa(path: Path) -> list[BenchmarkItem]:
+    """MedXpertQA Text (`id, question, options{A..J}, label`). Records with images (the MM
+    subset) cannot be scored by a text model and are refused."""
+    items = []
+    for i, rec in enumerate(read_records(path)):
+        options = rec.get("options")
+        if not rec.get("question") or not isinstance(options, dict) or "label" not in rec:
+            raise ValueError(f"{path.name}: record {i + 1}: not a MedXpertQA record (id, question, options, label)")
+        if rec.get("images"):
+            raise ValueError(f"{path.name}: record {rec.get('id', i + 1)}: has images (the MM subset); give the Text subset")
+        label = rec["label"][0] if isinstance(rec["label"], list) and rec["label"] else rec["label"]
+        options = {str(k): str(v) for k, v in options.items() if v is not None}
+        if label not in options:
+            raise ValueError(f"{path.name}: record {rec.get('id', i + 1)}: label {label!r} is not one of the options")
+        question = rec["question"].split("\nAnswer Choices:")[0]  # the options are also written into the question
+        items.append(BenchmarkItem("medxpertqa", f"medxpertqa:{rec.get('id', i)}", question, options, label))
+    return items

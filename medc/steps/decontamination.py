@@ -26,17 +26,21 @@ import numpy as np
 import polars as pl
 
 from medc.files.atomic import sha256_file
-from medc.ingest.testsets import BenchmarkItem, load_benchmark
+from medc.ingest.benchmarks import REGISTRY, read_split
+from medc.ingest.testsets import BenchmarkItem
 from medc.steps.base import Decision, GlobalContext, GlobalStep, register_step, text_expr
 from medc.steps.params import ParamError, StepParams, positive_int
 from medc.text.ngrams import ngram_hashes, word_hashes
 
 DEFAULT_MIN_MATCHES = 3
-DEFAULT_BENCHMARKS: tuple[dict[str, Any], ...] = (
-    {"name": "medqa", "paths": ["medqa/**/*test*.jsonl"]},
-    {"name": "medmcqa", "paths": ["medmcqa/**/*test*.json*", "medmcqa/**/*dev*.json*"]},
-    {"name": "pubmedqa", "paths": ["pubmedqa/**/ori_pqal.json"], "test_ids": "pubmedqa/test_ground_truth.json"},
-)
+# Every benchmark of the registry, each from its scored split and its held-out few-shot split.
+DEFAULT_BENCHMARKS: tuple[dict[str, Any], ...] = tuple({"name": name} for name in REGISTRY)
+
+
+def spec_patterns(spec: dict[str, Any]) -> list[str]:
+    """The globs a benchmark spec reads: its own `paths`, else the registry's test and dev splits."""
+    bench = REGISTRY[spec["name"]]
+    return list(spec.get("paths") or (*bench.test, *bench.fewshot))
 
 
 @dataclass
@@ -152,13 +156,14 @@ def load_index(root: str, benchmarks_json: str, n: int, min_words: int, max_item
     files: dict[str, list[str]] = {}
     problems: dict[str, str] = {}
     for spec in specs:
-        options = {k: v for k, v in spec.items() if k not in ("name", "paths")}
+        bench = REGISTRY[spec["name"]].with_options(layout=spec.get("layout"), test_ids=spec.get("test_ids"))
+        patterns = tuple(spec_patterns(spec))
         try:
-            found, read = load_benchmark(spec["name"], Path(root), list(spec["paths"]), options)
+            found, read = read_split(bench, Path(root), patterns)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # An unreadable test file must not stop the build, and must not pass silently.
             problems[spec["name"]] = f"benchmark {spec['name']!r} not checked: {exc}"
-            found, read = [], sorted({p.relative_to(root).as_posix() for pat in spec["paths"] for p in Path(root).glob(pat) if p.is_file()})
+            found, read = [], sorted({p.relative_to(root).as_posix() for pat in patterns for p in Path(root).glob(pat) if p.is_file()})
         items += found
         files[spec["name"]] = read
     index = ContaminationIndex.build(items, n, min_words, max_item_frequency)
@@ -170,7 +175,6 @@ def load_index(root: str, benchmarks_json: str, n: int, min_words: int, max_item
     return index
 
 
-BENCHMARK_NAMES = ("medqa", "medmcqa", "pubmedqa")
 BENCHMARK_KEYS = ("name", "paths", "layout", "test_ids")
 
 
@@ -181,31 +185,33 @@ class DecontaminateParams(StepParams):
     min_matches: int = 3  # n-grams of one item a row must hold (all of them for shorter items)
     max_item_frequency: int = 3  # n-grams shared by more test items are exam templates
     match_pmids: bool = True
-    benchmarks: list[dict[str, Any]] | None = None  # {name, paths (globs under the sources root), layout, test_ids}
+    benchmarks: list[dict[str, Any]] | None = None  # {name, paths (globs under the sources root; default: the registry's), layout, test_ids}
 
     def check(self) -> None:
         positive_int(self, "ngram", "min_words", "min_matches", "max_item_frequency")
         for spec in self.benchmarks or []:
-            if "name" not in spec or "paths" not in spec:
-                raise ParamError("benchmarks", "benchmarks is a list of {name, paths} tables")
-            paths = [*spec["paths"], *([spec["test_ids"]] if spec.get("test_ids") else [])]
+            if not isinstance(spec, dict) or "name" not in spec:
+                raise ParamError("benchmarks", "benchmarks is a list of {name, paths} tables (paths optional)")
+            paths = [*spec.get("paths", []), *([spec["test_ids"]] if spec.get("test_ids") else [])]
             if not all(isinstance(x, str) and not x.startswith(("/", "\\")) and ".." not in x.replace("\\", "/").split("/")
                        for x in paths):
                 raise ParamError("benchmarks", f"benchmark {spec['name']!r}: paths are globs under the sources root (relative, no ..)")
             unknown = sorted(set(spec) - set(BENCHMARK_KEYS))
-            if unknown or spec["name"] not in BENCHMARK_NAMES:
+            if unknown or spec["name"] not in REGISTRY:
                 bad = unknown[0] if unknown else spec["name"]
                 raise ParamError("benchmarks", f"unknown benchmark key or name {bad!r} "
-                                 f"(names: {', '.join(BENCHMARK_NAMES)}; keys: {', '.join(BENCHMARK_KEYS)})")
+                                 f"(names: {', '.join(REGISTRY)}; keys: {', '.join(BENCHMARK_KEYS)})")
 
 
 @register_step("decontaminate")
 class Decontaminate(GlobalStep):
     """Drop rows that contain a benchmark test item (n-gram overlap, or a PubMedQA test PMID).
 
-    `benchmarks` lists `{name, paths (globs under the sources root), ...}`; by default
-    MedQA, MedMCQA and PubMedQA test files in `medqa/`, `medmcqa/`, `pubmedqa/`. A
-    benchmark whose files are absent is reported as not checked.
+    `benchmarks` lists `{name, paths (globs under the sources root), ...}`; by default every
+    benchmark of `medc.ingest.benchmarks.REGISTRY` (MedQA 4 and 5 options, MedMCQA, PubMedQA,
+    the six MMLU medical subjects, MMLU-Pro health, MedXpertQA), test and dev splits, where
+    the registry finds them (`medqa/`, `mmlu/`, ...). A benchmark whose files are absent is
+    reported as not checked.
     """
 
     Params = DecontaminateParams
@@ -215,7 +221,7 @@ class Decontaminate(GlobalStep):
         return self.params.benchmarks or list(DEFAULT_BENCHMARKS)
 
     def reference_patterns(self) -> list[str]:
-        return [p for spec in self.specs() for p in [*spec["paths"], *([spec["test_ids"]] if spec.get("test_ids") else [])]]
+        return [p for spec in self.specs() for p in [*spec_patterns(spec), *([spec["test_ids"]] if spec.get("test_ids") else [])]]
 
     def index(self) -> ContaminationIndex:
         if self.root is None:
