@@ -136,8 +136,9 @@ def read_split(bench: Benchmark, root: Path, patterns: tuple[str, ...]) -> tuple
         items, files = _pubmedqa(bench, root, files)
     else:
         items = [i for f in files for i in readers[bench.reader](f)]
-    if "n_options" in bench.options:  # MedQA's 4- and 5-option files sit side by side
-        items = [i for i in items if len(i.options) == bench.options["n_options"]]
+    if "n_options" in bench.options:  # MedQA's 4- and 5-option files sit side by side: a file is this
+        items = [i for i in items if len(i.options) == bench.options["n_options"]]  # benchmark's if it gave items
+        files = [f for f in files if any(i.item_id.split(":")[1] == f.stem for i in items)]
     return _relabel(items, bench.name), [f.relative_to(root).as_posix() for f in files]
 
 

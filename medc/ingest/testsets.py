@@ -11,7 +11,8 @@ uses the gold answers. Layout rules:
   (`cop` **0-based**, `-1` for the unlabelled test split) and the `{options, answer_idx}`
   re-format. The layout is read from the keys; for `cop` files the base is decided from
   the values in the whole file (a 0 means 0-based, a 4 means 1-based) unless the caller
-  names it, and a file where both or neither occur is refused with the reason.
+  names it, and a file where both or neither occur is refused with the reason. Parquet
+  files and Hub pointers are the Hub's copy (0-based), the original release being JSON.
 * PubMedQA PQA-L: `ori_pqal.json` restricted to the PMIDs of `test_ground_truth.json`
   (the official 500 test questions), gold from the ground-truth file; or the test split in
   bigbio/pubmed_qa's source layout (`QUESTION, CONTEXTS, final_decision`, one record per item).
@@ -176,6 +177,8 @@ def medmcqa_layout(records: list[dict[str, Any]], declared: str | None = None) -
 
 def read_medmcqa(path: Path, layout: str | None = None) -> list[BenchmarkItem]:
     records = read_records(path)
+    if layout is None and (path.suffix == ".parquet" or path.name.endswith(HUB_POINTER)) and records and "cop" in records[0]:
+        layout = "hf"  # parquet files and Hub pointers are the Hub's copy: 0-based cop (the original release is JSON)
     try:
         layout = medmcqa_layout(records, layout)
     except ValueError as exc:
