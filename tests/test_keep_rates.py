@@ -19,8 +19,10 @@ from pathlib import Path
 
 import polars as pl
 
+from medc.engine.plan import shard_groups
 from tests.conftest import FIXTURES, REPO, SAMPLES
 
+FILES_PER_SHARD = 16  # the default recipe's
 NOTE_COLUMNS = ["row_id", "subject_id", "hadm_id", "chartdate", "charttime", "storetime", "category", "description",
                 "cgid", "iserror", "text"]
 
@@ -32,16 +34,21 @@ def real_sources(root: Path) -> None:
                           "textbooks": [SAMPLES / "textbooks"]}.items():
         for folder in folders:
             shutil.copytree(folder, root / kind / folder.parent.name, dirs_exist_ok=True)
-    notes = root / "clinical_notes"
-    notes.mkdir()
     with open(FIXTURES / "clinical_notes" / "mtsamples_subset.csv", newline="", encoding="utf-8") as f:
         samples = list(csv.DictReader(f))
-    with open(notes / "NOTEEVENTS.csv", "w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(NOTE_COLUMNS)
-        for i, s in enumerate(samples, 1):
-            out.writerow([i, 1000 + i, "", "", "", "", s["medical_specialty"].strip(), s["sample_name"].strip(), "", "",
-                          s["transcription"]])
+    # Two NOTEEVENTS tables (as two exports would be), in folders named so that the second starts
+    # a shard of its own (medc.engine.plan.shard_groups): both workers de-identify.
+    second = next(f"part-{k}" for k in range(1, 1000) if len(shard_groups(
+        ["clinical_notes/part-0/NOTEEVENTS.csv", f"clinical_notes/part-{k}/NOTEEVENTS.csv"], FILES_PER_SHARD)) == 2)
+    half = (len(samples) + 1) // 2
+    for part, start in (("part-0", 0), (second, half)):
+        (root / "clinical_notes" / part).mkdir(parents=True)
+        with open(root / "clinical_notes" / part / "NOTEEVENTS.csv", "w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(NOTE_COLUMNS)
+            for i, s in enumerate(samples[start : start + half], start + 1):
+                out.writerow([i, 1000 + i, "", "", "", "", s["medical_specialty"].strip(), s["sample_name"].strip(), "", "",
+                              s["transcription"]])
 
 
 def test_default_recipe_keeps_real_documents_of_every_kind(tmp_path: Path) -> None:
