@@ -79,11 +79,15 @@ class HTTPBackend:
         self.retries, self.backoff, self.max_tokens = retries, backoff, max_tokens
 
     def __call__(self, prompt: str) -> str:
+        return self.chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}])
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> str:
+        """The assistant's reply to `messages` (greedy: temperature 0)."""
         import urllib.error
         import urllib.request
 
-        body = json.dumps({"model": self.model, "temperature": 0, "max_tokens": self.max_tokens,
-                           "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]}).encode()
+        body = json.dumps({"model": self.model, "temperature": 0, "max_tokens": max_tokens or self.max_tokens,
+                           "messages": messages}).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from datasets import load_dataset
 
+from medc.ingest.benchmarks import REGISTRY
 from medc.ingest.testsets import medmcqa_layout, read_medmcqa, read_medqa, read_pubmedqa_test
 from medc.steps.decontamination import ContaminationIndex
 from medc.text.ngrams import ngram_hashes, word_hashes
@@ -139,10 +140,14 @@ def test_missing_benchmark_files_are_reported_not_checked(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "medc-k" / "build_manifest.json").read_text())
     report = next(g for g in m["global_steps"] if g["step"] == "decontaminate")["report"]["benchmarks"]
-    # Nothing to check against: no benchmark file under the sources root, and the card says so.
-    assert set(report) == {"medqa", "medmcqa", "pubmedqa"}
+    # Nothing to check against: no benchmark file under the sources root; the console and the
+    # card say so for every benchmark of the registry.
+    assert set(report) == set(REGISTRY)
     assert all(b["files"] == [] and b["test_items"] == 0 for b in report.values())
-    assert "not checked" in (out / "medc-k" / "README.md").read_text()
+    card = (out / "medc-k" / "README.md").read_text()
+    for name in REGISTRY:
+        assert f"note: decontamination against {name} NOT CHECKED: no test file under the sources root" in proc.stdout
+        assert f"| {name} | not checked: no test file under the sources root |" in card
 
 
 def test_short_questions_counted_as_unchecked() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from medc.ingest.testsets import BenchmarkItem, read_medmcqa, read_medqa, read_pubmedqa_test
-from training.eval import build_question, main as eval_main, parse_answer, predict, wilson_interval
+from training.eval import build_question, extract_cot_answer, main as eval_main, parse_answer, predict, wilson_interval
 from medc.model_reference import model_load_error
 from tests.conftest import REPO, SAMPLES
 
@@ -193,3 +193,56 @@ def test_multimedqa_group_table_on_the_samples(tiny_model: Path, tmp_path: Path,
     assert eval_main(["--model", str(tiny_model), "--out", str(tmp_path), "--benchmarks", "medqa", "--prompt-style", "lm-eval",
                       "--num-fewshot", "2"]) == 2
     assert "MMLU tasks only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("The patient has X. Option B is tempting, but (C) fits.\nThe answer is C.", "ABCD", "C"),
+        ("Final answer: (D)", "ABCD", "D"),
+        ("First I thought the answer is A. On reflection, the answer is **B**.", "ABCD", "B"),  # the last statement
+        ("A 45-year-old man... so the best choice is option C", "ABCD", "C"),  # rule 2: an option written as one
+        ("Considering all of this:\nB\n", "ABCD", "B"),
+        ("The answer is a beta blocker.", "ABCD", None),  # a lowercase article is not an answer
+        ("A patient with fever and a rash.", "ABCD", None),  # nor is a sentence's first word
+        ("The answer is E.", "ABCD", None),  # not an option of this question
+        ("The evidence is mixed; maybe. The answer is yes", ("yes", "no", "maybe"), "yes"),
+        ("It could be no, or maybe.", ("yes", "no", "maybe"), "maybe"),
+        ("I cannot tell.", ("yes", "no", "maybe"), None),
+    ],
+)
+def test_chain_of_thought_answer_rules(text: str, labels: str | tuple[str, ...], expected: str | None) -> None:
+    assert extract_cot_answer(text, tuple(labels)) == expected
+
+
+def test_cot_mode_locally_and_through_an_openai_compatible_server(tiny_model: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`--mode cot`: the tiny model's chain of thought (through its chat prompt), each reply kept
+    with the answer extracted from it, unparseable ones counted and scored wrong; the same
+    through a local OpenAI-compatible server gives the same replies (greedy both ways)."""
+    args = ["--model", str(tiny_model), "--benchmarks", "medqa,pubmedqa", "--limit", "3", "--mode", "cot",
+            "--max-new-tokens", "8", "--batch-size", "1"]
+    assert eval_main([*args, "--out", str(tmp_path / "local")]) == 0
+    local = json.loads((tmp_path / "local" / "results.json").read_text())
+    for name, r in local["benchmarks"].items():
+        cot = r["metrics"]["cot"]
+        assert set(r["metrics"]) == {"cot"} and r["items"] == 3
+        assert cot["unparseable"] == sum(p["answer"] is None for p in r["predictions"])
+        assert cot["correct"] == sum(p["answer"] == p["gold"] for p in r["predictions"])
+        assert all(isinstance(p["reply"], str) for p in r["predictions"])
+    assert "answers unparseable (scored wrong)" in (tmp_path / "local" / "results.md").read_text()
+    server = subprocess.Popen([sys.executable, "-m", "tests.aids.openai_server", "--model", str(tiny_model)], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline().split()[-1])  # "listening on PORT"
+        served = [*args[2:], "--model", "tiny", "--server", f"http://127.0.0.1:{port}/v1", "--concurrency", "2"]
+        assert eval_main([*served, "--out", str(tmp_path / "server")]) == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    remote = json.loads((tmp_path / "server" / "results.json").read_text())
+    for name in local["benchmarks"]:
+        assert [p["reply"] for p in remote["benchmarks"][name]["predictions"]] == [p["reply"] for p in local["benchmarks"][name]["predictions"]]
+    # a server is only for generated answers; cot is zero-shot with its own instruction
+    assert eval_main([*args, "--out", str(tmp_path / "x"), "--prompt-style", "lm-eval"]) == 2
+    assert "--mode cot is zero-shot" in capsys.readouterr().err

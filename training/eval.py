@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections import Counter
 import math
 import re
@@ -40,6 +41,7 @@ from medc.cli import command
 from medc.errors import UserError
 from medc.files.bundled import SAMPLES_DIR
 from medc.model_reference import checked_model_reference, model_load_error
+from medc.rationale import HTTPBackend
 
 DEFAULT_BENCHMARKS = "medqa,medmcqa,pubmedqa"
 PROMPT_STYLES = ("medc", "lm-eval")
@@ -63,7 +65,7 @@ REFERENCE = {
     "ChatGPT": {"medqa": 57.0, "medmcqa": 44.0, "pubmedqa": 63.9},
 }
 PUBMEDQA_CHOICES = ("yes", "no", "maybe")
-METRIC_ORDER = ("letter", "option_text_norm", "acc", "acc_norm", "generate")
+METRIC_ORDER = ("letter", "option_text_norm", "acc", "acc_norm", "generate", "cot")
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,54 @@ def parse_answer(text: str, labels: tuple[str, ...]) -> str | None:
     return None
 
 
+COT_PROMPTS = {
+    "mcq": (
+        "Answer the following multiple-choice question about medicine. Think step by step, then finish with "
+        "a line of the form \"The answer is X\", where X is the letter of the correct option.\n\n"
+        "Question: {question}\nOptions:\n{options}"
+    ),
+    "pubmedqa": (
+        "Read the abstract and answer the research question. Think step by step, then finish with a line of "
+        "the form \"The answer is yes\", \"The answer is no\" or \"The answer is maybe\".\n\n"
+        "Abstract: {context}\nQuestion: {question}"
+    ),
+}
+# "The answer is C", "Final answer: (C)", "answer = **C**": the last such statement decides.
+_FINAL_LETTER = re.compile(r"(?i:\banswer\s*(?:is|:|=))\s*:?\s*(?i:option\s*)?[(\[*\s]*([A-J])\b")  # the letter in capitals
+_FINAL_WORD = re.compile(r"\banswer\s*(?:is|:|=)\s*:?\s*[(\[*\s\"']*(yes|no|maybe)\b", re.IGNORECASE)
+# An option letter written as one: "(C)", "C.", "C)", "option C", or a line holding only "C".
+_OPTION_LETTER = re.compile(r"\(([A-J])\)|(?<![A-Za-z])([A-J])[.)](?=\s|$)|\boption\s+([A-J])\b|^\s*\**([A-J])\**\s*$",
+                            re.MULTILINE)
+
+
+def cot_messages(q: Question) -> list[dict[str, str]]:
+    """The one user turn of a zero-shot chain-of-thought question (the chat template is the model's)."""
+    item = q.item
+    if item.benchmark == "pubmedqa":
+        content = COT_PROMPTS["pubmedqa"].format(context=" ".join(item.contexts), question=item.question)
+    else:
+        options = "\n".join(f"{k}. {item.options[k]}" for k in q.labels)
+        content = COT_PROMPTS["mcq"].format(question=item.question.strip(), options=options)
+    return [{"role": "user", "content": content}]
+
+
+def extract_cot_answer(text: str, labels: tuple[str, ...]) -> str | None:
+    """The answer a chain of thought ends on, by these rules in order: (1) the last "answer is X"
+    statement ("The answer is C", "Final answer: (C)", "answer: yes"); (2) else the last option
+    written as one ("(C)", "C.", "option C", a line with only "C"; for PubMedQA the last yes / no
+    / maybe); (3) else None: unparseable, scored wrong and counted."""
+    words = set(labels) == set(PUBMEDQA_CHOICES)
+    finals = [m.group(1) for m in (_FINAL_WORD if words else _FINAL_LETTER).finditer(text)]
+    candidates = [f.lower() if words else f.upper() for f in finals]
+    if not candidates:
+        if words:
+            candidates = [w.lower() for w in re.findall(r"\b(yes|no|maybe)\b", text, flags=re.IGNORECASE)]
+        else:
+            candidates = [next(g for g in m.groups() if g) for m in _OPTION_LETTER.finditer(text)]
+    candidates = [c for c in candidates if c in labels]
+    return candidates[-1] if candidates else None
+
+
 # ---------------------------------------------------------------------------- the model
 class Scorer:
     def __init__(self, model: str, device: str | None, batch_size: int):
@@ -303,19 +353,76 @@ class Scorer:
                 outs += self.tokenizer.batch_decode(new, skip_special_tokens=True)
         return outs
 
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """The model's chat template applied (with the assistant turn opened); a model without one
+        gets the turns' text joined by blank lines."""
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return "\n\n".join(m["content"] for m in messages) + "\n\n"
 
-def evaluate(scorer: Scorer, name: str, questions: list[Question], mode: str, style: str = "medc") -> dict[str, Any]:
+    def generate_chat(self, conversations: list[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
+        """Greedy replies to each conversation, in batches (left-padded; a prompt longer than the
+        model's context keeps its end)."""
+        torch = self.torch
+        tok = self.tokenizer
+        tok.padding_side, tok.truncation_side = "left", "left"
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        outs: list[str] = []
+        with torch.inference_mode():
+            for start in range(0, len(conversations), self.batch_size):
+                texts = [self.chat_prompt(c) for c in conversations[start : start + self.batch_size]]
+                batch = tok(texts, return_tensors="pt", padding=True, truncation=True, add_special_tokens=not tok.chat_template,
+                            max_length=max(self.max_len - max_new_tokens, 1))
+                gen = self.model.generate(**{k: v.to(self.device) for k, v in batch.items()}, max_new_tokens=max_new_tokens,
+                                          do_sample=False, pad_token_id=pad)
+                outs += [t.strip() for t in tok.batch_decode(gen[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)]
+        return outs
+
+
+class ServerChat:
+    """Chain-of-thought answers from an OpenAI-compatible server (vLLM, TGI, a hosted API) through
+    the rationale generator's client (retries, backoff), `concurrency` requests at a time."""
+
+    def __init__(self, base_url: str, model: str, api_key: str | None, concurrency: int = 8):
+        self.client = HTTPBackend(base_url, model, api_key)
+        self.concurrency = concurrency
+
+    def generate_chat(self, conversations: list[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            return list(pool.map(lambda c: self.client.chat(c, max_new_tokens), conversations))
+
+
+def cot_result(chat: Scorer | ServerChat, questions: list[Question], max_new_tokens: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The `cot` metric (unparseable answers scored wrong and counted) and per item the reply and its answer."""
+    texts = chat.generate_chat([cot_messages(q) for q in questions], max_new_tokens)
+    parsed = [extract_cot_answer(t, q.labels) for t, q in zip(texts, questions)]
+    right = sum(a == q.labels[q.gold] for a, q in zip(parsed, questions))
+    n = len(questions)
+    lo, hi = wilson_interval(right, n)
+    metric = {"accuracy": right / n if n else 0.0, "correct": right, "ci95": [lo, hi], "unparseable": sum(a is None for a in parsed)}
+    return metric, [{"reply": t, "answer": a} for t, a in zip(texts, parsed)]
+
+
+def evaluate(scorer: Scorer | ServerChat, name: str, questions: list[Question], mode: str, style: str = "medc",
+             max_new_tokens: int = 16) -> dict[str, Any]:
+    """Scores of one benchmark: by log-likelihood (every mode but `cot`), greedy answers
+    (`generate`), or zero-shot chain of thought (`cot`, the only one a server can do)."""
     from tqdm import tqdm
 
-    pairs = sorted({(q.prompt, c) for q in questions for sc in q.scorings for c in sc.continuations})
-    with tqdm(total=len(pairs), desc=f"{name}: scoring", unit="choice", file=sys.stderr) as bar:
-        ll = dict(zip(pairs, scorer.loglikelihoods(pairs, bar, style)))
-    metrics = [sc.metric for sc in questions[0].scorings] if questions else []
+    ll: dict[tuple[str, str], float] = {}
+    if mode != "cot":
+        assert isinstance(scorer, Scorer)
+        pairs = sorted({(q.prompt, c) for q in questions for sc in q.scorings for c in sc.continuations})
+        with tqdm(total=len(pairs), desc=f"{name}: scoring", unit="choice", file=sys.stderr) as bar:
+            ll = dict(zip(pairs, scorer.loglikelihoods(pairs, bar, style)))
+    metrics = [sc.metric for sc in questions[0].scorings] if questions and mode != "cot" else []
     correct = Counter[str]()
     predictions = []
     for q in questions:
         pred: dict[str, Any] = {"id": q.item.item_id, "gold": q.labels[q.gold]}
-        for sc in q.scorings:
+        for sc in (q.scorings if mode != "cot" else ()):
             choice = predict([ll[(q.prompt, c)] for c in sc.continuations], sc.lengths)
             correct[sc.metric] += choice == q.gold
             pred[sc.metric] = q.labels[choice]
@@ -325,8 +432,13 @@ def evaluate(scorer: Scorer, name: str, questions: list[Question], mode: str, st
     for metric in metrics:
         lo, hi = wilson_interval(correct[metric], n)
         result["metrics"][metric] = {"accuracy": correct[metric] / n if n else 0.0, "correct": correct[metric], "ci95": [lo, hi]}
+    if mode == "cot":
+        result["metrics"]["cot"], replies = cot_result(scorer, questions, max_new_tokens)
+        for pred, reply in zip(predictions, replies):
+            pred.update(reply)
     if mode == "generate":
-        texts = scorer.generate([q.prompt for q in questions])
+        assert isinstance(scorer, Scorer)
+        texts = scorer.generate([q.prompt for q in questions], max_new_tokens)
         parsed = [parse_answer(t, q.labels) for t, q in zip(texts, questions)]
         right = sum(p == q.labels[q.gold] for p, q in zip(parsed, questions))
         lo, hi = wilson_interval(right, n)
@@ -339,6 +451,8 @@ def evaluate(scorer: Scorer, name: str, questions: list[Question], mode: str, st
     result["answer_distribution"] = {m: answer_distribution([p[m] for p in predictions]) for m in metrics}
     if mode == "generate":
         result["answer_distribution"]["generate"] = answer_distribution([p["parsed"] for p in predictions if p.get("parsed")])
+    if mode == "cot":
+        result["answer_distribution"]["cot"] = answer_distribution([p["answer"] for p in predictions if p.get("answer")])
     result["warnings"] = [f"{m}: answers {d['most_common']!r} to {d['most_common_share']:.0%} of the items; the accuracy "
                           f"says little more than the majority-class rate ({100 * result['baselines']['majority']:.2f})"
                           for m, d in result["answer_distribution"].items() if d["answers"] and d["most_common_share"] >= ONE_ANSWER_SHARE]
@@ -417,6 +531,10 @@ def distribution_lines(results: dict[str, Any]) -> list[str]:
         for metric, d in (r.get("answer_distribution") or {}).items():
             shares = ", ".join(f"{a} {n}" for a, n in d["counts"].items())
             lines.append(f"- {name} ({metric}): predicted answers {shares}")
+        for metric in ("generate", "cot"):
+            if metric in r["metrics"]:
+                lines.append(f"- {name} ({metric}): {r['metrics'][metric]['unparseable']} of {r['items']} answers unparseable "
+                             "(scored wrong)")
         lines += [f"- **warning** {name}: {w}" for w in r.get("warnings", [])]
     return lines
 
@@ -473,7 +591,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--medmcqa-layout", choices=("original", "hf", "options"), default=None,
                     help="MedMCQA's answer column: original (1-based cop), hf (0-based cop), options; default: read from the values")
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--mode", choices=("loglik", "generate"), default="loglik", help="generate also scores greedy answers")
+    ap.add_argument("--mode", choices=("loglik", "generate", "cot"), default="loglik",
+                    help="generate also scores greedy answers; cot: zero-shot chain of thought through the chat template, "
+                         "the answer extracted by documented rules (training/eval.py: extract_cot_answer)")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="generation length (default: 16 for generate, 512 for cot)")
+    ap.add_argument("--server", default=None,
+                    help="--mode cot through an OpenAI-compatible server (e.g. vLLM: http://127.0.0.1:8000/v1); --model is "
+                         "then the model name the server serves")
+    ap.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the server's API key")
+    ap.add_argument("--concurrency", type=int, default=8, help="requests in flight to --server")
     ap.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
     ap.add_argument("--out", type=Path, default=Path("eval-results"), help="where results.json and results.md go")
     args = ap.parse_args(argv)
@@ -487,6 +613,12 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--limit must be at least 1")
     if args.num_fewshot < 0:
         raise UserError("--num-fewshot must be 0 or more")
+    if args.server and args.mode != "cot":
+        raise UserError("--server scores generated answers only: use it with --mode cot")
+    if args.mode == "cot" and (args.num_fewshot or args.prompt_style != "medc"):
+        raise UserError("--mode cot is zero-shot with its own instruction (training/eval.py: COT_PROMPTS): "
+                        "leave --num-fewshot and --prompt-style out")
+    max_new_tokens = args.max_new_tokens or (512 if args.mode == "cot" else 16)
     named = {w.strip() for w in args.benchmarks.split(",")}
     questions: dict[str, list[Question]] = {}
     not_run: dict[str, str] = {}
@@ -502,21 +634,30 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.manual_seed(0)
-    scorer = Scorer(args.model, args.device, args.batch_size)
+    scorer: Scorer | ServerChat = (ServerChat(args.server, args.model, os.environ.get(args.api_key_env), args.concurrency)
+                                   if args.server else Scorer(args.model, args.device, args.batch_size))
     results: dict[str, Any] = {"model": args.model, "mode": args.mode, "prompt_style": args.prompt_style,
                                "num_fewshot": args.num_fewshot, "benchmarks": {}}
-    if args.prompt_style == "medc":
+    if args.server:
+        results["server"] = args.server
+    if args.mode == "cot":
+        results["prompts"], results["max_new_tokens"] = COT_PROMPTS, max_new_tokens
+    elif args.prompt_style == "medc":
         results["prompts"] = PROMPTS
     for name, qs in questions.items():
-        results["benchmarks"][name] = evaluate(scorer, name, qs, args.mode, args.prompt_style)
+        try:
+            results["benchmarks"][name] = evaluate(scorer, name, qs, args.mode, args.prompt_style, max_new_tokens)
+        except RuntimeError as exc:  # the server kept failing
+            raise UserError(f"{name}: {exc}") from None
     groups = {g: group_scores(results["benchmarks"], GROUPS[g]) for g in GROUPS if g in named and g != "all"}
     results["groups"] = {g: v for g, v in groups.items() if v is not None}
     results["not_run"] = not_run
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(results)
     details = distribution_lines(results)
-    style = ("lm-evaluation-harness's task prompts and scoring (acc, acc_norm)" if args.prompt_style == "lm-eval"
-             else "medc's own (in results.json)")
+    style = ("zero-shot chain of thought (COT_PROMPTS in results.json), the answer extracted by extract_cot_answer's rules"
+             if args.mode == "cot" else "lm-evaluation-harness's task prompts and scoring (acc, acc_norm)"
+             if args.prompt_style == "lm-eval" else "medc's own (in results.json)")
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_chart(results, args.out / "results.png")
     (args.out / "results.md").write_text(

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
+from medc.text.spacy_blank import blank_english
+
 _HEADING_LINE = re.compile(r"^\s*#{1,6}\s.*$", re.MULTILINE)  # Markdown headings of the row's text
 
 
@@ -21,10 +23,9 @@ def prose(sentence: str) -> str:
 
 @lru_cache(maxsize=1)
 def pipeline() -> Any:
-    import spacy
+    nlp = blank_english()
     from scispacy.abbreviation import AbbreviationDetector  # noqa: F401  (registers the factory)
 
-    nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("abbreviation_detector")
     nlp.max_length = 5_000_000

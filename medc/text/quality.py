@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from medc.text.ngrams import ngram_hashes, ngram_positions
+from medc.text.spacy_blank import blank_english
 
 # datatrove's PUNCTUATION_SET (gopher "symbol" words are made only of these), spelled out
 # here so that medc does not depend on datatrove.
@@ -72,10 +73,7 @@ SIGNAL_COLUMNS = {
 
 @lru_cache(maxsize=1)
 def tokenizer() -> Any:
-    import spacy
-
-    nlp = spacy.blank("en")
-    return nlp.tokenizer
+    return blank_english().tokenizer
 
 
 @dataclass
@@ -115,9 +113,9 @@ _WORDS = WordTable.new()
 
 def tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(ORTH ids of all non-space tokens, offsets per text)."""
+    tok = tokenizer()  # first: spaCy is imported without torch (medc.text.spacy_blank)
     from spacy.attrs import IS_SPACE, ORTH
 
-    tok = tokenizer()
     arrays = []
     lengths = np.zeros(len(texts), dtype=np.int64)
     for i, doc in enumerate(tok.pipe(texts, batch_size=256)):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from medc.text.spacy_blank import blank_english
+
 _SENTENCIZER: Any = None
 
 
@@ -13,10 +15,9 @@ def sentencizer() -> Any:
     """A blank spaCy English pipeline with scispaCy's pysbd sentencizer (no model download)."""
     global _SENTENCIZER
     if _SENTENCIZER is None:  # spaCy and scispaCy load in seconds: only when sentences are needed
-        import spacy
+        nlp = blank_english()
         from scispacy.custom_sentence_segmenter import pysbd_sentencizer  # noqa: F401  (registers the factory)
 
-        nlp = spacy.blank("en")
         nlp.add_pipe("pysbd_sentencizer")
         _SENTENCIZER = nlp
     return _SENTENCIZER
