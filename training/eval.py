@@ -306,36 +306,44 @@ class Scorer:
     def loglikelihoods(self, pairs: list[tuple[str, str]], progress: Any = None, style: str = "medc") -> list[float]:
         """Sum of log P(continuation tokens | context) for each (context, continuation). A pair
         longer than the model's context keeps its last `max_len + 1` tokens, the last of which is
-        only predicted (as lm-eval truncates)."""
+        only predicted (as lm-eval truncates).
+
+        The model reads each distinct input once: the options of a question whose continuations
+        are one token (" A", " B", ...) share their context, so one forward pass scores them all
+        (lm-eval's logits cache does the same); and the log-softmax is taken at the continuation
+        positions only, not over the whole sequence."""
         torch = self.torch
         encoded = []
         for ctx, cont in pairs:
             c, k = self.encode_pair(ctx, cont, style)
             full = (c + k)[-(self.max_len + 1):]
             encoded.append((full, min(len(k), len(full) - 1)))
-        order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i][0]), i))
+        inputs: dict[tuple[int, ...], list[int]] = {}  # distinct model input -> the pairs it scores
+        for i, (full, _) in enumerate(encoded):
+            inputs.setdefault(tuple(full[:-1]), []).append(i)
+        rows = sorted(inputs.items(), key=lambda kv: -len(kv[0]))  # longest first: little padding per batch
         results = [0.0] * len(encoded)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                width = max(len(encoded[i][0]) for i in idx) - 1  # the last token is only predicted
-                ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for row, i in enumerate(idx):
-                    toks = encoded[i][0][:-1]
+            for start in range(0, len(rows), self.batch_size):
+                batch = rows[start : start + self.batch_size]
+                width = len(batch[0][0])
+                ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                for row, (toks, _) in enumerate(batch):
                     ids[row, : len(toks)] = torch.tensor(toks)
-                    mask[row, : len(toks)] = 1
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
-                logprobs = torch.log_softmax(logits, dim=-1).cpu()
-                for row, i in enumerate(idx):
-                    toks, n_cont = encoded[i]
-                    length = len(toks)
-                    targets = torch.tensor(toks[length - n_cont :])
-                    lp = logprobs[row, length - n_cont - 1 : length - 1].gather(1, targets[:, None]).sum()
-                    results[i] = float(lp)
+                # Padding goes on the right, after every token scored, so the causal mask alone keeps
+                # it unseen: no attention mask, which lets attention take its fused causal kernel.
+                logits = self.model(input_ids=ids.to(self.device)).logits
+                for row, (toks, members) in enumerate(batch):
+                    for i in members:
+                        full, n_cont = encoded[i]
+                        if n_cont == 0:  # a continuation with no token of its own adds nothing
+                            continue
+                        positions = logits[row, len(toks) - n_cont : len(toks)].float()
+                        targets = torch.tensor(full[-n_cont:], device=positions.device)
+                        results[i] = float(torch.log_softmax(positions, dim=-1).gather(1, targets[:, None]).sum())
                 if progress is not None:
-                    progress.update(len(idx))
+                    progress.update(sum(len(m) for _, m in batch))
         return results
 
     def generate(self, prompts: list[str], max_new_tokens: int = 16) -> list[str]:
