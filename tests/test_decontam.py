@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -108,6 +109,20 @@ def test_leaked_test_items_are_removed_and_reported(tmp_path: Path) -> None:
     rec = {"QUESTION": "Which answer fits?", "CONTEXTS": [medqa.question], "LABELS": ["CASE"],
            "LONG_ANSWER": "Reasoning.", "final_decision": "yes"}
     (sources / "pubmedqa" / "ori_pqaa.json").write_text(json.dumps({"999": rec}))
+    # 4. MedC-I training questions that are near-copies of test questions (MedQA's and MedMCQA's
+    # training sets hold some): a MedQA test question with one word changed, an MMLU anatomy test
+    # question, and a question of their own that must stay.
+    near = read_medqa(MEDQA)[3]
+    with open(SAMPLES / "mmlu" / "data" / "test" / "anatomy_test.csv", newline="", encoding="utf-8") as f:
+        mmlu = next(csv.reader(f))
+    train = [
+        {"question": near.question.replace("emergency department", "emergency room", 1), "options": near.options, "answer_idx": near.answer},
+        {"question": mmlu[0], "options": dict(zip("ABCD", mmlu[1:5])), "answer_idx": mmlu[5]},
+        {"question": "Which vitamin deficiency causes scurvy in sailors on long voyages without fresh fruit?",
+         "options": {"A": "Vitamin A", "B": "Vitamin C", "C": "Vitamin D", "D": "Vitamin K"}, "answer_idx": "B"},
+    ]
+    (sources / "medqa" / "US").mkdir(parents=True)
+    (sources / "medqa" / "US" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
 
     out = tmp_path / "out"
     proc = run_build("all", "--sources", str(sources), "--out", str(out))
@@ -125,9 +140,15 @@ def test_leaked_test_items_are_removed_and_reported(tmp_path: Path) -> None:
 
     i = json.loads((out / "medc-i" / "build_manifest.json").read_text())
     decon_i = next(g for g in i["global_steps"] if g["step"] == "decontaminate")
-    assert decon_i["report"]["benchmarks"]["medqa"]["items_found"] == [medqa.item_id]
-    assert decon_i["report"]["benchmarks"]["medqa"]["rows_removed"] == ["pubmedqa:pqaa:999"]
-    assert load_dataset(str(out / "medc-i"), "rationale_qa")["train"].num_rows == 500
+    found = decon_i["report"]["benchmarks"]
+    assert found["medqa"]["items_found"] == sorted([medqa.item_id, near.item_id])
+    removed_medqa = [r for r in found["medqa"]["rows_removed"] if r != "pubmedqa:pqaa:999"]
+    assert "pubmedqa:pqaa:999" in found["medqa"]["rows_removed"] and len(removed_medqa) == 1
+    assert found["mmlu_anatomy"]["items_found"] == ["mmlu_anatomy:anatomy_test:0"] and len(found["mmlu_anatomy"]["rows_removed"]) == 1
+    assert decon_i["dropped"]["medqa"] == {"contains medqa test items": 1, "contains mmlu_anatomy test items": 1}
+    kept = load_dataset(str(out / "medc-i"), "rationale_qa")["train"]
+    assert sum("scurvy" in t for t in kept["input"]) == 1  # the question of its own stays
+    assert kept.num_rows == 501  # 500 PubMedQA training questions + the MedQA question of its own
     card = (out / "medc-k" / "README.md").read_text()
     assert "contains pubmedqa test items: 2" in card
 
