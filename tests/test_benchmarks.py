@@ -110,6 +110,10 @@ def test_mmlu_pro_health_and_medxpertqa(tmp_path: Path) -> None:
     (mx / "test.jsonl").write_text(json.dumps(record) + "\n")
     items, _ = load_test(REGISTRY["medxpertqa"], tmp_path)
     assert [(i.item_id, i.question, i.answer) for i in items] == [("medxpertqa:Text-0", "A 40-year-old man has chest pain. What is the diagnosis?", "B")]
+    # the authors' evaluation input (eval/data/medxpertqa/input/): options as [{letter, content}], label as a list
+    (mx / "test.jsonl").write_text(json.dumps(dict(record, options=[{"letter": "A", "content": "MI"}, {"letter": "B", "content": "PE"}],
+                                                   label=["B"])) + "\n")
+    assert [(i.options, i.answer) for i in load_test(REGISTRY["medxpertqa"], tmp_path)[0]] == [({"A": "MI", "B": "PE"}, "B")]
     (mx / "test.jsonl").write_text(json.dumps(dict(record, images=["MM-1.jpeg"])) + "\n")
     with pytest.raises(ValueError, match="has images"):
         load_test(REGISTRY["medxpertqa"], tmp_path)

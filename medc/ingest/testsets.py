@@ -20,7 +20,8 @@ uses the gold answers. Layout rules:
   cais/mmlu's files (`question, subject, choices[4], answer` 0-based).
 * MMLU-Pro (TIGER-Lab/MMLU-Pro): `question_id, question, options[up to 10], answer, answer_index,
   category`; one category (health) is read.
-* MedXpertQA (TsinghuaC3I/MedXpertQA, Text): `id, question, options{A..J}, label`.
+* MedXpertQA (TsinghuaC3I/MedXpertQA, Text): `id, question, options{A..J}, label`; or the authors'
+  evaluation input (`options` as `[{letter, content}]`, `label` as a one-element list).
 """
 
 from __future__ import annotations
@@ -302,6 +303,8 @@ def read_medxpertqa(path: Path) -> list[BenchmarkItem]:
     items = []
     for i, rec in enumerate(read_records(path)):
         options = rec.get("options")
+        if isinstance(options, list) and all(isinstance(o, dict) and {"letter", "content"} <= o.keys() for o in options):
+            options = {o["letter"]: o["content"] for o in options}  # the authors' eval input: [{letter, content}]
         if not rec.get("question") or not isinstance(options, dict) or "label" not in rec:
             raise ValueError(f"{path.name}: record {i + 1}: not a MedXpertQA record (id, question, options, label)")
         if rec.get("images"):
