@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep-dropped", action="store_true",
                    help="also write every dropped row, with the step and reason, to <out>/<dataset>-dropped/<source>.parquet")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="write a cProfile of the map stage to DIR/<dataset>/: one .prof per shard computed, and "
+                        "map_profile.txt (the costliest functions over all shards); cached shards are not profiled")
     p.add_argument("--strict", action="store_true",
                    help="a source folder that exists but holds no matching file is an error, not a warning")
     return p.parse_args(argv)
@@ -162,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                     recipes[name], sources, out, workers=args.workers,
                     error_budget=args.error_budget, progress=progress, sources_label=label,
                     keep_dropped=args.keep_dropped, executor=executor, work_dir=args.work_dir, strict=args.strict,
+                    profile_dir=args.profile.resolve() if args.profile else None,
                 )
             except NothingToBuild as exc:
                 if len(datasets) == 1:

@@ -89,6 +89,19 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     assert out["sha256"] == hashlib.sha256((repo / out["path"]).read_bytes()).hexdigest()
     assert m["errors"] == [] and m["error_budget"]["exceeded"] is False
     assert set(m["timings"]) >= {"map_seconds", "global_seconds", "write_seconds", "total_seconds"}
+    # Throughput per source and stage (per core, summed over shards): parse counts the rows built
+    # and the input files' bytes, a map step the rows it received and the text built.
+    jats = m["throughput"]["pmc_jats"]
+    assert {"parse", "quality_signals", "signatures:near_dedup", "signatures:decontaminate"} <= set(jats)
+    built = m["sources"]["pmc_jats"]["rows_built"]
+    assert jats["parse"]["docs"] == built and jats["parse"]["megabytes"] * 1e6 == pytest.approx(
+        sum(f["bytes"] for f in m["inputs"] if f["source"] == "pmc_jats"), abs=1e3)
+    quality_in = next(st["in"] for st in m["sources"]["pmc_jats"]["steps"] if st["step"] == "quality_signals")
+    assert jats["quality_signals"]["docs"] == quality_in
+    assert jats["parse"]["seconds"] > 0 and jats["quality_signals"]["seconds"] > 0
+    for t in jats.values():  # seconds are rounded: the rate is checked where they are not tiny
+        assert t["seconds"] >= 0 and (t["seconds"] < 0.01 or t["docs_per_s"] == pytest.approx(t["docs"] / t["seconds"], rel=0.05))
+    assert all(g["seconds"] >= 0 for g in m["global_steps"])
     # No path of the build machine leaks into what gets published.
     blob = (repo / "build_manifest.json").read_text() + (repo / "README.md").read_text()
     assert str(SAMPLES) not in blob and str(default_build) not in blob
@@ -318,3 +331,21 @@ def test_exact_duplicates_and_duplicate_ids_are_dropped_and_counted(tmp_path: Pa
     assert steps["exact_dedup"]["dropped"] == {"exact duplicate": 1}
     rows = load_dataset(str(tmp_path / "out" / "medc-k"))["train"]
     assert sorted(rows["id"]) == ["pmc:PMC2599765", "pmc:PMC3574550"]
+
+
+def test_profile_writes_the_map_stage_profile(tmp_path: Path) -> None:
+    """`--profile DIR`: one cProfile per shard computed, and a summary of the costliest functions."""
+    sources = tmp_path / "sources" / "pmc_jats"
+    sources.mkdir(parents=True)
+    for name in ("1471-2180-11-174.nxml", "ehp-116-1694.nxml"):
+        shutil.copy(SAMPLES / "pmc_jats" / name, sources / name)
+    proc = run_build("medc-k", "--sources", str(tmp_path / "sources"), "--out", str(tmp_path / "out"), "--workers", "1",
+                     "--profile", str(tmp_path / "prof"))
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "prof" / "medc-k"
+    shards = sorted(folder.glob("pmc_jats-shard-*.prof"))
+    markers = sorted((tmp_path / "out" / ".medc-cache" / "medc-k" / "pmc_jats").glob("shard-*.json"))
+    assert len(shards) == len(markers) >= 1
+    summary = (folder / "map_profile.txt").read_text()
+    assert "by cumulative time" in summary and "by own time" in summary and "compute_signals" in summary
+    assert f"map-stage profile in {folder / 'map_profile.txt'}" in proc.stderr + proc.stdout

@@ -24,6 +24,7 @@ from medc.engine.executors import LocalExecutor, RayExecutor
 from medc.engine.global_stage import global_decisions
 from medc.engine.manifest_assembly import assemble_manifest
 from medc.engine.map_stage import run_shard
+from medc.engine.profiling import write_summary
 from medc.engine.plan import ShardTask, SourcePlan, plan, reference_patterns, resignable, source_patterns
 from medc.engine.progress import Progress
 from medc.engine.shard_cache import CACHE_DIR, cached_shard, fetch_shard, read_marker, shard_stem
@@ -113,6 +114,7 @@ def build_dataset(
     executor: LocalExecutor | RayExecutor | None = None,
     work_dir: Path | None = None,
     strict: bool = False,
+    profile_dir: Path | None = None,
 ) -> BuildResult:
     """Build one dataset repo. `sources_root` and `out_dir` are local folders or fsspec URLs.
     One build at a time writes a dataset under one output folder (a lock in its cache)."""
@@ -122,11 +124,12 @@ def build_dataset(
     layout = Layout(Tree(sources_root, hashes), remote_out, local_out, recipe.name)
     with exclusive(layout.local_cache / "build.lock", f"{out_dir} ({recipe.name})"):
         return run_build(recipe, layout, hashes, executor or LocalExecutor(workers), progress or Progress(enabled=False),
-                         error_budget, sources_label, keep_dropped, strict)
+                         error_budget, sources_label, keep_dropped, strict, profile_dir)
 
 
 def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: LocalExecutor | RayExecutor, progress: Progress,
-              error_budget: float | None, sources_label: str, keep_dropped: bool, strict: bool = False) -> BuildResult:
+              error_budget: float | None, sources_label: str, keep_dropped: bool, strict: bool = False,
+              profile_dir: Path | None = None) -> BuildResult:
     """The stages of one build, in order (the caller holds the output folder's lock)."""
     timer = Timer()
     remote_out = layout.remote_out
@@ -136,7 +139,9 @@ def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: L
         active = announce_sources(recipe, plans, layout.tree, progress, strict)
         tasks = [t for p in active for t in p.tasks]
         hashes.save()
-        shard_counts = run_map_stage(recipe, tasks, layout.tree, executor, progress)
+        shard_counts = run_map_stage(recipe, tasks, layout.tree, executor, progress, profile_dir)
+        if profile_dir is not None and (summary := write_summary(profile_dir / recipe.name)):
+            progress.notice(f"{recipe.name}: map-stage profile in {summary}")
     if remote_out:
         for t in tasks:
             if problem := fetch_shard(t.stem, layout.local_stem(t), t.fingerprint):
@@ -218,7 +223,7 @@ def announce_sources(recipe: Recipe, plans: list[SourcePlan], tree: Tree, progre
 
 
 def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: LocalExecutor | RayExecutor,
-                  progress: Progress) -> dict[str, int]:
+                  progress: Progress, profile_dir: Path | None = None) -> dict[str, int]:
     """Every shard whose cached copy is missing, stale or damaged (with a notice), on the executor;
     a cached shard whose rows still hold but whose global-step signatures are stale has only
     those computed again. Returns how many shards were reused, re-signed and recomputed."""
@@ -249,6 +254,8 @@ def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: 
         else:
             todo.append(t)
             counts["recomputed"] += 1
+    if profile_dir is not None:
+        todo = [replace(t, profile_dir=str(profile_dir / recipe.name)) for t in todo]
     with progress.bar(f"{recipe.name}: parse+map", total=len(todo), files=sum(len(t.files) for t in todo if not (t.resign or t.rekey))) as bar:
         for result in executor.map_unordered(run_shard, todo):
             bar.advance(files=len(result["files"]), records=sum(f["records"] for f in result["files"]))

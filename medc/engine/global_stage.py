@@ -4,6 +4,7 @@ before it kept."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,17 +26,24 @@ class DropLedger:
     def __init__(self) -> None:
         self.decisions: list[pl.DataFrame] = []
         self.reports: list[GlobalStepReport] = []
+        self.lap = time.perf_counter()  # a step's seconds: from the previous record to its own
+
+    def start(self) -> None:
+        self.lap = time.perf_counter()
 
     def record(self, name: str, drop: pl.DataFrame, frame: pl.DataFrame, report: dict[str, Any] | None = None) -> pl.DataFrame:
         """Record a step's drops (`_key, reason`) among `frame`'s rows; return the rows it kept."""
+        seconds = round(time.perf_counter() - self.lap, 4)
         drop = drop.select(pl.col("_key").cast(pl.UInt64), pl.lit(name).alias("step"), "reason")
         by_source = frame.join(drop, on="_key", how="inner").group_by("source", "reason").len().sort("source", "reason")
         dropped: dict[str, dict[str, int]] = {}
         for src, reason, n in by_source.iter_rows():
             dropped.setdefault(src, {})[reason] = n
-        self.reports.append(GlobalStepReport(name, frame.height, frame.height - drop.height, dropped, report or None))
+        self.reports.append(GlobalStepReport(name, frame.height, frame.height - drop.height, dropped, report or None, seconds))
         self.decisions.append(drop)
-        return frame.join(drop, on="_key", how="anti")
+        kept = frame.join(drop, on="_key", how="anti")
+        self.lap = time.perf_counter()
+        return kept
 
     def drops(self) -> pl.DataFrame:
         return pl.concat(self.decisions) if self.decisions else pl.DataFrame(schema=DROPS_SCHEMA)
@@ -57,7 +65,7 @@ def global_decisions(
     filters = [s for s in steps if isinstance(s, FilterStep)]
     global_steps = [s for s in steps if isinstance(s, GlobalStep)]
     frame = read_columns(recipe, shard_files, filters, global_steps)
-
+    ledger.start()
     for f in filters:
         reasons = f.reasons(frame)
         frame = ledger.record(f.name, frame.select("_key", reasons.alias("reason")).filter(pl.col("reason").is_not_null()), frame)

@@ -14,7 +14,8 @@ from medc.engine.write_stage import COMMERCIAL_CONFIG
 from medc.files.atomic import sha256_file
 from medc.recipes.recipe import Recipe
 from medc.release.manifest import (CommercialOutputs, ConfigOutputs, GlobalStepReport, InputError, InputFile,
-                                   LengthHistogram, Manifest, OutputFile, RecipeInfo, SourceEntry, StepCount, Totals)
+                                   LengthHistogram, Manifest, OutputFile, RecipeInfo, SourceEntry, StepCount, Throughput,
+                                   Totals)
 from medc.release.mixture import mixture_report
 
 
@@ -77,6 +78,27 @@ def source_entry(p: SourcePlan, reports: list[dict[str, Any]], global_reports: l
     )
 
 
+def stage_throughput(reports: list[dict[str, Any]]) -> dict[str, Throughput]:
+    """Per stage of one source's map work, summed over its shards: parse (documents built, MB of
+    input files), each map step (documents in, MB of text built) and each global step's
+    signatures (documents after the map steps, MB of text built)."""
+    seconds: dict[str, float] = {}
+    docs: dict[str, int] = {}
+    megabytes: dict[str, float] = {}
+    for r in reports:
+        if "stage_seconds" not in r:  # a marker from before stages were timed
+            continue
+        step_in = {st["step"]: st["in"] for st in r["steps"]}
+        for stage, secs in r["stage_seconds"].items():
+            seconds[stage] = seconds.get(stage, 0.0) + secs
+            n = r["rows_built"] if stage == "parse" else step_in.get(stage, r["rows"])
+            docs[stage] = docs.get(stage, 0) + n
+            megabytes[stage] = megabytes.get(stage, 0.0) + (r["input_bytes"] if stage == "parse" else r["text_bytes"]) / 1e6
+    return {stage: Throughput(round(secs, 4), docs[stage], round(megabytes[stage], 3),
+                              round(docs[stage] / secs, 1) if secs else 0.0, round(megabytes[stage] / secs, 3) if secs else 0.0)
+            for stage, secs in seconds.items()}
+
+
 def described_outputs(repo: Path, config: str, written: list[dict[str, Any]]) -> list[OutputFile]:
     outputs = []
     for o in written:
@@ -101,11 +123,13 @@ def assemble_manifest(
     errors: list[InputError] = []
     sources: dict[str, SourceEntry] = {}
     totals = Totals()
+    throughput: dict[str, dict[str, Throughput]] = {}
     for p in plans:
         if p.status != "ok":
             sources[p.spec.name] = SourceEntry(p.spec.builder, p.spec.dir, p.status)
             continue
         reports = [shard_reports[(p.spec.name, t.shard_index)] for t in p.tasks]
+        throughput[p.spec.name] = stage_throughput(reports)
         for f in (f for r in reports for f in r["files"]):
             inputs.append(InputFile(p.spec.name, f["path"], f["sha256"], f["bytes"], f["records"], f["rows"], f["skipped"], f["failed"]))
             errors.extend(InputError(p.spec.name, e["file"], e["record"], e["reason"]) for e in f["errors"])
@@ -144,4 +168,5 @@ def assemble_manifest(
         inputs=inputs,
         errors=errors,
         timings=timings,
+        throughput=throughput,
     )

@@ -5,6 +5,7 @@ signature columns, and the shard is written to the cache with its report."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from medc.engine.plan import ShardTask, thaw
+from medc.engine.profiling import profiled
 from medc.engine.shard_cache import read_marker, read_shard, write_shard
 from medc.errors import UserError
 from medc.files import storage
@@ -28,6 +30,8 @@ MAX_ROWS_PER_SHARD = (1 << SHARD_BITS) - 1
 
 def run_shard(task: ShardTask) -> dict[str, Any]:
     """Map stage of one shard. Returns the shard's report (also written as its marker)."""
+    if task.profile_dir:
+        return profiled(task.profile_dir, f"{task.source.name}-{task.name}", lambda: run_shard(replace(task, profile_dir="")))
     if is_url(task.sources_root):
         with storage.Staged(task.sources_root, task.files, task.shared) as staged:
             return _run_shard(task, staged)
@@ -40,8 +44,10 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     started = time.perf_counter()
     rows, reports = parse_files(task, root)
     df = rows_frame(rows, task)
+    stage_seconds = {"parse": round(time.perf_counter() - started, 4)}
+    text_bytes = int(df[MAIN_TEXT_FIELD[task.kind]].str.len_bytes().sum() or 0)
     withdrawn = withdrawals(list(accumulate(r.rows for r in reports)), reports, task)
-    df, step_stats = apply_steps(df, task, root)
+    df, step_stats = apply_steps(df, task, root, stage_seconds)
     report = {
         "source": task.source.name,
         "source_index": task.source_index,
@@ -53,6 +59,11 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
         "rows": df.height,
         "steps": step_stats,
         "seconds": round(time.perf_counter() - started, 3),
+        # Per stage (parse, each map step, each global step's signatures), in this worker; with
+        # the input bytes and the text bytes of the rows built, for throughput in the manifest.
+        "stage_seconds": stage_seconds,
+        "input_bytes": sum(r.bytes for r in reports),
+        "text_bytes": text_bytes,
     }
     if withdrawn:  # row id, and the row key before which its earlier versions are withdrawn
         report["withdrawn"] = withdrawn
@@ -132,12 +143,16 @@ def rows_frame(rows: list[dict[str, Any]], task: ShardTask) -> pl.DataFrame:
     return with_keys(df.with_columns(words), task)
 
 
-def apply_steps(df: pl.DataFrame, task: ShardTask, root: Path) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+def apply_steps(df: pl.DataFrame, task: ShardTask, root: Path,
+                stage_seconds: dict[str, float] | None = None) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Map steps (counted), then the signature columns of the global steps; filter steps run
-    later, in the driver, on the stored columns."""
+    later, in the driver, on the stored columns. The seconds of each go in `stage_seconds`
+    (a global step's under `signatures:<step>`)."""
     step_stats: list[dict[str, Any]] = []
+    seconds = stage_seconds if stage_seconds is not None else {}
     for name, params in task.steps:
         step = make_step(name, thaw(params), task.kind, root=root)
+        started = time.perf_counter()
         if isinstance(step, MapStep):
             if not step.applies_to(task.source.name):
                 continue
@@ -149,8 +164,11 @@ def apply_steps(df: pl.DataFrame, task: ShardTask, root: Path) -> tuple[pl.DataF
             if audit:
                 stat["audit"] = dict(audit)
             step_stats.append(stat)
+            seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - started, 4)
         elif isinstance(step, GlobalStep):
             df = step.signature(df)
+            key = f"signatures:{name}"
+            seconds[key] = round(seconds.get(key, 0.0) + time.perf_counter() - started, 4)
     return df, step_stats
 
 

@@ -50,6 +50,8 @@ class ShardTask:
     resign: tuple[str, ...] = ()
     # The cached shard's number (or its source's) changed: its row keys are rewritten, nothing parsed.
     rekey: bool = False
+    # `--profile`: the folder the shard's cProfile goes to (local to the worker); "" for none.
+    profile_dir: str = ""
 
     @property
     def name(self) -> str:

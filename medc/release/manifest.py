@@ -175,6 +175,7 @@ class GlobalStepReport:
     rows_out: int = field(metadata={"json": "out"})
     dropped: dict[str, dict[str, int]]  # source -> reason -> rows
     report: dict[str, Any] | None = field(default=None, metadata={"omit_none": True})
+    seconds: float | None = field(default=None, metadata={"omit_none": True})  # in the driver
 
 
 @dataclass
@@ -233,6 +234,19 @@ class ExecutorInfo:
 
 
 @dataclass
+class Throughput:
+    """One stage of one source's map work, summed over its shards: seconds of one core, the
+    documents it handled and their megabytes (input files for `parse`, text for the steps),
+    and the rates per core."""
+
+    seconds: float
+    docs: int
+    megabytes: float
+    docs_per_s: float
+    mb_per_s: float
+
+
+@dataclass
 class ErrorBudget:
     budget: float
     error_rate: float
@@ -258,6 +272,9 @@ class Manifest:
     executor: ExecutorInfo | None = field(default=None, metadata={"omit_none": True})
     error_budget: ErrorBudget | None = field(default=None, metadata={"omit_none": True})
     licenses: dict[str, dict[str, int]] | None = field(default=None, metadata={"omit_none": True})  # source -> licence -> rows
+    # source -> stage (parse, a map step, `signatures:<global step>`) -> throughput per core, from
+    # each shard's marker (measured when that shard was computed; a cached shard keeps its figures).
+    throughput: dict[str, dict[str, Throughput]] = field(default_factory=dict)
 
     def released_configs(self) -> list[str]:
         """Configs with rows, in recipe order."""
