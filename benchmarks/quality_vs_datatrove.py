@@ -1,6 +1,10 @@
 """Quality signals + Gopher filters: medc vs datatrove, same corpus, one process.
 
-    uv run --group bench python benchmarks/quality_vs_datatrove.py [--repeat 3]
+    uv run --group bench python benchmarks/quality_vs_datatrove.py [--repeat 3] [--corpus samples|real-size --docs N]
+
+Corpora: `samples` (PMC articles, sections, paragraph windows, PubMedQA abstracts, exam
+questions: mostly short pieces) or `real-size` (`benchmarks.corpus.realistic_corpus`: papers
+with PMC full text's length distribution, median ~4,500 words, and abstracts, from real text).
 
 Baseline: datatrove's `GopherRepetitionFilter` then `GopherQualityFilter` (default
 thresholds) called per document, as its pipeline does. medc: `compute_signals` over the
@@ -21,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import polars as pl  # noqa: E402
 
-from benchmarks.corpus import pmc_documents  # noqa: E402
+from benchmarks.corpus import describe, pmc_documents, realistic_corpus  # noqa: E402
 from medc.text.quality import compute_signals  # noqa: E402
 from medc.text.quality_rules import GOPHER_DEFAULTS, quality_decision  # noqa: E402
 
@@ -51,11 +55,16 @@ def run_medc(texts: list[str]) -> list[str | None]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of each (best is reported)")
+    ap.add_argument("--corpus", choices=("samples", "real-size"), default="samples")
+    ap.add_argument("--docs", type=int, default=2000, help="documents of the real-size corpus")
     args = ap.parse_args()
-    texts = pmc_documents()
-    words = sum(len(t.split()) for t in texts)
-    print(f"corpus: {len(texts)} documents, {words:,} words (PMC articles, sections, paragraph windows, "
-          "PubMedQA abstracts and answers, MedQA/MedMCQA questions)")
+    if args.corpus == "samples":
+        texts = pmc_documents()
+        what = "PMC articles, sections, paragraph windows, PubMedQA abstracts and answers, MedQA/MedMCQA questions"
+    else:
+        texts = realistic_corpus(args.docs)[0]
+        what = "real-size: PMC-like papers and PubMed-like abstracts from real text"
+    print(f"corpus ({what}): {describe(texts)}")
     run_datatrove(texts[:20])
     run_medc(texts[:20])
     timings: dict[str, float] = {}
