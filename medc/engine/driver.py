@@ -160,7 +160,7 @@ def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: L
         for report in shard_reports.values():
             for row_id, key in report.get("withdrawn", []):
                 withdrawn[row_id] = max(withdrawn.get(row_id, 0), key)
-        drops, global_reports = global_decisions(recipe, shard_files, root, layout.local_cache, executor.map_unordered, shared_shards,
+        drops, global_reports, step_seconds = global_decisions(recipe, shard_files, root, layout.local_cache, executor.map_unordered, shared_shards,
                                                  withdrawn)
 
     with timer.stage("write"):
@@ -179,7 +179,8 @@ def run_build(recipe: Recipe, layout: Layout, hashes: ContentHashes, executor: L
             stats.update(config_stats)
         written[COMMERCIAL_CONFIG] = write_commercial(layout.staging, [name for name, files in written.items() if files], recipe)
 
-    manifest = assemble_manifest(recipe, plans, shard_reports, global_reports, written, layout.staging, timer.total(),
+    timings = {**timer.total(), **{f"global_step:{name}_seconds": secs for name, secs in step_seconds.items()}}
+    manifest = assemble_manifest(recipe, plans, shard_reports, global_reports, written, layout.staging, timings,
                                  sources_label, stats, config_sources)
     manifest.executor = ExecutorInfo("ray" if isinstance(executor, RayExecutor) else "local", executor.workers)
     error_rate = judge_errors(manifest, recipe.error_budget if error_budget is None else error_budget)

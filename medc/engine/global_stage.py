@@ -26,6 +26,7 @@ class DropLedger:
     def __init__(self) -> None:
         self.decisions: list[pl.DataFrame] = []
         self.reports: list[GlobalStepReport] = []
+        self.seconds: dict[str, float] = {}  # per step, in the driver (kept apart: the reports are deterministic)
         self.lap = time.perf_counter()  # a step's seconds: from the previous record to its own
 
     def start(self) -> None:
@@ -39,7 +40,8 @@ class DropLedger:
         dropped: dict[str, dict[str, int]] = {}
         for src, reason, n in by_source.iter_rows():
             dropped.setdefault(src, {})[reason] = n
-        self.reports.append(GlobalStepReport(name, frame.height, frame.height - drop.height, dropped, report or None, seconds))
+        self.reports.append(GlobalStepReport(name, frame.height, frame.height - drop.height, dropped, report or None))
+        self.seconds[name] = seconds
         self.decisions.append(drop)
         kept = frame.join(drop, on="_key", how="anti")
         self.lap = time.perf_counter()
@@ -53,14 +55,15 @@ def global_decisions(
     recipe: Recipe, shard_files: list[Path], root: Path, work_dir: Path,
     map_unordered: Callable[..., Any] | None = None, shared_shards: list[str] | None = None,
     withdrawn: dict[str, int] | None = None,
-) -> tuple[pl.DataFrame, list[GlobalStepReport]]:
+) -> tuple[pl.DataFrame, list[GlobalStepReport], dict[str, float]]:
     """Row keys to drop (`_key, step, reason`): filter steps on stored columns, rows withdrawn
     by a later file, then unique ids, then every global step. `shared_shards`: where the
     global steps' workers read the shards (URLs every node sees), default the local
-    `shard_files`. `withdrawn`: row id -> the key before which its rows are withdrawn."""
+    `shard_files`. `withdrawn`: row id -> the key before which its rows are withdrawn. Also
+    returns each step's seconds."""
     ledger = DropLedger()
     if not shard_files:
-        return ledger.drops(), []
+        return ledger.drops(), [], {}
     steps = [make_step(s.step, s.params, recipe.kind, root=root) for s in recipe.steps]
     filters = [s for s in steps if isinstance(s, FilterStep)]
     global_steps = [s for s in steps if isinstance(s, GlobalStep)]
@@ -78,7 +81,7 @@ def global_decisions(
     for step in global_steps:
         decision = step.decide(frame, ctx)
         frame = ledger.record(step.name, decision.drops, frame, decision.report)
-    return ledger.drops(), ledger.reports
+    return ledger.drops(), ledger.reports, ledger.seconds
 
 
 def superseding_sources(recipe: Recipe) -> list[str]:

@@ -175,7 +175,6 @@ class GlobalStepReport:
     rows_out: int = field(metadata={"json": "out"})
     dropped: dict[str, dict[str, int]]  # source -> reason -> rows
     report: dict[str, Any] | None = field(default=None, metadata={"omit_none": True})
-    seconds: float | None = field(default=None, metadata={"omit_none": True})  # in the driver
 
 
 @dataclass
