@@ -180,6 +180,8 @@ def test_multimedqa_group_table_on_the_samples(tiny_model: Path, tmp_path: Path,
     ran = {"medqa", "medmcqa", "pubmedqa", "mmlu_anatomy", "mmlu_clinical_knowledge"}  # the ones samples/ has
     assert set(results["benchmarks"]) == ran and set(results["not_run"]) == {
         "mmlu_college_biology", "mmlu_college_medicine", "mmlu_medical_genetics", "mmlu_professional_medicine"}
+    assert results["benchmarks"]["mmlu_anatomy"]["benchmark"] == {
+        "split": "MMLU anatomy test", "hub": "cais/mmlu (anatomy, test)", "lm_eval_task": "mmlu_anatomy"}
     group = results["groups"]["multimedqa"]
     assert group["items"] == 15 and set(group["missing"]) == set(results["not_run"])
     for metric in ("acc", "acc_norm"):

@@ -346,19 +346,21 @@ class Scorer:
                     progress.update(sum(len(m) for _, m in batch))
         return results
 
-    def generate(self, prompts: list[str], max_new_tokens: int = 16) -> list[str]:
+    def generate(self, prompts: list[str], max_new_tokens: int = 16, add_special_tokens: bool = True) -> list[str]:
+        """Greedy continuations of each prompt, in batches (left-padded; a prompt longer than the
+        model's context keeps its end: the options and "Answer:")."""
         torch = self.torch
-        outs = []
-        self.tokenizer.padding_side = "left"
-        self.tokenizer.truncation_side = "left"  # keep the end of long prompts (the options and "Answer:")
+        tok = self.tokenizer
+        tok.padding_side, tok.truncation_side = "left", "left"
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        outs: list[str] = []
         with torch.inference_mode():
             for start in range(0, len(prompts), self.batch_size):
-                batch = self.tokenizer(prompts[start : start + self.batch_size], return_tensors="pt", padding=True,
-                                       truncation=True, max_length=self.max_len - max_new_tokens)
+                batch = tok(prompts[start : start + self.batch_size], return_tensors="pt", padding=True, truncation=True,
+                            add_special_tokens=add_special_tokens, max_length=max(self.max_len - max_new_tokens, 1))
                 gen = self.model.generate(**{k: v.to(self.device) for k, v in batch.items()}, max_new_tokens=max_new_tokens,
-                                          do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
-                new = gen[:, batch["input_ids"].shape[1] :]
-                outs += self.tokenizer.batch_decode(new, skip_special_tokens=True)
+                                          do_sample=False, pad_token_id=pad)
+                outs += tok.batch_decode(gen[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         return outs
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
@@ -369,22 +371,10 @@ class Scorer:
         return "\n\n".join(m["content"] for m in messages) + "\n\n"
 
     def generate_chat(self, conversations: list[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
-        """Greedy replies to each conversation, in batches (left-padded; a prompt longer than the
-        model's context keeps its end)."""
-        torch = self.torch
-        tok = self.tokenizer
-        tok.padding_side, tok.truncation_side = "left", "left"
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        outs: list[str] = []
-        with torch.inference_mode():
-            for start in range(0, len(conversations), self.batch_size):
-                texts = [self.chat_prompt(c) for c in conversations[start : start + self.batch_size]]
-                batch = tok(texts, return_tensors="pt", padding=True, truncation=True, add_special_tokens=not tok.chat_template,
-                            max_length=max(self.max_len - max_new_tokens, 1))
-                gen = self.model.generate(**{k: v.to(self.device) for k, v in batch.items()}, max_new_tokens=max_new_tokens,
-                                          do_sample=False, pad_token_id=pad)
-                outs += [t.strip() for t in tok.batch_decode(gen[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)]
-        return outs
+        """Greedy replies to each conversation (a chat template adds its own special tokens)."""
+        replies = self.generate([self.chat_prompt(c) for c in conversations], max_new_tokens,
+                                add_special_tokens=not self.tokenizer.chat_template)
+        return [r.strip() for r in replies]
 
 
 class ServerChat:
@@ -655,6 +645,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, qs in questions.items():
         try:
             results["benchmarks"][name] = evaluate(scorer, name, qs, args.mode, args.prompt_style, max_new_tokens)
+            bench = REGISTRY[name]  # what was scored: the split, its Hub copy, the lm-eval task it reproduces
+            results["benchmarks"][name]["benchmark"] = {"split": bench.split, "hub": bench.hub, "lm_eval_task": bench.lm_eval_task}
         except RuntimeError as exc:  # the server kept failing
             raise UserError(f"{name}: {exc}") from None
     groups = {g: group_scores(results["benchmarks"], GROUPS[g]) for g in GROUPS if g in named and g != "all"}
