@@ -6,8 +6,8 @@ answers (PubMedQA) and exam questions with options (MedQA, MedMCQA).
 
 `realistic_corpus(n)` gives documents of real size: papers with the length distribution of PMC
 full text as the builders emit it (log-normal, median ~4,500 words, tail to 40,000; paragraphs
-and tables of ~60 real articles) and PubMed-like abstracts (median ~250 words, PubMedQA
-contexts), with planted exact and near duplicates whose pairs are returned as ground truth.
+and tables of ~60 real articles) and PubMed-like abstracts (median ~250 words, from the sentences of
+1,000 PubMedQA abstracts), with planted exact and near duplicates whose pairs are returned as ground truth.
 `describe(texts)` states a corpus: documents, words, MB and length percentiles.
 """
 
@@ -90,6 +90,12 @@ def real_paragraphs() -> tuple[list[str], list[str]]:
     return paragraphs, abstracts
 
 
+def abstract_sentences(abstracts: list[str]) -> list[str]:
+    import re
+
+    return [s for a in abstracts for s in re.split(r"(?<=[.!?])\s+", a) if len(s.split()) >= 4]
+
+
 def lognormal_words(rng: random.Random, median: int, sigma: float, low: int, high: int) -> int:
     return max(low, min(high, int(math.exp(rng.gauss(math.log(median), sigma)))))
 
@@ -115,27 +121,30 @@ def realistic_corpus(n_docs: int, paper_share: float = 0.25, dup_share: float = 
     exact and near duplicates. Returns (texts, ground truth: {"exact": [(copy, original)], "near": ...})."""
     rng = random.Random(seed)
     paragraphs, abstracts = real_paragraphs()
+    sentences = abstract_sentences(abstracts)
     n_dup, n_near = int(n_docs * dup_share), int(n_docs * near_share)
     n_base = n_docs - n_dup - n_near
     texts: list[str] = []
     for _ in range(n_base):
         if rng.random() < paper_share:
             target = lognormal_words(rng, PAPER_MEDIAN_WORDS, 0.55, 800, 40_000)
-            start = rng.randrange(len(paragraphs))
+            # Paragraphs drawn at random (none twice in a paper): two papers share few of them,
+            # as two real papers do; consecutive windows of a small pool would overlap by chance.
             parts, words = [], 0
-            while words < target:  # consecutive paragraphs read like an article; wrap around
-                p = paragraphs[(start + len(parts)) % len(paragraphs)]
-                parts.append(p)
-                words += len(p.split())
+            for i in rng.sample(range(len(paragraphs)), len(paragraphs)):
+                if words >= target:
+                    break
+                parts.append(paragraphs[i])
+                words += len(paragraphs[i].split())
             texts.append("\n\n".join(parts))
-        else:
+        else:  # sentences of 1,000 real abstracts drawn at random: abstracts that share little, as real ones
             target = lognormal_words(rng, ABSTRACT_MEDIAN_WORDS, 0.35, 60, 900)
             parts, words = [], 0
             while words < target:
-                a = abstracts[rng.randrange(len(abstracts))]
-                parts.append(a)
-                words += len(a.split())
-            texts.append(" ".join(" ".join(parts).split()[:target]))
+                sentence = sentences[rng.randrange(len(sentences))]
+                parts.append(sentence)
+                words += len(sentence.split())
+            texts.append(" ".join(parts))
     truth: dict[str, list[tuple[int, int]]] = {"exact": [], "near": []}
     for kind, n in (("exact", n_dup), ("near", n_near)):
         for _ in range(n):

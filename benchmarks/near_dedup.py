@@ -2,6 +2,7 @@
 
     uv run --group bench python benchmarks/near_dedup.py --docs 100000          # both
     uv run --group bench python benchmarks/near_dedup.py --docs 1000000 --medc-only
+    uv run --group bench python benchmarks/near_dedup.py --docs 5000 --corpus real-size
 
 The corpus is generated from real sentences of the bundled samples (PMC articles, PubMed
 abstracts, exam questions): each base document is 8-20 random sentences; 5% of them get a
@@ -37,10 +38,24 @@ NGRAM = 5
 NUM_PERM = 128
 
 
-def generate(n_docs: int, seed: int, path: Path) -> tuple[int, int]:
-    from benchmarks.corpus import sentences
-    from medc.text.minhash import jaccard, shingle_sets
+def generate_real_size(n_docs: int, seed: int) -> tuple[list[str], list[int], list[int]]:
+    """`benchmarks.corpus.realistic_corpus`: real-size papers and abstracts with planted exact and
+    near duplicates (3 % each); returns (texts, originals, copies) in corpus order."""
+    from benchmarks.corpus import realistic_corpus
 
+    texts, truth = realistic_corpus(n_docs, seed=seed)
+    pairs = truth["exact"] + truth["near"]
+    return texts, [b for _, b in pairs], [a for a, _ in pairs]
+
+
+def generate(n_docs: int, seed: int, path: Path, corpus: str = "sentences") -> tuple[int, int]:
+    from benchmarks.corpus import describe, sentences
+
+    if corpus == "real-size":
+        texts, a, b = generate_real_size(n_docs, seed)
+        print(f"corpus (real-size): {describe(texts)}")
+        frame = pl.DataFrame({"id": np.arange(len(texts)), "text": texts})
+        return write_corpus(frame, a, b, path)
     pool = sentences()
     rng = random.Random(seed)
     n_base = int(n_docs / 1.05)
@@ -73,16 +88,22 @@ def generate(n_docs: int, seed: int, path: Path) -> tuple[int, int]:
     rng.shuffle(order)  # copies are not next to their originals
     position = {old: new for new, old in enumerate(order)}
     frame = pl.DataFrame({"id": np.arange(len(docs)), "text": [docs[o] for o in order]})
+    print(f"corpus (sentences): {describe(frame['text'].to_list())}")
+    return write_corpus(frame, [position[o] for o in originals], [position[c] for c in copies], path)
+
+
+def write_corpus(frame: pl.DataFrame, a: list[int], b: list[int], path: Path) -> tuple[int, int]:
+    """The corpus as parquet, and beside it the planted pairs with their exact Jaccard similarity."""
+    from medc.text.minhash import jaccard, shingle_sets
+
     frame.write_parquet(path)
-    a = [position[o] for o in originals]
-    b = [position[c] for c in copies]
     texts = frame["text"]
     sets_a = shingle_sets(texts.gather(a), NGRAM)
     sets_b = shingle_sets(texts.gather(b), NGRAM)
     sims = [jaccard(x, y) for x, y in zip(sets_a, sets_b)]
     truth = pl.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b), "jaccard": sims})
     truth.write_parquet(path.with_suffix(".truth.parquet"))
-    return len(docs), int((truth["jaccard"] >= THRESHOLD).sum())
+    return frame.height, int((truth["jaccard"] >= THRESHOLD).sum())
 
 
 def medc_pairs(path: str, queue: mp.Queue) -> None:
@@ -168,11 +189,13 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--medc-only", action="store_true", help="skip the datasketch loop (e.g. at 1M documents)")
+    ap.add_argument("--corpus", choices=("sentences", "real-size"), default="sentences",
+                    help="sentences: 8-20 real sentences per document; real-size: benchmarks.corpus.realistic_corpus")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.parquet"
         t0 = time.perf_counter()
-        n, positives = generate(args.docs, args.seed, path)
+        n, positives = generate(args.docs, args.seed, path, args.corpus)
         print(f"corpus: {n:,} documents, {positives:,} planted pairs with Jaccard >= {THRESHOLD} "
               f"(generated in {time.perf_counter() - t0:.0f} s)")
         truth = pl.read_parquet(path.with_suffix(".truth.parquet"))
