@@ -82,21 +82,19 @@ def stage_throughput(reports: list[dict[str, Any]]) -> dict[str, Throughput]:
     """Per stage of one source's map work, summed over its shards: parse (documents built, MB of
     input files), each map step (documents in, MB of text built) and each global step's
     signatures (documents after the map steps, MB of text built)."""
-    seconds: dict[str, float] = {}
-    docs: dict[str, int] = {}
-    megabytes: dict[str, float] = {}
+    totals: dict[str, list[float]] = {}  # stage -> [seconds, documents, megabytes]
     for r in reports:
         if "stage_seconds" not in r:  # a marker from before stages were timed
             continue
         step_in = {st["step"]: st["in"] for st in r["steps"]}
         for stage, secs in r["stage_seconds"].items():
-            seconds[stage] = seconds.get(stage, 0.0) + secs
-            n = r["rows_built"] if stage == "parse" else step_in.get(stage, r["rows"])
-            docs[stage] = docs.get(stage, 0) + n
-            megabytes[stage] = megabytes.get(stage, 0.0) + (r["input_bytes"] if stage == "parse" else r["text_bytes"]) / 1e6
-    return {stage: Throughput(round(secs, 4), docs[stage], round(megabytes[stage], 3),
-                              round(docs[stage] / secs, 1) if secs else 0.0, round(megabytes[stage] / secs, 3) if secs else 0.0)
-            for stage, secs in seconds.items()}
+            docs = r["rows_built"] if stage == "parse" else step_in.get(stage, r["rows"])
+            megabytes = (r["input_bytes"] if stage == "parse" else r["text_bytes"]) / 1e6
+            t = totals.setdefault(stage, [0.0, 0, 0.0])
+            t[0], t[1], t[2] = t[0] + secs, t[1] + docs, t[2] + megabytes
+    return {stage: Throughput(round(secs, 4), int(docs), round(mb, 3), round(docs / secs, 1) if secs else 0.0,
+                              round(mb / secs, 3) if secs else 0.0)
+            for stage, (secs, docs, mb) in totals.items()}
 
 
 def described_outputs(repo: Path, config: str, written: list[dict[str, Any]]) -> list[OutputFile]:

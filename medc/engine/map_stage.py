@@ -144,12 +144,11 @@ def rows_frame(rows: list[dict[str, Any]], task: ShardTask) -> pl.DataFrame:
 
 
 def apply_steps(df: pl.DataFrame, task: ShardTask, root: Path,
-                stage_seconds: dict[str, float] | None = None) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+                seconds: dict[str, float]) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Map steps (counted), then the signature columns of the global steps; filter steps run
-    later, in the driver, on the stored columns. The seconds of each go in `stage_seconds`
+    later, in the driver, on the stored columns. The seconds of each are added to `seconds`
     (a global step's under `signatures:<step>`)."""
     step_stats: list[dict[str, Any]] = []
-    seconds = stage_seconds if stage_seconds is not None else {}
     for name, params in task.steps:
         step = make_step(name, thaw(params), task.kind, root=root)
         started = time.perf_counter()

@@ -99,10 +99,10 @@ def resolve(names: str) -> list[str]:
     return out
 
 
-def matching_files(root: Path, patterns: tuple[str, ...] | list[str], exclude: tuple[str, ...] = ()) -> list[Path]:
-    """Readable files under `root` that match any of the globs, sorted, without the excluded names."""
+def matching_files(root: Path, patterns: tuple[str, ...] | list[str]) -> list[Path]:
+    """Readable files under `root` that match any of the globs, sorted."""
     found = {p for pattern in patterns for p in root.glob(pattern) if p.is_file()}
-    return sorted(p for p in found if p.name.endswith(READABLE) and p.name not in exclude)
+    return sorted(p for p in found if p.name.endswith(READABLE))
 
 
 def _relabel(items: list[BenchmarkItem], name: str) -> list[BenchmarkItem]:

@@ -260,7 +260,7 @@ def read_mmlu(path: Path, subject: str) -> list[BenchmarkItem]:
     if path.suffix == ".csv":
         with open(path, newline="", encoding="utf-8") as f:
             for i, row in enumerate(csv.reader(f)):
-                if len(row) != 6 or row[5].strip() not in "ABCD" or not row[5].strip():
+                if len(row) != 6 or row[5].strip() not in ("A", "B", "C", "D"):
                     raise ValueError(f"{path.name}: row {i + 1}: not an MMLU row (question, A, B, C, D, answer letter)")
                 items.append(BenchmarkItem(f"mmlu_{subject}", f"mmlu_{subject}:{path.stem}:{i}", row[0],
                                            dict(zip("ABCD", row[1:5])), row[5].strip()))

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from medc.files.atomic import sha256_file
-from medc.ingest.benchmarks import REGISTRY, read_split
+from medc.ingest.benchmarks import REGISTRY, matching_files, read_split
 from medc.ingest.testsets import BenchmarkItem
 from medc.steps.base import Decision, GlobalContext, GlobalStep, register_step, text_expr
 from medc.steps.params import ParamError, StepParams, positive_int
@@ -163,7 +163,7 @@ def load_index(root: str, benchmarks_json: str, n: int, min_words: int, max_item
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # An unreadable test file must not stop the build, and must not pass silently.
             problems[spec["name"]] = f"benchmark {spec['name']!r} not checked: {exc}"
-            found, read = [], sorted({p.relative_to(root).as_posix() for pat in patterns for p in Path(root).glob(pat) if p.is_file()})
+            found, read = [], [p.relative_to(root).as_posix() for p in matching_files(Path(root), patterns)]
         items += found
         files[spec["name"]] = read
     index = ContaminationIndex.build(items, n, min_words, max_item_frequency)
