@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 WORD_PATTERN = r"[\p{L}\p{N}]+"
-_MULT = np.uint64(0x100000001B3)  # FNV prime: odd, so the polynomial mixes all bits
+NGRAM_MULT = np.uint64(0x100000001B3)  # FNV prime: odd, so the polynomial mixes all bits
 
 
 def words(texts: pl.Series) -> pl.Series:
@@ -48,5 +48,5 @@ def ngram_hashes(hashes: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.nd
     grams = np.zeros(len(starts), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(n):
-            grams = grams * _MULT + hashes[starts + k]
+            grams = grams * NGRAM_MULT + hashes[starts + k]
     return grams, docs

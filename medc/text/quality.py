@@ -1,9 +1,9 @@
 """Quality signals as columns (Gopher quality + repetition, C4/FineWeb-like, language).
 
 Words are spaCy's blank-English tokens (the tokenisation datatrove's Gopher filters use),
-taken as arrays of 64-bit ORTH ids from one tokenizer over a batch of texts; per-word
-properties are computed once per distinct word, and every per-document sum is a numpy
-reduction. Line and paragraph signals are polars string expressions over the batch. The
+as word ids from `medc.text.spacy_words` (spaCy runs once per distinct white-space-free
+chunk); per-word properties are computed once per distinct word, and every per-document sum
+is a numpy reduction. Line and paragraph signals are polars string expressions over the batch. The
 only loop over positions is the "duplicate n-gram" greedy scan, and it runs only over
 positions whose n-gram occurs more than once in its document.
 
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medc.text.ngrams import ngram_hashes, ngram_positions
-from medc.text.spacy_blank import blank_english
+from medc.text.ngrams import NGRAM_MULT as _NGRAM_MULT
+from medc.text.spacy_words import VOCABULARY
 
 # datatrove's PUNCTUATION_SET (gopher "symbol" words are made only of these), spelled out
 # here so that medc does not depend on datatrove.
@@ -71,64 +71,29 @@ SIGNAL_COLUMNS = {
 }
 
 
-@lru_cache(maxsize=1)
-def tokenizer() -> Any:
-    return blank_english().tokenizer
-
-
 @dataclass
-class WordTable:
-    """Per-distinct-word properties, grown as new words are seen (kept per process)."""
+class WordProperties:
+    """Per-word properties by `VOCABULARY` word id, computed once per word."""
 
-    index: dict[int, int]
+    generation: int
     non_symbol: list[bool]
     length: list[int]
     alpha: list[bool]
     stop: list[int]  # index in STOP_WORDS, or -1
 
-    @classmethod
-    def new(cls) -> WordTable:
-        return cls({}, [], [], [], [])
-
-    def ids(self, orths: np.ndarray) -> np.ndarray:
-        uniq, inverse = np.unique(orths, return_inverse=True)
-        strings = tokenizer().vocab.strings
-        local = np.empty(len(uniq), dtype=np.int64)
-        for i, orth in enumerate(uniq.tolist()):
-            j = self.index.get(orth)
-            if j is None:
-                word = strings[orth].strip()
-                j = len(self.length)
-                self.index[orth] = j
-                self.non_symbol.append(any(ch not in PUNCTUATION_SET for ch in word))
-                self.length.append(len(word))
-                self.alpha.append(any(c.isalpha() for c in word))
-                self.stop.append(STOP_WORDS.index(word) if word in STOP_WORDS else -1)
-            local[i] = j
-        return local[inverse]
+    def update(self) -> WordProperties:
+        if self.generation != VOCABULARY.generation:
+            self.__init__(VOCABULARY.generation, [], [], [], [])  # type: ignore[misc]
+        for text in VOCABULARY.text[len(self.length):]:
+            word = text.strip()
+            self.non_symbol.append(any(ch not in PUNCTUATION_SET for ch in word))
+            self.length.append(len(word))
+            self.alpha.append(any(c.isalpha() for c in word))
+            self.stop.append(STOP_WORDS.index(word) if word in STOP_WORDS else -1)
+        return self
 
 
-_WORDS = WordTable.new()
-
-
-def tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(ORTH ids of all non-space tokens, offsets per text)."""
-    tok = tokenizer()  # first: spaCy is imported without torch (medc.text.spacy_blank)
-    from spacy.attrs import IS_SPACE, ORTH
-
-    arrays = []
-    lengths = np.zeros(len(texts), dtype=np.int64)
-    for i, doc in enumerate(tok.pipe(texts, batch_size=256)):
-        arr = doc.to_array([ORTH, IS_SPACE])
-        if arr.size:
-            arr = arr.reshape(-1, 2)
-            kept = arr[arr[:, 1] == 0, 0]
-            arrays.append(kept)
-            lengths[i] = len(kept)
-    orths = np.concatenate(arrays).astype(np.uint64) if arrays else np.empty(0, dtype=np.uint64)
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return orths, offsets
+_PROPERTIES = WordProperties(0, [], [], [], [])
 
 
 def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -136,73 +101,107 @@ def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return cs[offsets[1:]] - cs[offsets[:-1]]
 
 
-def _ngrams(orths: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
-    """(hash, document, start, characters without separators) of every word n-gram."""
-    grams, docs = ngram_hashes(orths, offsets, n)
-    starts, _ = ngram_positions(offsets, n)
-    return grams, docs, starts, word_chars[starts + n] - word_chars[starts]
+_DOC_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: (document, n-gram hash) -> one 64-bit key
 
 
-def top_ngram_chars(orths: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray, n: int) -> np.ndarray:
-    """Per document: characters of its most frequent word n-gram (first to appear among ties,
-    as Counter.most_common does; words joined with spaces, as datatrove's " ".join) times its count."""
-    n_docs = len(offsets) - 1
-    grams, gdocs, _, glen = _ngrams(orths, offsets, word_chars, n)
-    value = np.zeros(n_docs)
-    if len(grams):
-        frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": np.arange(len(grams)), "len": glen + (n - 1)})
-        top = (
-            frame.group_by("doc", "g")
-            .agg(pl.len().alias("c"), pl.col("pos").min(), pl.col("len").first())
-            .sort(["doc", "c", "pos"], descending=[False, True, False])
-            .group_by("doc", maintain_order=True)
-            .first()
-        )
-        value[top["doc"].to_numpy()] = (top["c"].to_numpy() * top["len"].to_numpy())
+def _repeats(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For equal keys: (mask of the elements whose key occurs more than once, each element's
+    group number, and each group's size), by one stable sort."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
+    sizes = np.diff(np.append(starts, len(keys)))
+    group = np.empty(len(keys), dtype=np.int64)
+    group[order] = np.repeat(np.arange(len(starts)), sizes)
+    return sizes[group] > 1, group, sizes
+
+
+def _top_chars(n: int, docs: np.ndarray, pos: np.ndarray, group: np.ndarray, sizes: np.ndarray,
+               repeated: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray) -> np.ndarray:
+    """Per document: characters of its most frequent n-gram (words joined by spaces, as
+    datatrove's " ".join) times its count; among ties the first to appear (Counter.most_common)."""
+    first = offsets[:-1]
+    # A document without a repeated n-gram: its first n-gram, once.
+    value = np.where(np.diff(offsets) >= n, word_chars[np.minimum(first + n, len(word_chars) - 1)]
+                     - word_chars[first] + (n - 1), 0).astype(np.float64)
+    if repeated.any():
+        rd, rp, rg = docs[repeated], pos[repeated], group[repeated]
+        count = sizes[rg]
+        # Order by document, count (high first), first position: the winner leads each document.
+        order = np.lexsort((rp, -count, rd))
+        lead = order[np.concatenate([[True], rd[order][1:] != rd[order][:-1]])]
+        winner_pos = rp[lead]
+        value[rd[lead]] = count[lead] * (word_chars[winner_pos + n] - word_chars[winner_pos] + (n - 1))
     return value
 
 
-def duplicated_ngram_chars(orths: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray, n: int) -> np.ndarray:
-    """Per document: characters of its duplicated word n-grams ("".join, no separators), by
+def _duplicated_chars(n: int, docs: np.ndarray, pos: np.ndarray, grams: np.ndarray, repeated: np.ndarray,
+                      word_chars: np.ndarray, n_docs: int) -> np.ndarray:
+    """Per document: characters of its duplicated n-grams ("".join, no separators), by
     datatrove's greedy scan (a repeated n-gram adds its characters and skips n positions),
     replayed over repeated positions only."""
-    n_docs = len(offsets) - 1
-    grams, gdocs, starts, glen = _ngrams(orths, offsets, word_chars, n)
     value = np.zeros(n_docs)
-    if not len(grams):
+    rd, rp, rg = docs[repeated], pos[repeated], grams[repeated]
+    if not len(rd):
         return value
-    frame = pl.DataFrame({"doc": gdocs, "g": grams, "pos": starts, "len": glen})
-    repeated = frame.filter(pl.len().over("doc", "g") > 1)
-    if not repeated.height:
-        return value
-    rep_doc, rep_g = repeated["doc"].to_numpy(), repeated["g"].to_numpy()
-    rep_pos, rep_len = repeated["pos"].to_numpy(), repeated["len"].to_numpy()
-    bounds = np.flatnonzero(np.diff(rep_doc)) + 1
-    for seg in np.split(np.arange(repeated.height), bounds):
+    rlen = word_chars[rp + n] - word_chars[rp]
+    bounds = np.flatnonzero(np.diff(rd)) + 1
+    for seg in np.split(np.arange(len(rd)), bounds):
         seen: set[int] = set()
         next_visit = -1
         total = 0
         for k in seg.tolist():
-            p = int(rep_pos[k])
+            p = int(rp[k])
             if p < next_visit:
                 continue
-            g = int(rep_g[k])
+            g = int(rg[k])
             if g in seen:
-                total += int(rep_len[k])
+                total += int(rlen[k])
                 next_visit = p + n
             else:
                 seen.add(g)
-        value[int(rep_doc[seg[0]])] = total
+        value[int(rd[seg[0]])] = total
     return value
 
 
-def word_signals(texts: list[str], text_chars: np.ndarray) -> dict[str, np.ndarray]:
-    orths, offsets = tokenize(texts)
-    ids = _WORDS.ids(orths) if len(orths) else np.empty(0, dtype=np.int64)
-    non_symbol = np.asarray(_WORDS.non_symbol, dtype=bool)[ids] if len(ids) else np.empty(0, dtype=bool)
-    wlen = np.asarray(_WORDS.length, dtype=np.int64)[ids] if len(ids) else np.empty(0, dtype=np.int64)
-    alpha = np.asarray(_WORDS.alpha, dtype=bool)[ids] if len(ids) else np.empty(0, dtype=bool)
-    stop = np.asarray(_WORDS.stop, dtype=np.int64)[ids] if len(ids) else np.empty(0, dtype=np.int64)
+def ngram_chars(orths: np.ndarray, offsets: np.ndarray, word_chars: np.ndarray) -> dict[str, np.ndarray]:
+    """Per document, the characters of Gopher's top n-gram (n in TOP_NGRAMS) and of its
+    duplicated n-grams (n in DUP_NGRAMS).
+
+    One pass per n over the positions that can still matter: an (n+1)-gram occurs twice only
+    where its first n words do, so each n looks only at the positions whose n-gram repeats (a
+    document without one is decided by its first n-gram). The n-gram hash at a position grows
+    from the (n-1)-gram's (hash * M + next word), as `medc.text.ngrams.ngram_hashes` computes it.
+    """
+    n_docs = len(offsets) - 1
+    doc_end = np.repeat(offsets[1:], np.diff(offsets))
+    pos = np.arange(len(orths), dtype=np.int64)
+    docs = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(offsets))
+    grams = orths.astype(np.uint64, copy=True)
+    out: dict[str, np.ndarray] = {}
+    for n in range(2, max(DUP_NGRAMS) + 1):
+        inside = pos + n <= doc_end[pos] if len(pos) else np.zeros(0, dtype=bool)
+        pos, docs, grams = pos[inside], docs[inside], grams[inside]
+        with np.errstate(over="ignore"):
+            grams = grams * _NGRAM_MULT + orths[pos + n - 1]
+            keys = grams ^ (docs.astype(np.uint64) * _DOC_MIX)
+        repeated, group, sizes = _repeats(keys)
+        if n in TOP_NGRAMS:
+            out[f"top_{n}"] = _top_chars(n, docs, pos, group, sizes, repeated, offsets, word_chars)
+        if n in DUP_NGRAMS:
+            out[f"dup_{n}"] = _duplicated_chars(n, docs, pos, grams, repeated, word_chars, n_docs)
+        pos, docs, grams = pos[repeated], docs[repeated], grams[repeated]
+    return out
+
+
+def word_signals(texts: pl.Series, text_chars: np.ndarray) -> dict[str, np.ndarray]:
+    ids, offsets = VOCABULARY.tokenize(texts)
+    props = _PROPERTIES.update()
+    orths = np.asarray(VOCABULARY.orth, dtype=np.uint64)[ids]
+    non_symbol = np.asarray(props.non_symbol, dtype=bool)[ids]
+    wlen = np.asarray(props.length, dtype=np.int64)[ids]
+    alpha = np.asarray(props.alpha, dtype=bool)[ids]
+    stop = np.asarray(props.stop, dtype=np.int64)[ids]
     n_docs = len(texts)
     words = np.diff(offsets)
     n_non_symbol = _segment_sum(non_symbol, offsets)
@@ -221,10 +220,11 @@ def word_signals(texts: list[str], text_chars: np.ndarray) -> dict[str, np.ndarr
         "sig_alpha_words": np.divide(n_alpha, words, out=np.zeros(n_docs), where=words > 0),
         "sig_stop_words": n_stop,
     }
+    grams = ngram_chars(orths, offsets, word_chars)
     for n in TOP_NGRAMS:
-        out[f"sig_top_{n}gram_char_frac"] = top_ngram_chars(orths, offsets, word_chars, n) / chars
+        out[f"sig_top_{n}gram_char_frac"] = grams[f"top_{n}"] / chars
     for n in DUP_NGRAMS:
-        out[f"sig_dup_{n}gram_char_frac"] = duplicated_ngram_chars(orths, offsets, word_chars, n) / chars
+        out[f"sig_dup_{n}gram_char_frac"] = grams[f"dup_{n}"] / chars
     return out
 
 
@@ -332,7 +332,7 @@ def compute_signals(texts: pl.Series, with_language: bool = True) -> pl.DataFram
     """All signal columns for a batch of texts, in `SIGNAL_COLUMNS` order."""
     texts = texts.fill_null("")
     t = text_signals(texts)
-    w = word_signals(texts.to_list(), t["sig_chars"].to_numpy())
+    w = word_signals(texts, t["sig_chars"].to_numpy())
     words = np.maximum(w["sig_words"], 1).astype(np.float64)
     cols: dict[str, Any] = {
         **{k: v for k, v in w.items()},
