@@ -10,8 +10,9 @@ planted near-duplicate made by word edits, shuffled paragraphs or a truncation. 
 truth: the planted pairs whose exact Jaccard similarity of 5-word shingle sets is >= 0.8.
 
 Each method runs in its own child process on the same corpus file (so peak RSS is its
-own): medc computes signatures in batches (as the map stage does per shard), groups LSH
-buckets with polars, verifies candidates by exact Jaccard and clusters them; the baseline
+own): medc reads the texts 20,000 at a time and keeps only their band hashes (as the map
+stage does per shard), groups LSH buckets with polars one band at a time, verifies candidates
+by exact Jaccard (reading only the candidates' texts) and clusters them; the baseline
 inserts each document's datasketch MinHash into a MinHashLSH(threshold=0.8) after
 querying it. Reported: precision and recall of found pairs at Jaccard >= 0.8, wall time,
 peak RSS, and medc's time as a fraction of the loop's.
@@ -112,16 +113,25 @@ def medc_pairs(path: str, queue: mp.Queue) -> None:
     from medc.text.minhash import band_hashes, candidate_pairs, clusters, jaccard, optimal_bands, shingle_sets, signatures
 
     t0 = time.perf_counter()
-    texts = pl.read_parquet(path)["text"]
+    # As the build does: texts are read a batch at a time (a shard) and only their band hashes
+    # are kept; the verification reads the texts of the candidate documents alone.
+    corpus = pl.scan_parquet(path)
+    n_docs = corpus.select(pl.len()).collect().item()
     bands, rows = optimal_bands(THRESHOLD, NUM_PERM)
     parts = []
-    for start in range(0, len(texts), 20_000):  # per "shard", as in the map stage
-        sig = signatures(texts.slice(start, 20_000), NGRAM, NUM_PERM, 42)
+    for start in range(0, n_docs, 20_000):  # per "shard", as in the map stage
+        texts = corpus.slice(start, 20_000).select("text").collect()["text"]
+        sig = signatures(texts, NGRAM, NUM_PERM, 42)
         parts.append(band_hashes(sig, bands, rows))
-    keys = np.arange(len(texts), dtype=np.uint64)
+    del texts, sig
+    keys = np.arange(n_docs, dtype=np.uint64)
     pairs = candidate_pairs(keys, np.vstack(parts))
+    del parts
     cand = np.unique(np.concatenate([pairs["a"].to_numpy(), pairs["b"].to_numpy()])) if pairs.height else np.empty(0, np.uint64)
-    sets = dict(zip(cand.tolist(), shingle_sets(texts.gather(cand.astype(np.int64)), NGRAM)))
+    cand_texts = (corpus.with_row_index("i").filter(pl.col("i").is_in(pl.Series(cand.astype(np.uint32))))
+                  .select("text").collect()["text"])
+    sets = dict(zip(cand.tolist(), shingle_sets(cand_texts, NGRAM)))
+    del cand_texts
     ok = [jaccard(sets[a], sets[b]) >= THRESHOLD for a, b in pairs.iter_rows()]
     verified = pairs.filter(pl.Series(ok, dtype=pl.Boolean))
     members = clusters(keys, verified)

@@ -35,17 +35,21 @@ class DropLedger:
     def record(self, name: str, drop: pl.DataFrame, frame: pl.DataFrame, report: dict[str, Any] | None = None) -> pl.DataFrame:
         """Record a step's drops (`_key, reason`) among `frame`'s rows; return the rows it kept."""
         seconds = round(time.perf_counter() - self.lap, 4)
-        drop = drop.select(pl.col("_key").cast(pl.UInt64), pl.lit(name).alias("step"), "reason")
-        by_source = frame.join(drop, on="_key", how="inner").group_by("source", "reason").len().sort("source", "reason")
-        dropped: dict[str, dict[str, int]] = {}
-        for src, reason, n in by_source.iter_rows():
-            dropped.setdefault(src, {})[reason] = n
-        self.reports.append(GlobalStepReport(name, frame.height, frame.height - drop.height, dropped, report or None))
-        self.seconds[name] = seconds
-        self.decisions.append(drop)
+        drop = drop.select(pl.col("_key").cast(pl.UInt64), "reason")
+        self.add(name, frame.join(drop, on="_key", how="inner").select("_key", "source", "reason"), frame.height, seconds, report)
         kept = frame.join(drop, on="_key", how="anti")
         self.lap = time.perf_counter()
         return kept
+
+    def add(self, name: str, drop: pl.DataFrame, rows_in: int, seconds: float, report: dict[str, Any] | None = None) -> None:
+        """Record a step's drops (`_key, source, reason`) among `rows_in` rows, decided in `seconds`."""
+        by_source = drop.group_by("source", "reason").len().sort("source", "reason")
+        dropped: dict[str, dict[str, int]] = {}
+        for src, reason, n in by_source.iter_rows():
+            dropped.setdefault(src, {})[reason] = n
+        self.reports.append(GlobalStepReport(name, rows_in, rows_in - drop.height, dropped, report or None))
+        self.seconds[name] = round(seconds, 4)
+        self.decisions.append(drop.select(pl.col("_key").cast(pl.UInt64), pl.lit(name).alias("step"), "reason"))
 
     def drops(self) -> pl.DataFrame:
         return pl.concat(self.decisions) if self.decisions else pl.DataFrame(schema=DROPS_SCHEMA)
@@ -67,11 +71,8 @@ def global_decisions(
     steps = [make_step(s.step, s.params, recipe.kind, root=root) for s in recipe.steps]
     filters = [s for s in steps if isinstance(s, FilterStep)]
     global_steps = [s for s in steps if isinstance(s, GlobalStep)]
-    frame = read_columns(recipe, shard_files, filters, global_steps)
+    frame = filtered_columns(recipe, shard_files, filters, global_steps, ledger)
     ledger.start()
-    for f in filters:
-        reasons = f.reasons(frame)
-        frame = ledger.record(f.name, frame.select("_key", reasons.alias("reason")).filter(pl.col("reason").is_not_null()), frame)
     if withdrawn:
         table = pl.DataFrame({"id": list(withdrawn), "_before": list(withdrawn.values())}, schema={"id": pl.String, "_before": pl.UInt64})
         gone = frame.join(table, on="id").filter(pl.col("_key") < pl.col("_before"))
@@ -97,12 +98,34 @@ def duplicate_ids(frame: pl.DataFrame, superseding: list[str]) -> pl.DataFrame:
     return frame.filter(pl.col("_key") != keep).select("_key", reason.alias("reason"))
 
 
-def read_columns(recipe: Recipe, shard_files: list[Path], filters: list[FilterStep], global_steps: list[GlobalStep]) -> pl.DataFrame:
-    """`_key, id, source` and the columns the filters and global steps read, from every shard."""
-    cols = ["_key", "id", "source"] + [c for s in global_steps for c in s.signature_columns()]
-    cols += sorted({c for f in filters for c in f.columns()} - set(cols))
+def filtered_columns(recipe: Recipe, shard_files: list[Path], filters: list[FilterStep], global_steps: list[GlobalStep],
+                     ledger: DropLedger) -> pl.DataFrame:
+    """`_key, id, source` and the global steps' signature columns of the rows every filter step
+    keeps, from every shard; the filters' drops go to `ledger`.
+
+    Filter rules look at one row at a time, so they run shard by shard, each filter on the rows
+    the ones before it kept: the columns only filters read (the quality signals, most of the
+    bytes) are never held for the whole corpus."""
+    keep = ["_key", "id", "source"] + [c for s in global_steps for c in s.signature_columns()]
+    cols = keep + sorted({c for f in filters for c in f.columns()} - set(keep))
     available = set(pl.scan_parquet(str(shard_files[0])).collect_schema().names())
     missing = [c for c in cols if c not in available]
     if missing:
         raise UserError(f"recipe {recipe.path}: a step needs column {missing[0]!r}, which no step of the recipe computes")
-    return pl.scan_parquet([str(p) for p in shard_files]).select(cols).collect()
+    drops: list[list[pl.DataFrame]] = [[] for _ in filters]
+    rows_in = [0] * len(filters)
+    seconds = [0.0] * len(filters)
+    kept: list[pl.DataFrame] = []
+    for path in shard_files:
+        frame = pl.read_parquet(path, columns=cols)
+        for i, f in enumerate(filters):
+            t0 = time.perf_counter()
+            reasons = f.reasons(frame).alias("reason")
+            rows_in[i] += frame.height
+            drops[i].append(frame.select("_key", "source", reasons).filter(pl.col("reason").is_not_null()))
+            frame = frame.filter(reasons.is_null())
+            seconds[i] += time.perf_counter() - t0
+        kept.append(frame.select(keep))
+    for i, f in enumerate(filters):
+        ledger.add(f.name, pl.concat(drops[i], how="vertical_relaxed"), rows_in[i], seconds[i])
+    return pl.concat(kept, how="vertical_relaxed")

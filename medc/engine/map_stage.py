@@ -5,7 +5,9 @@ signature columns, and the shard is written to the cache with its report."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from medc.errors import UserError
 from medc.files import storage
 from medc.files.atomic import sha256_file
 from medc.files.storage import is_url
-from medc.ingest.builder import FileReport, builder_class
+from medc.ingest.builder import Builder, FileReport, builder_class
 from medc.schema import MAIN_TEXT_FIELD, RecordError, schema_for, validate_row
 from medc.steps.base import GlobalStep, MapStep, make_step
 
@@ -42,12 +44,20 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     if task.resign or task.rekey:
         return resign_shard(task, root)
     started = time.perf_counter()
-    rows, reports = parse_files(task, root)
-    df = rows_frame(rows, task)
-    stage_seconds = {"parse": round(time.perf_counter() - started, 4)}
-    text_bytes = int(df[MAIN_TEXT_FIELD[task.kind]].str.len_bytes().sum() or 0)
+    stage_seconds: dict[str, float] = {"parse": 0.0}
+    reports: list[FileReport] = []
+    counts = StepCounts()
+    outputs: list[pl.DataFrame] = []
+    rows_built = text_bytes = 0
+    steps = shard_steps(task, root)
+    for batch in parse_batches(task, root, reports, stage_seconds):
+        df = rows_frame(batch, task, first_row=rows_built)
+        rows_built += len(batch)
+        batch.clear()  # the rows as Python objects, their largest form: gone before the steps run
+        text_bytes += int(df[MAIN_TEXT_FIELD[task.kind]].str.len_bytes().sum() or 0)
+        outputs.append(apply_steps(df, task, steps, stage_seconds, counts))
+    df = pl.concat(outputs, how="vertical_relaxed") if len(outputs) > 1 else outputs[0]
     withdrawn = withdrawals(list(accumulate(r.rows for r in reports)), reports, task)
-    df, step_stats = apply_steps(df, task, root, stage_seconds)
     report = {
         "source": task.source.name,
         "source_index": task.source_index,
@@ -55,13 +65,13 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
         "fingerprint": task.fingerprint,
         "signatures": dict(task.signatures),
         "files": [r.to_json() for r in reports],
-        "rows_built": len(rows),
+        "rows_built": rows_built,
         "rows": df.height,
-        "steps": step_stats,
+        "steps": counts.stats(),
         "seconds": round(time.perf_counter() - started, 3),
         # Per stage (parse, each map step, each global step's signatures), in this worker; with
         # the input bytes and the text bytes of the rows built, for throughput in the manifest.
-        "stage_seconds": stage_seconds,
+        "stage_seconds": {k: round(v, 4) for k, v in stage_seconds.items()},
         "input_bytes": sum(r.bytes for r in reports),
         "text_bytes": text_bytes,
     }
@@ -97,33 +107,50 @@ def resign_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     return report
 
 
-def parse_files(task: ShardTask, root: Path) -> tuple[list[dict[str, Any]], list[FileReport]]:
-    """The shard's files through its builder: valid rows, and a report per file. A file that
-    cannot be read and a record that cannot become a row are reported; the rest goes on."""
+def parse_batches(task: ShardTask, root: Path, reports: list[FileReport],
+                  seconds: dict[str, float]) -> Iterator[list[dict[str, Any]]]:
+    """The shard's files through its builder, in batches of whole files of about
+    `task.batch_rows` valid rows (at least one batch, maybe empty); a report per file is
+    appended to `reports` and the parsing time added to `seconds["parse"]`. A file that cannot
+    be read and a record that cannot become a row are reported, and the rest goes on; a file
+    that fails part-way gives no row."""
     builder = builder_class(task.source.builder)(task.source.name, task.source.options, root)
-    rows: list[dict[str, Any]] = []
-    reports: list[FileReport] = []
+    batch: list[dict[str, Any]] = []
+    yielded = False
+    lap = time.perf_counter()
     for i, rel in enumerate(task.files):
-        path = root / rel
         report = FileReport(rel, public_reasons=builder.public_reasons)
         reports.append(report)
-        file_rows: list[dict[str, Any]] = []
-        try:
-            report.bytes = path.stat().st_size
-            report.sha256 = task.input_hashes[i] if task.input_hashes else sha256_file(path)
-            for raw in builder.parse(path, report):
-                try:
-                    file_rows.append(validate_row(raw, task.kind))
-                except RecordError as exc:
-                    report.error(str(exc), str(raw.get("id") or f"record {report.records}"))
-        except Exception as exc:  # a bad file never stops the build: it is reported
-            report.failed = True
-            reason = str(exc) if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: {exc}"
-            report.error(reason or type(exc).__name__)
-            continue
-        report.rows = len(file_rows)
-        rows.extend(file_rows)
-    return rows, reports
+        rows = parse_file(builder, root / rel, report, task.input_hashes[i] if task.input_hashes else None, task.kind)
+        batch.extend(rows)
+        del rows  # the batch holds the only references: the caller clears it once read
+        if len(batch) >= task.batch_rows:
+            seconds["parse"] += time.perf_counter() - lap
+            yield batch
+            yielded, batch, lap = True, [], time.perf_counter()
+    seconds["parse"] += time.perf_counter() - lap
+    if batch or not yielded:
+        yield batch
+
+
+def parse_file(builder: Builder, path: Path, report: FileReport, sha256: str | None, kind: str) -> list[dict[str, Any]]:
+    """One file's valid rows; none when the file fails, part-way or not (reported)."""
+    rows: list[dict[str, Any]] = []
+    try:
+        report.bytes = path.stat().st_size
+        report.sha256 = sha256 or sha256_file(path)
+        for raw in builder.parse(path, report):
+            try:
+                rows.append(validate_row(raw, kind))
+            except RecordError as exc:
+                report.error(str(exc), str(raw.get("id") or f"record {report.records}"))
+    except Exception as exc:  # a bad file never stops the build: it is reported
+        report.failed = True
+        reason = str(exc) if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: {exc}"
+        report.error(reason or type(exc).__name__)
+        return []
+    report.rows = len(rows)
+    return rows
 
 
 def withdrawals(rows_before: list[int], reports: list[FileReport], task: ShardTask) -> list[list[Any]]:
@@ -133,42 +160,74 @@ def withdrawals(rows_before: list[int], reports: list[FileReport], task: ShardTa
     return [[row_id, base + end] for report, end in zip(reports, rows_before) for row_id in report.withdrawn]
 
 
-def rows_frame(rows: list[dict[str, Any]], task: ShardTask) -> pl.DataFrame:
-    """The rows as a frame in the dataset schema, with `_words` (of the main text) and `_key`."""
+def rows_frame(rows: list[dict[str, Any]], task: ShardTask, first_row: int = 0) -> pl.DataFrame:
+    """The rows as a frame in the dataset schema, with `_words` (of the main text) and `_key`
+    (the first row is the shard's row `first_row`)."""
     schema = schema_for(task.kind)
     table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
     df = pl.from_arrow(table)
     assert isinstance(df, pl.DataFrame)
     words = pl.col(MAIN_TEXT_FIELD[task.kind]).fill_null("").str.count_matches(r"\S+").cast(pl.UInt32).alias("_words")
-    return with_keys(df.with_columns(words), task)
+    return with_keys(df.with_columns(words), task, first_row)
 
 
-def apply_steps(df: pl.DataFrame, task: ShardTask, root: Path,
-                seconds: dict[str, float]) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
-    """Map steps (counted), then the signature columns of the global steps; filter steps run
-    later, in the driver, on the stored columns. The seconds of each are added to `seconds`
-    (a global step's under `signatures:<step>`)."""
-    step_stats: list[dict[str, Any]] = []
+@dataclass
+class StepCounts:
+    """Per map step, over a shard's batches: rows in and out, rows dropped and rows changed
+    (audit) by reason; and, for a step that adds rows, how many it has given so far (the keys
+    of its next batch continue from there)."""
+
+    rows_in: dict[str, int] = field(default_factory=dict)
+    rows_out: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, Counter[str]] = field(default_factory=dict)
+    audit: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, name: str, rows_in: int, rows_out: int, dropped: Counter[str], audit: Counter[str]) -> None:
+        self.rows_in[name] = self.rows_in.get(name, 0) + rows_in
+        self.rows_out[name] = self.rows_out.get(name, 0) + rows_out
+        self.dropped.setdefault(name, Counter()).update(dropped)
+        self.audit.setdefault(name, Counter()).update(audit)
+
+    def stats(self) -> list[dict[str, Any]]:
+        out = []
+        for name in self.rows_in:
+            stat = {"step": name, "in": self.rows_in[name], "out": self.rows_out[name], "dropped": dict(self.dropped[name])}
+            if self.audit[name]:
+                stat["audit"] = dict(self.audit[name])
+            out.append(stat)
+        return out
+
+
+def shard_steps(task: ShardTask, root: Path) -> list[MapStep | GlobalStep]:
+    """The recipe's map steps that run on this shard's source and its global steps, in order
+    (filter steps run later, in the driver, on the stored columns)."""
+    steps = []
     for name, params in task.steps:
         step = make_step(name, thaw(params), task.kind, root=root)
+        if isinstance(step, MapStep) and step.applies_to(task.source.name) or isinstance(step, GlobalStep):
+            steps.append(step)
+    return steps
+
+
+def apply_steps(df: pl.DataFrame, task: ShardTask, steps: list[MapStep | GlobalStep], seconds: dict[str, float],
+                counts: StepCounts) -> pl.DataFrame:
+    """Map steps (counted in `counts`), then the signature columns of the global steps, on one
+    batch of a shard. The seconds of each are added to `seconds` (a global step's under
+    `signatures:<step>`)."""
+    for step in steps:
         started = time.perf_counter()
         if isinstance(step, MapStep):
-            if not step.applies_to(task.source.name):
-                continue
             n_in = df.height
             df, dropped, audit = step.apply_audited(df)
-            if step.adds_rows:  # keys stay dense and in row order
-                df = with_keys(df, task)
-            stat = {"step": name, "in": n_in, "out": df.height, "dropped": dict(dropped)}
-            if audit:
-                stat["audit"] = dict(audit)
-            step_stats.append(stat)
-            seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - started, 4)
-        elif isinstance(step, GlobalStep):
+            if step.adds_rows:  # keys stay dense and in row order, across batches
+                df = with_keys(df, task, counts.rows_out.get(step.name, 0))
+            counts.add(step.name, n_in, df.height, dropped, audit)
+            seconds[step.name] = seconds.get(step.name, 0.0) + time.perf_counter() - started
+        else:
             df = step.signature(df)
-            key = f"signatures:{name}"
-            seconds[key] = round(seconds.get(key, 0.0) + time.perf_counter() - started, 4)
-    return df, step_stats
+            key = f"signatures:{step.name}"
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - started
+    return df
 
 
 def key_base(source_index: int, shard_index: int) -> int:
@@ -176,9 +235,10 @@ def key_base(source_index: int, shard_index: int) -> int:
     return (source_index << 48) | (shard_index << SHARD_BITS)
 
 
-def with_keys(df: pl.DataFrame, task: ShardTask) -> pl.DataFrame:
-    """`_key` = source << 48 | shard << 24 | row, for the rows in their order."""
-    if df.height > MAX_ROWS_PER_SHARD:
+def with_keys(df: pl.DataFrame, task: ShardTask, first_row: int = 0) -> pl.DataFrame:
+    """`_key` = source << 48 | shard << 24 | row, for the rows in their order, the first being
+    row `first_row` of the shard."""
+    if first_row + df.height > MAX_ROWS_PER_SHARD:
         raise UserError(f"source {task.source.name!r}: a shard has more than {MAX_ROWS_PER_SHARD} rows; lower files_per_shard")
-    base = key_base(task.source_index, task.shard_index)
+    base = key_base(task.source_index, task.shard_index) + first_row
     return df.with_columns((pl.int_range(0, df.height, dtype=pl.UInt64) + base).alias("_key"))

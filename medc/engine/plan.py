@@ -52,6 +52,9 @@ class ShardTask:
     rekey: bool = False
     # `--profile`: the folder the shard's cProfile goes to (local to the worker); "" for none.
     profile_dir: str = ""
+    # Rows parsed and run through the map steps at a time (the recipe's `batch_rows`): the
+    # worker's memory, not the shard's output, depends on it.
+    batch_rows: int = 20_000
 
     @property
     def name(self) -> str:
@@ -177,5 +180,5 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
             fp = fingerprint(recipe.kind, spec, (map_steps, companion_stats, versions), stats)
             hashes = tuple(str(s[2]) for s in stats) if tree.local is not None else ()
             sp.tasks.append(ShardTask(recipe.kind, spec, index, shard, files, str(tree), steps, cache_dir, fp, shared, hashes,
-                                      signatures))
+                                      signatures, batch_rows=recipe.batch_rows))
     return plans

@@ -25,7 +25,7 @@ from medc.schema import SCHEMAS
 from medc.steps.base import FilterStep, make_step
 
 DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags", "source_datasets"}
-BUILD_KEYS = {"files_per_shard", "rows_per_file", "row_group_size", "error_budget"}
+BUILD_KEYS = {"files_per_shard", "rows_per_file", "row_group_size", "error_budget", "batch_rows"}
 SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation", "config"}
 TOP_KEYS = {"dataset", "build", "sources", "steps", "mixture"}
 
@@ -63,6 +63,7 @@ class Recipe:
     rows_per_file: int
     row_group_size: int
     error_budget: float
+    batch_rows: int  # rows a worker parses and runs through the map steps at a time (its memory follows it)
     sources: tuple[SourceSpec, ...]
     steps: tuple[StepSpec, ...]
     raw: dict[str, Any] = field(repr=False, compare=False)
@@ -168,6 +169,7 @@ def load_recipe(path: Path) -> Recipe:
         rows_per_file=positive_int("rows_per_file", 100_000),
         row_group_size=positive_int("row_group_size", 1_000),
         error_budget=float(budget),
+        batch_rows=positive_int("batch_rows", 20_000),
         sources=tuple(sources),
         steps=tuple(step_specs),
         raw=raw,

@@ -105,34 +105,34 @@ def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 def candidate_pairs(keys: np.ndarray, bands: np.ndarray, max_bucket: int = 50) -> pl.DataFrame:
     """Pairs (a < b) of keys sharing a band bucket. Small buckets give all pairs; a large
-    bucket links each member to its smallest key and to its neighbour in key order."""
-    n, nb = bands.shape
-    frame = pl.DataFrame(
-        {"key": np.repeat(keys, nb), "band": np.tile(np.arange(nb, dtype=np.int32), n), "h": bands.reshape(-1)}
-    )
-    buckets = (
-        frame.group_by("band", "h")
-        .agg(pl.col("key").unique().sort())
-        .filter(pl.col("key").list.len() > 1)
-        .select("key")
-    )
-    if buckets.height == 0:
-        return pl.DataFrame(schema={"a": pl.UInt64, "b": pl.UInt64})
-    small = buckets.filter(pl.col("key").list.len() <= max_bucket).with_row_index("bucket")
+    bucket links each member to its smallest key and to its neighbour in key order.
+
+    One band at a time, and only the rows whose hash another row shares in that band are
+    grouped: memory stays at one band's column (16 bytes a row) plus the pairs found."""
     pairs = []
-    if small.height:
-        members = small.explode("key")
-        pairs.append(
-            members.join(members, on="bucket", suffix="_o")
-            .filter(pl.col("key") < pl.col("key_o"))
-            .select(pl.col("key").alias("a"), pl.col("key_o").alias("b"))
-        )
-    large = buckets.filter(pl.col("key").list.len() > max_bucket)
-    if large.height:
-        star = large.select(pl.col("key").list.first().alias("a"), pl.col("key").list.slice(1).alias("b")).explode("b")
-        chain = large.select(pl.col("key").list.slice(0, pl.col("key").list.len() - 1).alias("a"), pl.col("key").list.slice(1).alias("b")).explode("a", "b")
-        pairs += [star, chain]
-    return pl.concat(pairs).unique().sort("a", "b")
+    for band in range(bands.shape[1]):
+        frame = pl.DataFrame({"key": keys, "h": np.ascontiguousarray(bands[:, band])})
+        shared = frame.filter(pl.col("h").is_duplicated())
+        if shared.height == 0:
+            continue
+        buckets = shared.group_by("h").agg(pl.col("key").unique().sort()).filter(pl.col("key").list.len() > 1).select("key")
+        small = buckets.filter(pl.col("key").list.len() <= max_bucket).with_row_index("bucket")
+        if small.height:
+            members = small.explode("key")
+            pairs.append(
+                members.join(members, on="bucket", suffix="_o")
+                .filter(pl.col("key") < pl.col("key_o"))
+                .select(pl.col("key").alias("a"), pl.col("key_o").alias("b"))
+            )
+        large = buckets.filter(pl.col("key").list.len() > max_bucket)
+        if large.height:
+            pairs.append(large.select(pl.col("key").list.first().alias("a"), pl.col("key").list.slice(1).alias("b")).explode("b"))
+            pairs.append(large.select(pl.col("key").list.slice(0, pl.col("key").list.len() - 1).alias("a"),
+                                      pl.col("key").list.slice(1).alias("b")).explode("a", "b"))
+        pairs = [pl.concat(pairs).unique()]  # duplicates across bands go as they come
+    if not pairs:
+        return pl.DataFrame(schema={"a": pl.UInt64, "b": pl.UInt64})
+    return pairs[0].sort("a", "b")
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

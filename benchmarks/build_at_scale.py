@@ -1,0 +1,210 @@
+"""A MedC-K build at corpus scale: N PubMed-like abstracts through the default recipe, with the
+peak memory of every process of the build.
+
+    uv run --group bench python benchmarks/build_at_scale.py --docs 1000000 [--workers 2]
+
+Corpus: MEDLINE XML files laid out like the PubMed baseline (`pubmed25nNNNN.xml.gz`, 30,000
+records a file). Each record is a real PubmedArticle of the bundled and conformance MEDLINE
+files (authors, journal, MeSH, publication types, ids) with a new PMID, a title and an
+abstract made of real sentences of 1,000 PubMedQA abstracts (log-normal length, median ~250
+words, labelled sections in half of them); 3 % repeat an earlier abstract under a new PMID.
+The bundled benchmark test sets (MedQA, MedMCQA, PubMedQA, MMLU, MMLU-Pro) sit beside it, so
+decontamination runs for real.
+
+Build: `python -m medc.build medc-k` with `pipelines/medc-k.toml` unchanged (every default
+step: de-identification is for clinical notes and not run on abstracts), `--workers` processes.
+Reported: wall time and documents/s; the peak RSS of the driver, of the largest worker and of
+the whole process tree (sampled every 0.5 s); the bytes per document of what the driver holds
+for the global steps (their signature columns, read from the shards); the manifest's per-stage
+throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gzip
+import json
+import math
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil  # noqa: E402
+
+from benchmarks.corpus import REPO, SAMPLES, abstract_sentences  # noqa: E402
+
+LABELS = ("BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS")
+BENCHMARK_FOLDERS = ("medqa", "medmcqa", "pubmedqa", "mmlu", "mmlu_pro")
+
+
+def templates() -> list:
+    """Real PubmedArticle records (with an abstract) of the bundled and conformance MEDLINE files."""
+    from lxml import etree
+
+    out = []
+    for folder in (SAMPLES / "medline", REPO / "tests" / "fixtures" / "medline"):
+        for path in sorted(folder.glob("*.xml")) + sorted(folder.glob("*.xml.gz")):
+            data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+            try:
+                root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+            except etree.XMLSyntaxError:
+                continue
+            out += [a for a in root.iter("PubmedArticle") if a.find("MedlineCitation/Article/Abstract") is not None]
+    return out
+
+
+def write_medline(n_docs: int, per_file: int, folder: Path, seed: int = 0) -> tuple[int, float]:
+    """MEDLINE files of `n_docs` records; returns (files, megabytes of XML)."""
+    from lxml import etree
+
+    rng = random.Random(seed)
+    pqal = json.loads((SAMPLES / "pubmedqa" / "ori_pqal.json").read_text())
+    sentences = abstract_sentences([" ".join(r["CONTEXTS"]) for r in pqal.values()])
+    bases = templates()
+    folder.mkdir(parents=True, exist_ok=True)
+    earlier: list[str] = []
+    megabytes = 0.0
+    files = 0
+    for start in range(0, n_docs, per_file):
+        records = []
+        for pmid in range(start + 1, min(start + per_file, n_docs) + 1):
+            article = copy.deepcopy(bases[rng.randrange(len(bases))])
+            citation = article.find("MedlineCitation")
+            citation.find("PMID").text = str(40_000_000 + pmid)
+            for aid in article.iterfind("PubmedData/ArticleIdList/ArticleId"):
+                if aid.get("IdType") == "pubmed":
+                    aid.text = str(40_000_000 + pmid)
+                elif aid.get("IdType") in ("pmc", "doi", "pii", "mid"):
+                    aid.getparent().remove(aid)  # ids of the template's real paper: not this record's
+            for loc in citation.iterfind("Article/ELocationID"):
+                loc.getparent().remove(loc)
+            title = sentences[rng.randrange(len(sentences))]
+            citation.find("Article/ArticleTitle").text = " ".join(title.split()[:14]).rstrip(".,;") + "."
+            abstract = citation.find("Article/Abstract")
+            for child in list(abstract):
+                abstract.remove(child)
+            if earlier and rng.random() < 0.03:
+                texts = json.loads(earlier[rng.randrange(len(earlier))])
+            else:
+                target = max(60, min(900, int(math.exp(rng.gauss(math.log(250), 0.35)))))
+                words, parts = 0, []
+                while words < target:
+                    parts.append(sentences[rng.randrange(len(sentences))])
+                    words += len(parts[-1].split())
+                if rng.random() < 0.5:
+                    cut = len(parts) // 4 or 1
+                    texts = [[label, " ".join(parts[i * cut:(i + 1) * cut if i < 3 else len(parts)])] for i, label in enumerate(LABELS)]
+                else:
+                    texts = [["", " ".join(parts)]]
+                if rng.random() < 0.01:
+                    earlier.append(json.dumps(texts))
+            for label, text in texts:
+                node = etree.SubElement(abstract, "AbstractText")
+                if label:
+                    node.set("Label", label)
+                node.text = text
+            records.append(etree.tostring(article, encoding="unicode"))
+        xml = ("<?xml version=\"1.0\" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC \"-//NLM//DTD PubMedArticle, 1st January 2025//EN\" "
+               "\"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd\">\n<PubmedArticleSet>\n"
+               + "\n".join(records) + "\n</PubmedArticleSet>\n").encode()
+        megabytes += len(xml) / 1e6
+        files += 1
+        (folder / f"pubmed25n{files:04d}.xml.gz").write_bytes(gzip.compress(xml, compresslevel=6))
+    return files, megabytes
+
+
+def measure(cmd: list[str]) -> dict:
+    """Run `cmd`; wall seconds, exit code and peak RSS (bytes) of the root process, of each
+    other process, and of the whole tree at any one time."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peaks: dict[int, int] = {}
+    tree_peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal tree_peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                total = 0
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        rss = p.memory_info().rss
+                    except psutil.Error:
+                        continue
+                    peaks[p.pid] = max(peaks.get(p.pid, 0), rss)
+                    total += rss
+                tree_peak = max(tree_peak, total)
+            except psutil.Error:
+                pass
+            done.wait(0.5)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    _, err = proc.communicate()
+    done.set()
+    thread.join()
+    driver = peaks.pop(proc.pid, 0)
+    return {"seconds": time.perf_counter() - t0, "code": proc.returncode, "stderr": err, "driver": driver,
+            "worker": max(peaks.values(), default=0), "tree": tree_peak}
+
+
+def signature_bytes_per_doc(out: Path) -> tuple[float, list[str]]:
+    """Bytes per row of the columns the driver holds for the global steps (`_key`, `id`,
+    `source` and every `_sig_` column), over all shards of the build."""
+    import polars as pl
+
+    shards = sorted((out / ".medc-cache").rglob("*.parquet"))
+    names = pl.scan_parquet(shards[0]).collect_schema().names()
+    cols = ["_key", "id", "source"] + [c for c in names if c.startswith("_sig_")]
+    frame = pl.scan_parquet(shards).select(cols).collect()
+    return frame.estimated_size() / max(frame.height, 1), cols
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=1_000_000)
+    ap.add_argument("--per-file", type=int, default=30_000, help="records per MEDLINE file (the baseline's size)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one, removed)")
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="medc-scale-"))
+    try:
+        t0 = time.perf_counter()
+        files, megabytes = write_medline(args.docs, args.per_file, work / "sources" / "medline")
+        for name in BENCHMARK_FOLDERS:
+            shutil.copytree(SAMPLES / name, work / "sources" / name, dirs_exist_ok=True)
+        print(f"corpus: {args.docs:,} MEDLINE records in {files} files, {megabytes:,.0f} MB of XML "
+              f"(written in {time.perf_counter() - t0:.0f} s); {args.workers} workers")
+        result = measure([sys.executable, "-m", "medc.build", "medc-k", "--sources", str(work / "sources"),
+                          "--out", str(work / "out"), "--workers", str(args.workers), "--quiet"])
+        if result["code"]:
+            print(result["stderr"][-3000:])
+            raise SystemExit(f"build failed (exit {result['code']})")
+        manifest = json.loads((work / "out" / "medc-k" / "build_manifest.json").read_text())
+        rows = sum(s.get("rows", 0) for s in manifest.get("sources", {}).values() if isinstance(s, dict))
+        gib = 2**30
+        print(f"build: {result['seconds']:,.0f} s, {args.docs / result['seconds']:,.0f} records/s "
+              f"({args.docs / result['seconds'] / args.workers:,.0f} per core); rows released {rows:,}")
+        print(f"peak RSS: driver {result['driver'] / gib:.2f} GiB, largest worker {result['worker'] / gib:.2f} GiB, "
+              f"whole tree {result['tree'] / gib:.2f} GiB")
+        per_doc, cols = signature_bytes_per_doc(work / "out")
+        print(f"driver's columns for the global steps: {per_doc:,.0f} bytes per document ({', '.join(cols)})")
+        print(f"timings: {json.dumps(manifest.get('timings'))[:1500]}")
+        print(f"throughput: {json.dumps(manifest.get('throughput'))[:1500]}")
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
