@@ -1,6 +1,8 @@
 """The map stage of one shard (runs in a worker process or a Ray task): its builder parses
 its files into rows, the recipe's map steps run on them, the global steps add their
-signature columns, and the shard is written to the cache with its report."""
+signature columns, and the shard is written to the cache with its report. Rows go through
+in batches of whole files (`batch_rows` of the recipe), so that a worker holds the rows of
+one batch as Python objects, never those of the whole shard."""
 
 from __future__ import annotations
 
