@@ -5,9 +5,11 @@ peak memory of every process of the build.
 
 Corpus: MEDLINE XML files laid out like the PubMed baseline (`pubmed25nNNNN.xml.gz`, 30,000
 records a file). Each record is a real PubmedArticle of the bundled and conformance MEDLINE
-files (authors, journal, MeSH, publication types, ids) with a new PMID, a title and an
-abstract made of real sentences of 1,000 PubMedQA abstracts (log-normal length, median ~250
-words, labelled sections in half of them); 3 % repeat an earlier abstract under a new PMID.
+files (authors, journal, MeSH, publication types; reference, comment and grant lists left out,
+at most 12 authors) with a new PMID, a title and an abstract made of real sentences of the
+prose of the bundled and conformance JATS articles (log-normal length, median ~250 words,
+labelled sections in half of them); 3 % repeat an earlier abstract of their file under a new
+PMID.
 The bundled benchmark test sets (MedQA, MedMCQA, PubMedQA, MMLU, MMLU-Pro) sit beside it, so
 decontamination runs for real.
 
@@ -22,7 +24,6 @@ throughput.
 from __future__ import annotations
 
 import argparse
-import copy
 import gzip
 import json
 import math
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
-from benchmarks.corpus import REPO, SAMPLES, abstract_sentences  # noqa: E402
+from benchmarks.corpus import REPO, SAMPLES  # noqa: E402
 
 LABELS = ("BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS")
 BENCHMARK_FOLDERS = ("medqa", "medmcqa", "pubmedqa", "mmlu", "mmlu_pro")
@@ -61,64 +62,98 @@ def templates() -> list:
     return out
 
 
-def write_medline(n_docs: int, per_file: int, folder: Path, seed: int = 0) -> tuple[int, float]:
-    """MEDLINE files of `n_docs` records; returns (files, megabytes of XML)."""
+def skeletons() -> list[str]:
+    """Each template serialised once, its PMID, title and abstract left as {pmid}, {title} and
+    {abstract}; the other ids of the template's real paper removed, and its lists cut to a
+    typical record's (reference, comment and grant lists out, 12 authors at most): ~6 KB a
+    record, as in the baseline files."""
     from lxml import etree
 
-    rng = random.Random(seed)
-    pqal = json.loads((SAMPLES / "pubmedqa" / "ori_pqal.json").read_text())
-    sentences = abstract_sentences([" ".join(r["CONTEXTS"]) for r in pqal.values()])
-    bases = templates()
-    folder.mkdir(parents=True, exist_ok=True)
-    earlier: list[str] = []
-    megabytes = 0.0
-    files = 0
-    for start in range(0, n_docs, per_file):
-        records = []
-        for pmid in range(start + 1, min(start + per_file, n_docs) + 1):
-            article = copy.deepcopy(bases[rng.randrange(len(bases))])
-            citation = article.find("MedlineCitation")
-            citation.find("PMID").text = str(40_000_000 + pmid)
-            for aid in article.iterfind("PubmedData/ArticleIdList/ArticleId"):
-                if aid.get("IdType") == "pubmed":
-                    aid.text = str(40_000_000 + pmid)
-                elif aid.get("IdType") in ("pmc", "doi", "pii", "mid"):
-                    aid.getparent().remove(aid)  # ids of the template's real paper: not this record's
-            for loc in citation.iterfind("Article/ELocationID"):
-                loc.getparent().remove(loc)
-            title = sentences[rng.randrange(len(sentences))]
-            citation.find("Article/ArticleTitle").text = " ".join(title.split()[:14]).rstrip(".,;") + "."
-            abstract = citation.find("Article/Abstract")
-            for child in list(abstract):
-                abstract.remove(child)
-            if earlier and rng.random() < 0.03:
-                texts = json.loads(earlier[rng.randrange(len(earlier))])
+    out = []
+    for article in templates():
+        for bulky in ("PubmedData/ReferenceList", "MedlineCitation/CommentsCorrectionsList", "MedlineCitation/Article/GrantList"):
+            for el in list(article.iterfind(bulky)):
+                el.getparent().remove(el)
+        for author in list(article.iterfind("MedlineCitation/Article/AuthorList/Author"))[12:]:
+            author.getparent().remove(author)
+        citation = article.find("MedlineCitation")
+        citation.find("PMID").text = "\ue000pmid\ue001"
+        for aid in list(article.iterfind("PubmedData/ArticleIdList/ArticleId")):
+            if aid.get("IdType") == "pubmed":
+                aid.text = "\ue000pmid\ue001"
             else:
-                target = max(60, min(900, int(math.exp(rng.gauss(math.log(250), 0.35)))))
-                words, parts = 0, []
-                while words < target:
-                    parts.append(sentences[rng.randrange(len(sentences))])
-                    words += len(parts[-1].split())
-                if rng.random() < 0.5:
-                    cut = len(parts) // 4 or 1
-                    texts = [[label, " ".join(parts[i * cut:(i + 1) * cut if i < 3 else len(parts)])] for i, label in enumerate(LABELS)]
-                else:
-                    texts = [["", " ".join(parts)]]
-                if rng.random() < 0.01:
-                    earlier.append(json.dumps(texts))
-            for label, text in texts:
-                node = etree.SubElement(abstract, "AbstractText")
-                if label:
-                    node.set("Label", label)
-                node.text = text
-            records.append(etree.tostring(article, encoding="unicode"))
-        xml = ("<?xml version=\"1.0\" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC \"-//NLM//DTD PubMedArticle, 1st January 2025//EN\" "
-               "\"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd\">\n<PubmedArticleSet>\n"
-               + "\n".join(records) + "\n</PubmedArticleSet>\n").encode()
-        megabytes += len(xml) / 1e6
-        files += 1
-        (folder / f"pubmed25n{files:04d}.xml.gz").write_bytes(gzip.compress(xml, compresslevel=6))
-    return files, megabytes
+                aid.getparent().remove(aid)
+        for loc in list(citation.iterfind("Article/ELocationID")):
+            loc.getparent().remove(loc)
+        citation.find("Article/ArticleTitle").text = "\ue000title\ue001"
+        abstract = citation.find("Article/Abstract")
+        for child in list(abstract):
+            abstract.remove(child)
+        abstract.text = "\ue000abstract\ue001"
+        text = etree.tostring(article, encoding="unicode").replace("{", "{{").replace("}", "}}")
+        out.append(text.replace("\ue000", "{").replace("\ue001", "}"))
+    return out
+
+
+def paper_sentences() -> list[str]:
+    """Sentences of the prose paragraphs of real articles (the bundled and conformance JATS files):
+    not the PubMedQA abstracts, which the PubMedQA test set holds (decontamination would rightly
+    remove every abstract made of them)."""
+    import re
+
+    from benchmarks.corpus import real_paragraphs
+
+    paragraphs, _ = real_paragraphs()
+    prose = [p for p in paragraphs if not p.startswith(("#", "|")) and "|" not in p and len(p.split()) >= 20]
+    return [s for p in prose for s in re.split(r"(?<=[.!?])\s+", p) if 6 <= len(s.split()) <= 80]
+
+
+def write_medline(n_docs: int, per_file: int, folder: Path, seed: int = 0, processes: int = 2) -> tuple[int, float]:
+    """MEDLINE files of `n_docs` records (written by `processes` processes); returns (files, MB of XML)."""
+    from multiprocessing import get_context
+
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(folder, i + 1, start, min(start + per_file, n_docs), seed) for i, start in enumerate(range(0, n_docs, per_file))]
+    with get_context("spawn").Pool(processes) as pool:
+        sizes = pool.map(write_medline_file, jobs)
+    return len(jobs), sum(sizes)
+
+
+def write_medline_file(job: tuple[Path, int, int, int, int]) -> float:
+    """One MEDLINE file (`pubmed25nNNNN.xml.gz`) of records `start` to `stop`; returns its MB of XML.
+    3 % of its abstracts repeat an earlier one of the file under a new PMID."""
+    from xml.sax.saxutils import escape
+
+    folder, number, start, stop, seed = job
+    rng = random.Random(seed * 100_003 + number)
+    sentences = paper_sentences()
+    bases = skeletons()
+    earlier: list[str] = []
+    records = []
+    for pmid in range(start + 1, stop + 1):
+        if earlier and rng.random() < 0.03:
+            abstract = earlier[rng.randrange(len(earlier))]
+        else:
+            target = max(60, min(900, int(math.exp(rng.gauss(math.log(250), 0.35)))))
+            words, parts = 0, []
+            while words < target:
+                parts.append(escape(sentences[rng.randrange(len(sentences))]))
+                words += len(parts[-1].split())
+            if rng.random() < 0.5:
+                cut = len(parts) // 4 or 1
+                abstract = "".join(f'<AbstractText Label="{label}">{" ".join(parts[i * cut:(i + 1) * cut if i < 3 else len(parts)])}'
+                                   f"</AbstractText>" for i, label in enumerate(LABELS))
+            else:
+                abstract = f"<AbstractText>{' '.join(parts)}</AbstractText>"
+            if rng.random() < 0.01:
+                earlier.append(abstract)
+        title = escape(" ".join(sentences[rng.randrange(len(sentences))].split()[:14]).rstrip(".,;") + ".")
+        records.append(bases[rng.randrange(len(bases))].format(pmid=40_000_000 + pmid, title=title, abstract=abstract))
+    xml = ("<?xml version=\"1.0\" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC \"-//NLM//DTD PubMedArticle, 1st January 2025//EN\" "
+           "\"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd\">\n<PubmedArticleSet>\n"
+           + "\n".join(records) + "\n</PubmedArticleSet>\n").encode()
+    (folder / f"pubmed25n{number:04d}.xml.gz").write_bytes(gzip.compress(xml, compresslevel=6))
+    return len(xml) / 1e6
 
 
 def measure(cmd: list[str]) -> dict:
@@ -166,7 +201,7 @@ def signature_bytes_per_doc(out: Path) -> tuple[float, list[str]]:
     shards = sorted((out / ".medc-cache").rglob("*.parquet"))
     names = pl.scan_parquet(shards[0]).collect_schema().names()
     cols = ["_key", "id", "source"] + [c for c in names if c.startswith("_sig_")]
-    frame = pl.scan_parquet(shards).select(cols).collect()
+    frame = pl.concat([pl.read_parquet(p, columns=cols) for p in shards])
     return frame.estimated_size() / max(frame.height, 1), cols
 
 
@@ -199,6 +234,8 @@ def main() -> None:
               f"whole tree {result['tree'] / gib:.2f} GiB")
         per_doc, cols = signature_bytes_per_doc(work / "out")
         print(f"driver's columns for the global steps: {per_doc:,.0f} bytes per document ({', '.join(cols)})")
+        cache = sum(p.stat().st_size for p in (work / "out" / ".medc-cache").rglob("*") if p.is_file())
+        print(f"shard cache: {cache / 1e9:.2f} GB, {cache / args.docs:,.0f} bytes per record; input {megabytes:,.0f} MB of XML")
         print(f"timings: {json.dumps(manifest.get('timings'))[:1500]}")
         print(f"throughput: {json.dumps(manifest.get('throughput'))[:1500]}")
     finally:

@@ -22,8 +22,8 @@ from medc.text.identifiers import pmid_key
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.text.normalize import collapse_spaces, normalize_text
 from medc.text.provenance import with_provenance
-from medc.files.records import read_bytes
-from medc.files.xmlsafe import parse_xml
+from medc.files.records import MAX_INPUT_BYTES, read_bytes
+from medc.files.xmlsafe import StreamedXML
 
 LICENSE = "pubmed-abstract"
 # What a record is for the `retractions` step (`meta.retraction`), from its publication types
@@ -138,6 +138,11 @@ def labelled_parts(abstract: str) -> list[str]:
     return parts
 
 
+ROOT_TAGS = ("PubmedArticleSet", "MedlineCitationSet")
+# The records a MEDLINE XML file is read by (streamed: a baseline file's 30,000 records are never one tree).
+RECORD_TAGS = ("DeleteCitation", "PubmedBookArticle", "PubmedArticle", "MedlineCitation")
+
+
 @register_builder("medline")
 class MedlineBuilder(Builder):
     citations = ("pubmed",)
@@ -153,67 +158,89 @@ class MedlineBuilder(Builder):
         if name.endswith((".txt", ".nbib", ".medline")):
             yield from self.parse_tagged(path, report)
             return
-        root = parse_xml(read_bytes(path))
-        if root.tag not in ("PubmedArticleSet", "MedlineCitationSet"):
-            raise ValueError(f"root element <{root.tag}> is not a PubmedArticleSet")
-        deleted = root.findall("DeleteCitation/PMID")  # update files: citations PubMed withdrew (not content)
+        stream = StreamedXML(path, RECORD_TAGS, MAX_INPUT_BYTES)
+        deleted: list[str] = []
+        # What the file gives is held until it has been read whole and found safe: a file refused
+        # part-way gives nothing. Then, as it always did: deletions, books, articles.
+        books, articles = (FileReport(report.path, public_reasons=report.public_reasons) for _ in range(2))
+        book_rows: list[dict[str, Any]] = []
+        article_rows: list[dict[str, Any]] = []
+        for el in stream.elements():
+            if stream.root_tag not in ROOT_TAGS:
+                break
+            parent = el.getparent()
+            if el.tag == "DeleteCitation":  # update files: citations PubMed withdrew (not content)
+                if parent is not None and parent.getparent() is None:
+                    deleted += [f"pmid:{(pmid.text or '').strip()}" for pmid in el.findall("PMID")]
+            elif el.tag == "PubmedBookArticle":
+                books.records += 1
+                row = self.book_row(el, books)
+                if row is not None:
+                    book_rows.append(row)
+            elif el.tag == "MedlineCitation" and parent is not None and parent.tag == "PubmedArticle":
+                continue  # read through its PubmedArticle
+            else:
+                articles.records += 1
+                row = self.article_row(el, articles)
+                if row is not None:
+                    article_rows.append(row)
+        if stream.root_tag not in ROOT_TAGS:
+            raise ValueError(f"root element <{stream.root_tag}> is not a PubmedArticleSet")
         if deleted:
             report.records += len(deleted)
             report.skip("deleted citation (DeleteCitation)", len(deleted))
-            for pmid in deleted:
-                report.withdraw(f"pmid:{(pmid.text or '').strip()}")
-        for book in root.iter("PubmedBookArticle"):
-            report.records += 1
-            row = self.book_row(book, report)
-            if row is not None:
-                yield row
-        for article in root.iter("PubmedArticle", "MedlineCitation"):
-            if article.tag == "MedlineCitation" and article.getparent() is not None and article.getparent().tag == "PubmedArticle":
-                continue  # reached through its PubmedArticle
-            report.records += 1
-            citation = article.find("MedlineCitation") if article.tag == "PubmedArticle" else article
-            pmid = (citation.findtext("PMID") or "").strip() if citation is not None else ""
-            if not pmid:
-                report.error("no MedlineCitation/PMID", f"record {report.records}")
-                continue
-            art = citation.find("Article")
-            title = _text(art.find("ArticleTitle")) if art is not None else ""
-            parts = abstract_parts(art.find("Abstract") if art is not None else None)
-            parts += other_abstracts(citation)
-            if not parts:
-                report.skip("no abstract")
-                continue
-            ids = {"pmid": pmid}
-            data = article.find("PubmedData") if article.tag == "PubmedArticle" else None
-            for aid in data.iter("ArticleId") if data is not None else []:
-                kind, value = aid.get("IdType"), (aid.text or "").strip()
-                if kind == "pmc" and value:
-                    ids["pmcid"] = value if value.startswith("PMC") else f"PMC{value}"
-                elif kind == "doi" and value:
-                    ids["doi"] = value  # as published: matching across sources normalises case
-            if "doi" not in ids and art is not None:
-                for loc in art.findall("ELocationID"):
-                    if loc.get("EIdType") == "doi" and loc.text:
-                        ids["doi"] = loc.text.strip()
-            journal = art.find("Journal") if art is not None else None
-            info = citation.find("MedlineJournalInfo")
-            publication_types = [_text(p) for p in art.findall("PublicationTypeList/PublicationType")] if art is not None else []
-            links = [(c.get("RefType") or "", c.findtext("PMID")) for c in citation.iterfind("CommentsCorrectionsList/CommentsCorrections")]
-            headings = [xml_heading(h) for h in citation.iterfind("MeshHeadingList/MeshHeading")]
-            yield self.row(pmid, title, parts, {
-                **ids,
-                "journal": _text(journal.find("Title")) if journal is not None else None,
-                "journal_iso": _text(journal.find("ISOAbbreviation")) or None if journal is not None else None,
-                "journal_nlm_ta": _text(info.find("MedlineTA")) or None if info is not None else None,
-                "journal_nlm_id": _text(info.find("NlmUniqueID")) or None if info is not None else None,
-                "year": _year(journal.find("JournalIssue/PubDate")) if journal is not None else None,
-                "mesh": [h["name"] for h in headings],
-                "mesh_headings": headings,
-                "keywords": list(dict.fromkeys(k for k in (_text(k) for k in citation.iterfind("KeywordList/Keyword")) if k)),
-                "publication_types": publication_types,
-                "vernacular_title": _text(art.find("VernacularTitle")) if art is not None else None,
-                **retraction_meta(publication_types, links),
-            }, [x.text or "" for x in art.findall("Language")] if art is not None else [])
+            for row_id in deleted:
+                report.withdraw(row_id)
+        report.absorb(books)
+        report.absorb(articles)
+        yield from book_rows
+        yield from article_rows
+
+    def article_row(self, article: etree._Element, report: FileReport) -> dict[str, Any] | None:
+        """A PubmedArticle (or a bare MedlineCitation) as a row; None when it has no abstract or no PMID (reported)."""
+        citation = article.find("MedlineCitation") if article.tag == "PubmedArticle" else article
+        pmid = (citation.findtext("PMID") or "").strip() if citation is not None else ""
+        if not pmid:
+            report.error("no MedlineCitation/PMID", f"record {report.records}")
+            return None
+        art = citation.find("Article")
+        title = _text(art.find("ArticleTitle")) if art is not None else ""
+        parts = abstract_parts(art.find("Abstract") if art is not None else None)
+        parts += other_abstracts(citation)
+        if not parts:
+            report.skip("no abstract")
+            return None
+        ids = {"pmid": pmid}
+        data = article.find("PubmedData") if article.tag == "PubmedArticle" else None
+        for aid in data.iter("ArticleId") if data is not None else []:
+            kind, value = aid.get("IdType"), (aid.text or "").strip()
+            if kind == "pmc" and value:
+                ids["pmcid"] = value if value.startswith("PMC") else f"PMC{value}"
+            elif kind == "doi" and value:
+                ids["doi"] = value  # as published: matching across sources normalises case
+        if "doi" not in ids and art is not None:
+            for loc in art.findall("ELocationID"):
+                if loc.get("EIdType") == "doi" and loc.text:
+                    ids["doi"] = loc.text.strip()
+        journal = art.find("Journal") if art is not None else None
+        info = citation.find("MedlineJournalInfo")
+        publication_types = [_text(p) for p in art.findall("PublicationTypeList/PublicationType")] if art is not None else []
+        links = [(c.get("RefType") or "", c.findtext("PMID")) for c in citation.iterfind("CommentsCorrectionsList/CommentsCorrections")]
+        headings = [xml_heading(h) for h in citation.iterfind("MeshHeadingList/MeshHeading")]
+        return self.row(pmid, title, parts, {
+            **ids,
+            "journal": _text(journal.find("Title")) if journal is not None else None,
+            "journal_iso": _text(journal.find("ISOAbbreviation")) or None if journal is not None else None,
+            "journal_nlm_ta": _text(info.find("MedlineTA")) or None if info is not None else None,
+            "journal_nlm_id": _text(info.find("NlmUniqueID")) or None if info is not None else None,
+            "year": _year(journal.find("JournalIssue/PubDate")) if journal is not None else None,
+            "mesh": [h["name"] for h in headings],
+            "mesh_headings": headings,
+            "keywords": list(dict.fromkeys(k for k in (_text(k) for k in citation.iterfind("KeywordList/Keyword")) if k)),
+            "publication_types": publication_types,
+            "vernacular_title": _text(art.find("VernacularTitle")) if art is not None else None,
+            **retraction_meta(publication_types, links),
+        }, [x.text or "" for x in art.findall("Language")] if art is not None else [])
 
     def book_row(self, book: etree._Element, report: FileReport) -> dict[str, Any] | None:
         """A PubMed book record (`PubmedBookArticle/BookDocument`: a chapter or a whole book, e.g. StatPearls)."""

@@ -68,6 +68,15 @@ class FileReport:
         collection, a synonym folded into its concept). Reported apart from skips."""
         self.info[what] += n
 
+    def absorb(self, other: FileReport) -> None:
+        """Add what another report of the same file counted (records, skips, notes, errors,
+        withdrawals)."""
+        self.records += other.records
+        self.skipped.update(other.skipped)
+        self.info.update(other.info)
+        self.errors.extend(other.errors)
+        self.withdrawn.extend(other.withdrawn)
+
     def withdraw(self, row_id: str) -> None:
         """This file withdraws the row `row_id` as any earlier file gave it (an update file's deletion)."""
         self.withdrawn.append(row_id)
