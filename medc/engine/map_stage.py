@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from medc.engine.plan import ShardTask, thaw
 from medc.engine.profiling import profiled
-from medc.engine.shard_cache import read_marker, read_shard, write_shard
+from medc.engine.shard_cache import ShardWriter, read_marker, read_shard, write_shard
 from medc.errors import UserError
 from medc.files import storage
 from medc.files.atomic import sha256_file
@@ -49,7 +49,7 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     stage_seconds: dict[str, float] = {"parse": 0.0}
     reports: list[FileReport] = []
     counts = StepCounts()
-    outputs: list[pl.DataFrame] = []
+    sink = ShardWriter(task.stem)
     rows_built = text_bytes = 0
     steps = shard_steps(task, root)
     for batch in parse_batches(task, root, reports, stage_seconds):
@@ -57,8 +57,8 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
         rows_built += len(batch)
         batch.clear()  # the rows as Python objects, their largest form: gone before the steps run
         text_bytes += int(df[MAIN_TEXT_FIELD[task.kind]].str.len_bytes().sum() or 0)
-        outputs.append(apply_steps(df, task, steps, stage_seconds, counts))
-    df = pl.concat(outputs, how="vertical_relaxed") if len(outputs) > 1 else outputs[0]
+        sink.add(apply_steps(df, task, steps, stage_seconds, counts))
+        del df
     withdrawn = withdrawals(list(accumulate(r.rows for r in reports)), reports, task)
     report = {
         "source": task.source.name,
@@ -68,7 +68,7 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
         "signatures": dict(task.signatures),
         "files": [r.to_json() for r in reports],
         "rows_built": rows_built,
-        "rows": df.height,
+        "rows": sink.rows,
         "steps": counts.stats(),
         "seconds": round(time.perf_counter() - started, 3),
         # Per stage (parse, each map step, each global step's signatures), in this worker; with
@@ -79,7 +79,7 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     }
     if withdrawn:  # row id, and the row key before which its earlier versions are withdrawn
         report["withdrawn"] = withdrawn
-    write_shard(task.stem, df, report)
+    sink.close(report)
     return report
 
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medc.files import storage
-from medc.files.atomic import atomic_write_bytes, atomic_write_parquet, sha256_file
+from medc.files.atomic import atomic_write_bytes, sha256_file, temporary_name
 from medc.files.storage import is_url, join
 
 CACHE_DIR = ".medc-cache"
@@ -93,23 +95,73 @@ def read_shard(stem: str) -> pl.DataFrame:
     return pl.read_parquet(Path(stem + ".parquet"))
 
 
+class ShardWriter:
+    """A shard's rows written batch by batch into one parquet file under a temporary name, then
+    put in place (or uploaded) with its marker, which records the file's sha256 and size: a
+    marker is never seen without its shard, and a shard that changed after its marker is
+    recognised. A worker holds one batch, not the shard.
+
+    Batches normally share one schema; one whose columns or types differ (a column all null in
+    the first batch) has the rows written so far read back and merged with it (types widened),
+    and the file is written again."""
+
+    def __init__(self, stem: str):
+        self.stem = stem
+        self.remote = is_url(stem)
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="medc-shard-") if self.remote else None
+        final = Path(self._tmpdir.name) / "shard.parquet" if self._tmpdir else Path(stem).with_suffix(".parquet")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.final = final
+        self.tmp = temporary_name(final)
+        self.writer: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+        self.rows = 0
+
+    def add(self, df: pl.DataFrame) -> None:
+        table = df.to_arrow()
+        if self.writer is None or self.schema is None:
+            self._open(table.schema)
+        elif not table.schema.equals(self.schema):
+            try:
+                table = table.select(self.schema.names).cast(self.schema)
+            except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                self.writer.close()
+                merged = pl.concat([pl.read_parquet(self.tmp), df], how="diagonal_relaxed")
+                self._open(merged.to_arrow().schema)
+                self.rows = 0
+                df, table = merged, merged.to_arrow()
+        assert self.writer is not None
+        self.writer.write_table(table)
+        self.rows += df.height
+
+    def _open(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
+
+    def close(self, report: dict[str, Any]) -> None:
+        """Finish the file (at least one batch, maybe empty, was added) and write the marker:
+        `report` with the file's sha256 and size added."""
+        try:
+            assert self.writer is not None, "a shard is written from at least one (maybe empty) batch"
+            self.writer.close()
+            os.replace(self.tmp, self.final)
+            report.update(parquet_sha256=sha256_file(self.final), parquet_bytes=self.final.stat().st_size)
+            if self.remote:
+                storage.upload_file(self.final, self.stem + ".parquet")
+                storage.write_bytes(self.stem + ".json", json.dumps(report, sort_keys=True).encode())
+            else:
+                atomic_write_bytes(Path(self.stem).with_suffix(".json"), json.dumps(report, sort_keys=True).encode())
+        finally:
+            self.tmp.unlink(missing_ok=True)
+            if self._tmpdir is not None:
+                self._tmpdir.cleanup()
+
+
 def write_shard(stem: str, df: pl.DataFrame, report: dict[str, Any]) -> None:
-    """The shard's rows, then its marker (with the shard's sha256 and size): a marker is never
-    seen without its shard, and a shard that changed after its marker is recognised."""
-    if is_url(stem):
-        with tempfile.TemporaryDirectory(prefix="medc-shard-") as tmp:
-            local = Path(tmp) / "shard.parquet"
-            pq.write_table(df.to_arrow(), local, compression="zstd")
-            report.update(parquet_sha256=sha256_file(local), parquet_bytes=local.stat().st_size)
-            storage.upload_file(local, stem + ".parquet")
-        storage.write_bytes(stem + ".json", json.dumps(report, sort_keys=True).encode())
-        return
-    path = Path(stem)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parquet = path.with_suffix(".parquet")
-    atomic_write_parquet(df.to_arrow(), parquet, compression="zstd")
-    report.update(parquet_sha256=sha256_file(parquet), parquet_bytes=parquet.stat().st_size)
-    atomic_write_bytes(path.with_suffix(".json"), json.dumps(report, sort_keys=True).encode())
+    """A whole shard at once (see `ShardWriter`)."""
+    sink = ShardWriter(stem)
+    sink.add(df)
+    sink.close(report)
 
 
 def fetch_shard(stem: str, local: Path, fingerprint: str) -> str:
