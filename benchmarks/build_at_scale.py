@@ -215,7 +215,14 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="medc-scale-"))
     try:
         t0 = time.perf_counter()
-        files, megabytes = write_medline(args.docs, args.per_file, work / "sources" / "medline")
+        medline = work / "sources" / "medline"
+        done = work / "sources" / f"corpus-{args.docs}-{args.per_file}.json"
+        if done.is_file():  # a corpus this script wrote before in this --work folder: built again as it is
+            files, megabytes = json.loads(done.read_text())
+        else:
+            files, megabytes = write_medline(args.docs, args.per_file, medline)
+            done.write_text(json.dumps([files, megabytes]))
+        shutil.rmtree(work / "out", ignore_errors=True)
         for name in BENCHMARK_FOLDERS:
             shutil.copytree(SAMPLES / name, work / "sources" / name, dirs_exist_ok=True)
         print(f"corpus: {args.docs:,} MEDLINE records in {files} files, {megabytes:,.0f} MB of XML "
