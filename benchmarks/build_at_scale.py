@@ -29,18 +29,15 @@ import json
 import math
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil  # noqa: E402
-
 from benchmarks.corpus import REPO, SAMPLES  # noqa: E402
+from benchmarks.process_tree import measure  # noqa: E402
 
 LABELS = ("BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS")
 BENCHMARK_FOLDERS = ("medqa", "medmcqa", "pubmedqa", "mmlu", "mmlu_pro")
@@ -156,43 +153,6 @@ def write_medline_file(job: tuple[Path, int, int, int, int]) -> float:
     return len(xml) / 1e6
 
 
-def measure(cmd: list[str]) -> dict:
-    """Run `cmd`; wall seconds, exit code and peak RSS (bytes) of the root process, of each
-    other process, and of the whole tree at any one time."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peaks: dict[int, int] = {}
-    tree_peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal tree_peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                total = 0
-                for p in [root, *root.children(recursive=True)]:
-                    try:
-                        rss = p.memory_info().rss
-                    except psutil.Error:
-                        continue
-                    peaks[p.pid] = max(peaks.get(p.pid, 0), rss)
-                    total += rss
-                tree_peak = max(tree_peak, total)
-            except psutil.Error:
-                pass
-            done.wait(0.5)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    _, err = proc.communicate()
-    done.set()
-    thread.join()
-    driver = peaks.pop(proc.pid, 0)
-    return {"seconds": time.perf_counter() - t0, "code": proc.returncode, "stderr": err, "driver": driver,
-            "worker": max(peaks.values(), default=0), "tree": tree_peak}
-
-
 def signature_bytes_per_doc(out: Path) -> tuple[float, list[str]]:
     """Bytes per row of the columns the driver holds for the global steps (`_key`, `id`,
     `source` and every `_sig_` column), over all shards of the build."""
@@ -228,7 +188,7 @@ def main() -> None:
         print(f"corpus: {args.docs:,} MEDLINE records in {files} files, {megabytes:,.0f} MB of XML "
               f"(written in {time.perf_counter() - t0:.0f} s); {args.workers} workers")
         result = measure([sys.executable, "-m", "medc.build", "medc-k", "--sources", str(work / "sources"),
-                          "--out", str(work / "out"), "--workers", str(args.workers), "--quiet"])
+                          "--out", str(work / "out"), "--workers", str(args.workers), "--quiet"], REPO)
         if result["code"]:
             print(result["stderr"][-3000:])
             raise SystemExit(f"build failed (exit {result['code']})")

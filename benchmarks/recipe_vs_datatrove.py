@@ -22,7 +22,7 @@ permutations) -> write parquet.
   datatrove does not do), written as the released parquet repo.
 
 Each side runs in a child process; reported: wall time, documents/s and MB/s per core, peak
-RSS of the whole process tree (sampled every 0.2 s), rows kept, and the agreement of the kept
+RSS of the whole process tree (sampled every 0.5 s), rows kept, and the agreement of the kept
 documents (same ids), with the planted duplicates each side left in.
 """
 
@@ -31,16 +31,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil  # noqa: E402
+from benchmarks.process_tree import measure  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BANDS, ROWS, NGRAM = 14, 8, 5
@@ -135,40 +132,6 @@ def run_datatrove(corpus: Path, work: Path, workers: int, files: int) -> None:
 
 
 # ---------------------------------------------------------------------------- measuring
-def measure(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in GiB of the process and all its descendants, exit code)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-                rss = 0
-                for p in tree:
-                    try:
-                        rss += p.memory_info().rss
-                    except psutil.Error:
-                        pass
-                peak = max(peak, rss)
-            except psutil.Error:
-                pass
-            done.wait(0.2)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    _, err = proc.communicate()
-    done.set()
-    thread.join()
-    if proc.returncode:
-        print(err[-3000:])
-    return time.perf_counter() - t0, peak / 2**30, proc.returncode
-
-
 def kept_ids_medc(out: Path) -> set[str]:
     import polars as pl
 
@@ -207,9 +170,11 @@ def main() -> None:
         }
         results = {}
         for name, cmd in runs.items():
-            wall, rss, code = measure(cmd)
-            if code:
-                raise SystemExit(f"{name} failed (exit {code})")
+            run = measure(cmd, REPO)
+            if run["code"]:
+                print(run["stderr"][-3000:])
+                raise SystemExit(f"{name} failed (exit {run['code']})")
+            wall, rss = run["seconds"], run["tree"] / 2**30
             results[name] = (wall, rss)
             print(f"{name:>9}: {wall:,.1f} s, {corpus['docs'] / wall / args.workers:,.1f} docs/s per core, "
                   f"{corpus['megabytes'] / wall / args.workers:,.2f} MB/s per core, peak RSS of the process tree {rss:.2f} GiB")
