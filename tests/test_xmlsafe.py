@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from builders.medline import MedlineBuilder
 from medc.files.records import InputTooLarge, read_bytes
+from medc.ingest.builder import FileReport
 from medc.files.xmlsafe import UnsafeXMLError, parse_xml
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -77,10 +79,7 @@ def article(pmid: int, abstract: str = "An abstract long enough to be a row of i
             f"<Abstract><AbstractText>{abstract}</AbstractText></Abstract></Article></MedlineCitation></PubmedArticle>")
 
 
-def medline_rows(path: Path) -> tuple[list[dict], "FileReport"]:
-    from builders.medline import MedlineBuilder
-    from medc.ingest.builder import FileReport
-
+def medline_rows(path: Path) -> tuple[list[dict], FileReport]:
     report = FileReport(path.name)
     return list(MedlineBuilder("pubmed_abstracts", {}, path.parent).parse(path, report)), report
 
