@@ -82,8 +82,9 @@ class WordProperties:
     stop: list[int]  # index in STOP_WORDS, or -1
 
     def update(self) -> WordProperties:
-        if self.generation != VOCABULARY.generation:
-            self.__init__(VOCABULARY.generation, [], [], [], [])  # type: ignore[misc]
+        if self.generation != VOCABULARY.generation:  # the vocabulary started again: so do its words' properties
+            self.generation = VOCABULARY.generation
+            self.non_symbol, self.length, self.alpha, self.stop = [], [], [], []
         for text in VOCABULARY.text[len(self.length):]:
             word = text.strip()
             self.non_symbol.append(any(ch not in PUNCTUATION_SET for ch in word))
