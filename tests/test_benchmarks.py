@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -119,6 +120,33 @@ def test_mmlu_pro_health_and_medxpertqa(tmp_path: Path) -> None:
         load_test(REGISTRY["medxpertqa"], tmp_path)
 
 
+def test_real_medxpertqa_text_items_in_the_authors_layout(tmp_path: Path) -> None:
+    """samples/medxpertqa/: 244 real MedXpertQA Text test items as the authors' evaluation reads
+    them (`medxpertqa_sampled_text_input.jsonl`). The options the reader lists are checked
+    against a second source in the same record: the "Answer Choices: (A) ... (J) ..." text the
+    authors wrote into each question, cut here with a regex."""
+    path = SAMPLES / "medxpertqa" / "input" / "medxpertqa_sampled_text_input.jsonl"
+    raw = [json.loads(line) for line in path.open(encoding="utf-8")]
+    items, files = load_test(REGISTRY["medxpertqa"], SAMPLES)
+    assert files == ["medxpertqa/input/medxpertqa_sampled_text_input.jsonl"] and len(items) == len(raw) == 244
+    for item, rec in zip(items, raw):
+        stem, choices = rec["question"].split("\nAnswer Choices: ")
+        written = dict(re.findall(r"\(([A-J])\) (.*?)(?= \([A-J]\) |$)", choices, re.S))  # options may be tables
+        assert item.item_id == f"medxpertqa:{rec['id']}" and item.question == stem
+        assert len(item.options) == 10 and {k: " ".join(v.split()) for k, v in item.options.items()} == {k: " ".join(v.split()) for k, v in written.items()}
+        assert item.answer == rec["label"][0]
+    # a whole Hub snapshot: the MM subset beside the Text one is left out, not refused
+    hub = tmp_path / "medxpertqa"
+    for subset in ("Text", "MM"):
+        (hub / subset).mkdir(parents=True)
+        (hub / subset / "test.jsonl").write_text("".join(json.dumps(dict(r, images=["MM-1.jpeg"] if subset == "MM" else []))
+                                                         + "\n" for r in raw[:3]))
+    (hub / "input").mkdir()
+    (hub / "input" / "medxpertqa_mm_input.jsonl").write_text(json.dumps(dict(raw[3], images=[{"image_path": "MM-2.jpeg"}])) + "\n")
+    items, files = load_test(REGISTRY["medxpertqa"], tmp_path)
+    assert files == ["medxpertqa/Text/test.jsonl"] and [i.answer for i in items] == [r["label"][0] for r in raw[:3]]
+
+
 def test_a_hub_pointer_reads_a_folder_in_the_hub_layout(tmp_path: Path) -> None:
     """`mmlu/anatomy/test.hf.toml` names a dataset (a Hub id, or here a local folder laid out as
     the Hub has cais/mmlu) and its split; it is read through `datasets`."""
@@ -160,4 +188,4 @@ def test_default_card_lists_decontamination_for_every_benchmark(default_build: P
             else:
                 assert "not checked: no test file" in row
         checked = {n for n in REGISTRY if report[n]["files"]}
-        assert {"medqa", "medmcqa", "pubmedqa", "mmlu_anatomy", "mmlu_clinical_knowledge", "mmlu_pro_health"} <= checked
+        assert {"medqa", "medmcqa", "pubmedqa", "mmlu_anatomy", "mmlu_clinical_knowledge", "mmlu_pro_health", "medxpertqa"} <= checked

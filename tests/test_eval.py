@@ -173,22 +173,25 @@ def test_multimedqa_group_table_on_the_samples(tiny_model: Path, tmp_path: Path,
     """`--benchmarks multimedqa`: the nine, those without a file under --data reported as not run
     (not an error), and the group's mean weighted by items over those that ran."""
     code = eval_main(["--model", str(tiny_model), "--limit", "3", "--batch-size", "4", "--out", str(tmp_path),
-                      "--benchmarks", "multimedqa", "--prompt-style", "lm-eval"])
+                      "--benchmarks", "multimedqa,medxpertqa", "--prompt-style", "lm-eval"])
     out = capsys.readouterr().out
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     ran = {"medqa", "medmcqa", "pubmedqa", "mmlu_anatomy", "mmlu_clinical_knowledge"}  # the ones samples/ has
-    assert set(results["benchmarks"]) == ran and set(results["not_run"]) == {
+    assert set(results["benchmarks"]) == ran | {"medxpertqa"} and set(results["not_run"]) == {
         "mmlu_college_biology", "mmlu_college_medicine", "mmlu_medical_genetics", "mmlu_professional_medicine"}
     assert results["benchmarks"]["mmlu_anatomy"]["benchmark"] == {
         "split": "MMLU anatomy test", "hub": "cais/mmlu (anatomy, test)", "lm_eval_task": "mmlu_anatomy"}
     group = results["groups"]["multimedqa"]
     assert group["items"] == 15 and set(group["missing"]) == set(results["not_run"])
     for metric in ("acc", "acc_norm"):
-        pooled = sum(r["metrics"][metric]["correct"] for r in results["benchmarks"].values()) / 15
+        pooled = sum(results["benchmarks"][name]["metrics"][metric]["correct"] for name in ran) / 15  # MedXpertQA is not in the group
         assert group["metrics"][metric]["accuracy"] == pytest.approx(pooled)
     assert "**multimedqa** (mean weighted by items)" in out and "5 of 9 benchmarks" in out
     assert "| mmlu_college_biology | 0 | not run" in out and "MMLU anatomy test" in out
+    mx = results["benchmarks"]["medxpertqa"]  # ten options, scored as MMLU's layout (real items, samples/medxpertqa/)
+    assert mx["items"] == 3 and mx["baselines"]["chance"] == pytest.approx(0.1)
+    assert [p["gold"] for p in mx["predictions"]] == ["J", "B", "B"]  # labels of Text-20, -1402, -2158 in the file
     # A benchmark named on its own must have its file; k-shot lm-eval is reproduced for MMLU only.
     assert eval_main(["--model", str(tiny_model), "--out", str(tmp_path), "--benchmarks", "mmlu_college_biology"]) == 2
     assert "no test file" in capsys.readouterr().err

@@ -76,7 +76,10 @@ REGISTRY: dict[str, Benchmark] = {b.name: b for b in (
     *(_mmlu(s) for s in MMLU_MEDICAL),
     Benchmark("mmlu_pro_health", "mmlu_pro", test=("mmlu_pro/**/*test*",), fewshot=("mmlu_pro/**/*validation*",),
               options={"category": "health"}, hub="TIGER-Lab/MMLU-Pro (test, category health)", split="MMLU-Pro health test"),
-    Benchmark("medxpertqa", "medxpertqa", test=("medxpertqa/**/*test*",), fewshot=("medxpertqa/**/*dev*",),
+    # MedXpertQA: the Hub's Text/test.jsonl, or the authors' eval input (medxpertqa_text_input.jsonl);
+    # the MM subset (MM/, *_mm_input*) needs images and is left out.
+    Benchmark("medxpertqa", "medxpertqa", test=("medxpertqa/**/*test*", "medxpertqa/**/*text_input*"),
+              fewshot=("medxpertqa/**/*dev*",), options={"skip": ("MM", "_mm_")},
               hub="TsinghuaC3I/MedXpertQA (Text, test)", split="MedXpertQA Text test"),
 )}
 # lm-eval's `multimedqa` group: these nine, its score the mean weighted by items.
@@ -105,6 +108,11 @@ def matching_files(root: Path, patterns: tuple[str, ...] | list[str]) -> list[Pa
     return sorted(p for p in found if p.name.endswith(READABLE))
 
 
+def _skipped(relative: Path, markers: tuple[str, ...]) -> bool:
+    """A file another subset owns: a folder named as a marker, or a marker in its name."""
+    return any(m in relative.parts[:-1] or m in relative.name for m in markers)
+
+
 def _relabel(items: list[BenchmarkItem], name: str) -> list[BenchmarkItem]:
     """Items under the registry's name (`medqa_5options:...`), so that a decontamination hit says
     which benchmark it came from."""
@@ -124,7 +132,7 @@ def _pubmedqa(bench: Benchmark, root: Path, files: list[Path]) -> tuple[list[Ben
 
 def read_split(bench: Benchmark, root: Path, patterns: tuple[str, ...]) -> tuple[list[BenchmarkItem], list[str]]:
     """Items of one split of a benchmark, and the files read (relative to `root`)."""
-    files = matching_files(root, patterns)
+    files = [f for f in matching_files(root, patterns) if not _skipped(f.relative_to(root), bench.options.get("skip", ()))]
     readers: dict[str, Callable[[Path], list[BenchmarkItem]]] = {
         "medqa": read_medqa,
         "medmcqa": lambda p: read_medmcqa(p, bench.options.get("layout")),
