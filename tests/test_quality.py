@@ -77,6 +77,12 @@ def test_gopher_decisions_and_reasons() -> None:
     assert quality_decision(sig, {**no_rep, "min_doc_words": None}).to_list() == [None]
 
 
+def release_bytes(repo: Path) -> dict[str, bytes]:
+    """Every file of a built dataset but its manifest (which records times)."""
+    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in sorted(repo.rglob("*"))
+            if p.is_file() and p.name != "build_manifest.json"}
+
+
 def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> None:
     recipe = tmp_path / "medc-k.toml"
     base = (REPO / "pipelines" / "medc-k.toml").read_text()
@@ -87,6 +93,7 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
     out = tmp_path / "out"
     first = run_build("medc-k", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
     assert first.returncode == 0, first.stderr
+    first_release = release_bytes(out / "medc-k")
     shards = {p: p.stat().st_mtime_ns for p in (out / ".medc-cache" / "medc-k").rglob("shard-*")}
     m1 = json.loads((out / "medc-k" / "build_manifest.json").read_text())
     rows1 = m1["totals"]["rows"]
@@ -104,7 +111,7 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
     assert set(dropped["step"]) >= {"quality_filter"}
     released = set(pl.read_parquet(out / "medc-k" / "data" / "pmc_jats").get_column("id"))
     assert released and not released & set(dropped["id"])
-    assert f"shards: {len(shards) // 2} reused, 0 keys rewritten, 0 signatures recomputed, 0 recomputed" in second.stdout
+    assert f"shards: {len(shards) // 2} reused, 0 keys rewritten, 0 signatures recomputed, 0 signatures restored, 0 recomputed" in second.stdout
 
     # A global step's parameter (the near-dedup threshold, whose banding changes): no file is
     # parsed again, only the signatures are computed on the cached rows, and the release is the
@@ -113,7 +120,7 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
     markers = {p: json.loads(p.read_text()) for p in (out / ".medc-cache" / "medc-k").rglob("shard-*.json")}
     third = run_build("medc-k", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
     assert third.returncode == 0, third.stderr
-    assert f"shards: 0 reused, 0 keys rewritten, {len(markers)} signatures recomputed, 0 recomputed" in third.stdout
+    assert f"shards: 0 reused, 0 keys rewritten, {len(markers)} signatures recomputed, 0 signatures restored, 0 recomputed" in third.stdout
     for path, before in markers.items():
         after = json.loads(path.read_text())
         assert after["files"] == before["files"] and after["seconds"] == before["seconds"] and "resign_seconds" in after
@@ -125,6 +132,18 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
         if path.is_file() and path.name != "build_manifest.json":
             assert path.read_bytes() == (out / "medc-k" / path.relative_to(tmp_path / "fresh" / "medc-k")).read_bytes(), path.name
     assert len(released) + dropped.height == m2["sources"]["pmc_jats"]["rows_built"]
+
+    # And back to 0.8: the signature columns the 0.7 build replaced were kept beside each shard,
+    # so they are restored, not computed; the release is the first build's, byte for byte.
+    recipe.write_text(base)
+    fourth = run_build("medc-k", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
+    assert fourth.returncode == 0, fourth.stderr
+    assert f"shards: 0 reused, 0 keys rewritten, 0 signatures recomputed, {len(markers)} signatures restored, 0 recomputed" in fourth.stdout
+    for path, before in markers.items():
+        after = json.loads(path.read_text())
+        assert after["signatures_restored"] == ["near_dedup"] and after["signatures"] == before["signatures"]
+        assert len(after["signature_copies"]["near_dedup"]) == 2  # the 0.8 and the 0.7 columns
+    assert release_bytes(out / "medc-k") == first_release
 
 
 def test_an_added_file_recomputes_its_own_shard_only(tmp_path: Path) -> None:
@@ -139,7 +158,7 @@ def test_an_added_file_recomputes_its_own_shard_only(tmp_path: Path) -> None:
     args = ["--sources", str(sources), "--recipe", str(recipe)]
     first = run_build("medc-k", *args, "--out", str(tmp_path / "out"))
     assert first.returncode == 0, first.stderr
-    n = int(re.search(r"shards: 0 reused, 0 keys rewritten, 0 signatures recomputed, (\d+) recomputed", first.stdout).group(1))
+    n = int(re.search(r"shards: 0 reused, 0 keys rewritten, 0 signatures recomputed, 0 signatures restored, (\d+) recomputed", first.stdout).group(1))
     raw = (SAMPLES / "pmc_jats" / "mds526.nxml").read_text(encoding="utf-8")
     names = (f"pmc_jats/0000-new-{i}.nxml" for i in range(100))  # sorts before every sample
     added = next(name for name in names if len(shard_groups(["first", name], 2)) == 2)  # starts a shard
@@ -147,7 +166,7 @@ def test_an_added_file_recomputes_its_own_shard_only(tmp_path: Path) -> None:
                                  .replace("Socio-demographic inequalities", "New: socio-demographic inequalities", 1), encoding="utf-8")
     second = run_build("medc-k", *args, "--out", str(tmp_path / "out"))
     assert second.returncode == 0, second.stderr
-    counts = re.search(r"shards: (\d+) reused, (\d+) keys rewritten, 0 signatures recomputed, 1 recomputed", second.stdout)
+    counts = re.search(r"shards: (\d+) reused, (\d+) keys rewritten, 0 signatures recomputed, 0 signatures restored, 1 recomputed", second.stdout)
     assert counts and int(counts.group(2)) >= 1 and int(counts.group(1)) + int(counts.group(2)) == n
     fresh = run_build("medc-k", *args, "--out", str(tmp_path / "fresh"))
     assert fresh.returncode == 0, fresh.stderr

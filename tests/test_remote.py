@@ -14,7 +14,7 @@ import pytest
 
 from medc.build import main
 from medc.files.storage import Tree, glob_regex
-from tests.conftest import SAMPLES
+from tests.conftest import REPO, SAMPLES
 from tests.test_build import files_by_relpath
 
 
@@ -81,6 +81,20 @@ def test_build_from_and_to_an_fsspec_filesystem_equals_the_local_build(memfs, de
     assert [s.split("/")[-2] for s in shards if after[s] != before[s]] == ["pubmed_abstracts"]
     assert remote_files(memfs, "/out")["medc-k/data/pubmed_abstracts/train-00000-of-00001.parquet"] == \
         local["medc-k/data/pubmed_abstracts/train-00000-of-00001.parquet"]
+
+    # A global step's parameter there and back: re-signed in place, then restored from the
+    # signature columns kept beside each remote shard; the release is the local build's again.
+    recipe = tmp_path / "medc-k.toml"
+    base = (REPO / "pipelines" / "medc-k.toml").read_text()
+    recipe.write_text(base.replace("threshold = 0.8", "threshold = 0.7"))
+    assert main([*args, "--recipe", str(recipe)]) == 0
+    recipe.write_text(base)
+    assert main([*args, "--recipe", str(recipe)]) == 0
+    markers = [json.loads(memfs.cat_file(s.removesuffix(".parquet") + ".json")) for s in shards]
+    assert all(m["signatures_restored"] == ["near_dedup"] for m in markers)
+    assert all(memfs.exists(f"{s.removesuffix('.parquet')}.signatures") for s in shards)
+    released = remote_files(memfs, "/out")
+    assert all(released[k] == local[k] for k in local if not k.endswith("build_manifest.json"))
 
 
 def test_bad_remote_locations_are_usage_errors(memfs, capsys: pytest.CaptureFixture[str]) -> None:

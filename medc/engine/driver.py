@@ -230,7 +230,7 @@ def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: 
     those computed again. Returns how many shards were reused, re-signed and recomputed."""
     todo = []
     signature_only = resignable(recipe)
-    counts = {"reused": 0, "keys rewritten": 0, "signatures recomputed": 0, "recomputed": 0}
+    counts = {"reused": 0, "keys rewritten": 0, "signatures recomputed": 0, "signatures restored": 0, "recomputed": 0}
     for t in tasks:
         inputs = {rel: tree.stat(rel)[2] for rel in t.files} if tree.local is not None else None
         usable, damage = cached_shard(t.stem, t.fingerprint, inputs)
@@ -251,15 +251,21 @@ def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: 
             counts["reused"] += 1
         elif set(stale) <= signature_only:
             todo.append(replace(t, resign=stale, rekey=moved))
-            counts["signatures recomputed" if stale else "keys rewritten"] += 1
+            if not stale:
+                counts["keys rewritten"] += 1  # re-signed shards are counted from their reports
         else:
             todo.append(t)
             counts["recomputed"] += 1
     if profile_dir is not None:
         todo = [replace(t, profile_dir=str(profile_dir / recipe.name)) for t in todo]
+    resigned = {(t.source_index, t.shard_index): t.resign for t in todo if t.resign}
     with progress.bar(f"{recipe.name}: parse+map", total=len(todo), files=sum(len(t.files) for t in todo if not (t.resign or t.rekey))) as bar:
         for result in executor.map_unordered(run_shard, todo):
             bar.advance(files=len(result["files"]), records=sum(f["records"] for f in result["files"]))
+            if "signatures_restored" in result:  # re-signed: every stale step's columns kept from before, or not
+                stale = resigned.get((result["source_index"], result["shard"]), ())
+                if stale:
+                    counts["signatures restored" if set(stale) <= set(result["signatures_restored"]) else "signatures recomputed"] += 1
     return counts
 
 

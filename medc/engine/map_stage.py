@@ -19,7 +19,15 @@ import pyarrow as pa
 
 from medc.engine.plan import ShardTask, thaw
 from medc.engine.profiling import profiled
-from medc.engine.shard_cache import ShardWriter, read_marker, read_shard, write_shard
+from medc.engine.shard_cache import (
+    ShardWriter,
+    drop_signature_copies,
+    keep_signature_copy,
+    read_marker,
+    read_shard,
+    restored_signatures,
+    write_shard,
+)
 from medc.errors import UserError
 from medc.files import storage
 from medc.files.atomic import sha256_file
@@ -46,6 +54,7 @@ def _run_shard(task: ShardTask, root: Path) -> dict[str, Any]:
     if task.resign or task.rekey:
         return resign_shard(task, root)
     started = time.perf_counter()
+    drop_signature_copies(task.stem)  # kept for the rows the cache held, not for these
     stage_seconds: dict[str, float] = {"parse": 0.0}
     reports: list[FileReport] = []
     counts = StepCounts()
@@ -98,13 +107,25 @@ def resign_shard(task: ShardTask, root: Path) -> dict[str, Any]:
         if not report["withdrawn"]:
             del report["withdrawn"]
         report.update(source_index=task.source_index, shard=task.shard_index)
+    wanted = dict(task.signatures)
+    restored = []
     for name, params in task.steps:
         if name in task.resign:
             step = make_step(name, thaw(params), task.kind, root=root)
             assert isinstance(step, GlobalStep)
-            df = step.signature(df.drop([c for c in step.signature_columns() if c in df.columns]))
+            present = [c for c in step.signature_columns() if c in df.columns]
+            previous = (report.get("signatures") or {}).get(name)
+            if previous and present:  # kept, so that switching the parameter back costs nothing
+                keep_signature_copy(task.stem, report, name, previous, task.fingerprint, df.select(["id", *present]))
+            df = df.drop(present)
+            kept = restored_signatures(task.stem, report, name, wanted[name], task.fingerprint, df.get_column("id"))
+            if kept is not None:
+                df = df.hstack(kept)
+                restored.append(name)
+            else:
+                df = step.signature(df)
     report = {k: v for k, v in report.items() if k not in ("parquet_sha256", "parquet_bytes")}
-    report.update(signatures=dict(task.signatures), resign_seconds=round(time.perf_counter() - started, 3))
+    report.update(signatures=wanted, signatures_restored=restored, resign_seconds=round(time.perf_counter() - started, 3))
     write_shard(task.stem, df, report)
     return report
 

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,71 @@ def fetch_shard(stem: str, local: Path, fingerprint: str) -> str:
     storage.download(stem + ".parquet", local.with_suffix(".parquet"))
     atomic_write_bytes(local.with_suffix(".json"), data)
     return check_bytes(local.with_suffix(".parquet"), remote)
+
+
+# ---------------------------------------------------------------------------- signature copies
+# When a global step's parameters change, a cached shard's signature columns for that step are
+# computed again (`ShardTask.resign`). The columns they replace are kept beside the shard
+# (`<stem>.signatures/<step>-<signature fingerprint>-<rows fingerprint>.parquet`, with the rows'
+# ids), so that switching the parameter back restores them instead of computing them again.
+# The marker lists a step's copies, oldest first; at most SIGNATURE_COPIES are kept per step.
+SIGNATURE_COPIES = 3
+
+
+def signature_copy(stem: str, step: str, signature_fp: str, rows_fp: str) -> str:
+    """Where a shard's `step` signature columns, computed with `signature_fp` on the rows that
+    `rows_fp` (the shard's fingerprint) describes, are kept."""
+    return f"{stem}.signatures/{step}-{signature_fp[:16]}-{rows_fp[:16]}.parquet"
+
+
+def keep_signature_copy(stem: str, marker: dict[str, Any], step: str, signature_fp: str, rows_fp: str,
+                        columns: pl.DataFrame) -> None:
+    """Keep `columns` (the row ids and one step's signature columns) and list the copy in
+    `marker["signature_copies"]`; the step's oldest copy beyond SIGNATURE_COPIES is deleted."""
+    buffer = io.BytesIO()
+    columns.write_parquet(buffer, compression="zstd")
+    target = signature_copy(stem, step, signature_fp, rows_fp)
+    if is_url(target):
+        storage.write_bytes(target, buffer.getvalue())
+    else:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(target), buffer.getvalue())
+    kept = [fp for fp in marker.setdefault("signature_copies", {}).get(step, []) if fp != signature_fp] + [signature_fp]
+    for old in kept[:-SIGNATURE_COPIES]:
+        _delete(signature_copy(stem, step, old, rows_fp))
+    marker["signature_copies"][step] = kept[-SIGNATURE_COPIES:]
+
+
+def restored_signatures(stem: str, marker: dict[str, Any], step: str, signature_fp: str, rows_fp: str,
+                        ids: pl.Series) -> pl.DataFrame | None:
+    """The kept signature columns of `step` for `signature_fp`, when the marker lists them and
+    they are those of these rows (same ids in the same order); else None (computed again)."""
+    if signature_fp not in (marker.get("signature_copies") or {}).get(step, []):
+        return None
+    location = signature_copy(stem, step, signature_fp, rows_fp)
+    data = storage.read_bytes(location) if is_url(location) else (Path(location).read_bytes() if Path(location).is_file() else None)
+    if data is None:
+        return None
+    try:
+        kept = pl.read_parquet(io.BytesIO(data))
+    except Exception:  # a damaged copy is computed again
+        return None
+    if "id" not in kept.columns or not kept.get_column("id").equals(ids):
+        return None
+    return kept.drop("id")
+
+
+def drop_signature_copies(stem: str) -> None:
+    """Delete a shard's kept signature columns (its rows are being computed again)."""
+    _delete(f"{stem}.signatures", folder=True)
+
+
+def _delete(location: str, folder: bool = False) -> None:
+    if is_url(location):
+        fs, path = storage.filesystem(location)
+        if fs.exists(path):
+            fs.rm(path, recursive=folder)
+    elif folder:
+        shutil.rmtree(location, ignore_errors=True)
+    else:
+        Path(location).unlink(missing_ok=True)
