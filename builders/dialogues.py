@@ -23,7 +23,7 @@ from typing import Any
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, instruction_row
-from medc.ingest.testsets import HUB_POINTER, read_records
+from medc.ingest.testsets import HUB_POINTER, HUB_POINTER_KEYS, read_records
 from medc.schema import stable_id
 from medc.text.normalize import normalize_text, strip_wiki_templates
 
@@ -46,6 +46,7 @@ class DialogueBuilder(Builder):
     citations = ("li2023chatdoctor", "han2023medalpaca")
     kind = "instruction"
     patterns = ("**/*.json", "**/*.txt", "**/*.parquet", "**/*.hf.toml")
+    pointer_keys = HUB_POINTER_KEYS
     defaults: dict[str, Any] = {"format": "instruct_json", "license": "unknown", "name": None, "templates": None, "system_prompt": True}
 
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medc.ingest.testsets import HUB_POINTER, hub_pointer, medmcqa_layout, medqa_id, medqa_options, read_records
+from medc.ingest.testsets import HUB_POINTER, HUB_POINTER_KEYS, hub_pointer, medmcqa_layout, medqa_id, medqa_options, read_records
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, format_options, instruction_row
@@ -67,6 +67,7 @@ class MedQABuilder(Builder):
     citations = ("jin2021medqa",)
     kind = "instruction"
     patterns = ("**/*.jsonl", "**/*.parquet", "**/*.hf.toml")  # the original JSONL, the Hub's data/train-*.parquet, or a Hub id
+    pointer_keys = HUB_POINTER_KEYS
     defaults: dict[str, Any] = {"split": "train", "license": "mit", "rationales": None, "templates": None}
 
     @classmethod
@@ -111,6 +112,7 @@ class MedMCQABuilder(Builder):
     citations = ("pal2022medmcqa",)
     kind = "instruction"
     patterns = ("**/*.json", "**/*.jsonl", "**/*.parquet", "**/*.hf.toml")  # original JSON, the Hub's data/train-*.parquet, or a Hub id
+    pointer_keys = HUB_POINTER_KEYS
     defaults: dict[str, Any] = {"split": "train", "license": "mit", "layout": None, "null_exp": "keep", "templates": None}
 
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):

@@ -19,7 +19,7 @@ from typing import Any
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.errors import UserError
 from medc.ingest.instructions import choose, instruction_row
-from medc.ingest.testsets import HUB_POINTER, hub_pointer, read_pubmedqa
+from medc.ingest.testsets import HUB_POINTER, HUB_POINTER_KEYS, hub_pointer, read_pubmedqa
 from medc.text.normalize import normalize_text
 
 DECISIONS = ("yes", "no", "maybe")
@@ -44,6 +44,7 @@ class PubMedQABuilder(Builder):
     citations = ("jin2019pubmedqa",)
     kind = "instruction"
     patterns = ("ori_pqal.json", "ori_pqaa.json", "**/pqa_labeled/*.parquet", "**/pqa_artificial/*.parquet", "**/*.hf.toml")
+    pointer_keys = HUB_POINTER_KEYS
     defaults: dict[str, Any] = {
         # Relative to the sources root. The build refuses to run without it: PQA-L holds the test set.
         "test_pmids": "pubmedqa/test_ground_truth.json",

@@ -5,6 +5,7 @@ named in a small pointer file `*.hf.toml`:
     dataset = "HuggingFaceFW/fineweb-edu"   # a Hub id, or a local dataset folder
     config = "sample-10BT"                  # optional
     split = "train"
+    revision = "main"                       # optional: a commit, for a build that can be repeated
     max_rows = 200000                       # read at most this many (streamed)
 
 Each record's text is taken from `text_field` (default `text`), its id from `id_field` when
@@ -23,13 +24,14 @@ from medc.files.records import json_records
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.text.normalize import normalize_text
 
-POINTER_KEYS = {"dataset", "config", "split", "max_rows", "text_field", "id_field", "license"}
+POINTER_KEYS = frozenset({"dataset", "config", "split", "revision", "max_rows", "text_field", "id_field", "license"})
 
 
 @register_builder("replay")
 class ReplayBuilder(Builder):
     kind = "knowledge"
     patterns = ("**/*.jsonl", "**/*.jsonl.gz", "**/*.parquet", "**/*.hf.toml")
+    pointer_keys = POINTER_KEYS
     defaults: dict[str, Any] = {"text_field": "text", "id_field": "id", "license": "unknown", "min_chars": 1}
 
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
@@ -94,7 +96,8 @@ class ReplayBuilder(Builder):
         from datasets import load_dataset
 
         try:
-            ds = load_dataset(spec["dataset"], spec.get("config"), split=spec.get("split", "train"), streaming=True)
+            ds = load_dataset(spec["dataset"], spec.get("config"), split=spec.get("split", "train"), revision=spec.get("revision"),
+                              streaming=True)
         except Exception as exc:  # offline, unknown id, bad folder: one clear line
             raise ValueError(f"cannot load dataset {spec['dataset']!r}: {str(exc).splitlines()[0]}") from None
         limit = spec.get("max_rows")

@@ -27,7 +27,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import SAMPLES, run_build
+from medc.release.card import hub_origin
+from tests.conftest import REPO, SAMPLES, run_build
 
 SPLIT_FILE = "{split}-00000-of-00001.parquet"
 
@@ -157,3 +158,56 @@ def test_a_hub_id_in_a_pointer_file_is_read_through_datasets(hub_sources: Path, 
     held_out.write_text(f'dataset = "{(hub / "medmcqa").as_posix()}"\nsplit = "validation"\n')
     with pytest.raises(ValueError, match="dev.hf.toml names the 'validation' split: refused"):
         list(MedMCQABuilder("medmcqa", {}, root).parse(held_out, FileReport("dev.hf.toml")))
+
+
+def test_a_hub_id_in_the_recipe_itself(hub_sources: Path, tmp_path: Path) -> None:
+    """`hub = { dataset = ..., split = ... }` in a recipe's source (a Hub id, here a local folder
+    in the Hub layout): the source reads that dataset through `datasets`, no file under the
+    sources root; the cache keeps it like a file (a second build reuses it, a changed table
+    computes it again). Misuse is a one-line recipe error."""
+    hub = tmp_path / "hub"
+    shutil.copytree(hub_sources / "medmcqa", hub / "medmcqa")
+    (hub / "chatdoctor" / "data").mkdir(parents=True)
+    shutil.copy(hub_sources / "dialogues" / "chatdoctor" / "data" / SPLIT_FILE.format(split="train"), hub / "chatdoctor" / "data")
+    base = (REPO / "pipelines" / "medc-i.toml").read_text()
+    medmcqa_files = 'dir = "medmcqa"\nconfig = "rationale_qa"\npatterns = ["**/train.json", "**/*train*.json*", "**/train-*.parquet", "**/*.hf.toml"]\n'
+    chatdoctor_files = 'dir = "dialogues/chatdoctor"\n'
+    assert medmcqa_files in base and chatdoctor_files in base
+    recipe = tmp_path / "medc-i.toml"
+    text = base.replace(medmcqa_files, f'config = "rationale_qa"\nhub = {{ dataset = "{(hub / "medmcqa").as_posix()}", split = "train" }}\n')
+    recipe.write_text(text.replace(chatdoctor_files, f'hub = {{ dataset = "{(hub / "chatdoctor").as_posix()}" }}\n'))
+    sources = tmp_path / "sources"
+    sources.mkdir()  # nothing on disk: both sources come from the recipe
+    out = tmp_path / "out"
+    proc = run_build("medc-i", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((out / "medc-i" / "build_manifest.json").read_text())
+    built = manifest["sources"]
+    assert built["medmcqa"]["rows_built"] == 40 and built["chatdoctor"]["rows_built"] == 50  # the train splits, as from pointer files
+    assert [f["path"] for f in manifest["inputs"] if f["source"] == "medmcqa"] == ["recipe:medmcqa.hf.toml"]
+    assert built["medmcqa"]["hub"] == {"dataset": (hub / "medmcqa").as_posix(), "split": "train"} and built["medmcqa"]["dir"] == ""
+    card = (out / "medc-i" / "README.md").read_text()
+    assert "MedMCQA training questions with their explanations, read from a local folder in the Hugging Face dataset layout" in card
+    assert str(hub) not in card  # a path of this machine is not published
+    assert hub_origin({"dataset": "openlifescienceai/medmcqa", "split": "train", "revision": "91c6572"}) == \
+        ", read from the Hugging Face dataset `openlifescienceai/medmcqa` (split train, revision 91c6572)"
+    again = run_build("medc-i", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
+    assert "shards: 2 reused, 0 keys rewritten, 0 signatures recomputed, 0 signatures restored, 0 recomputed" in again.stdout
+    recipe.write_text(recipe.read_text().replace('split = "train" }', 'split = "validation" }'))  # a held-out split: refused
+    refused = run_build("medc-i", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
+    assert "recipe:medmcqa.hf.toml: medmcqa.hf.toml names the 'validation' split: refused" in refused.stdout + refused.stderr
+
+    for table, message in [
+        ('{ dataset = "x", splt = "train" }', "unknown key 'splt' in sources[2].hub (allowed: config, dataset, revision, split)"),
+        ('{ config = "x" }', 'sources[2].hub needs dataset = "<Hub id or folder>"'),
+        ('{ dataset = "x", revision = 3 }', "sources[2].hub.revision must be a string, not 3"),
+    ]:
+        recipe.write_text(text.replace(f'hub = {{ dataset = "{(hub / "medmcqa").as_posix()}", split = "train" }}', f"hub = {table}"))
+        bad = run_build("medc-i", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
+        assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].endswith(message), bad.stderr
+    recipe.write_text(text.replace('config = "rationale_qa"\nhub =', 'config = "rationale_qa"\ndir = "medmcqa"\nhub ='))
+    both = run_build("medc-i", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
+    assert both.returncode == 2 and "reads either files (dir, patterns) or a Hub dataset (hub), not both" in both.stderr
+    recipe.write_text(text.replace('name = "umls"\nbuilder = "umls"\n', 'name = "umls"\nbuilder = "umls"\nhub = { dataset = "x" }\n'))
+    files_only = run_build("medc-i", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out))
+    assert files_only.returncode == 2 and "builder 'umls' reads files only, not a Hub dataset" in files_only.stderr

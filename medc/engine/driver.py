@@ -232,7 +232,7 @@ def run_map_stage(recipe: Recipe, tasks: list[ShardTask], tree: Tree, executor: 
     signature_only = resignable(recipe)
     counts = {"reused": 0, "keys rewritten": 0, "signatures recomputed": 0, "signatures restored": 0, "recomputed": 0}
     for t in tasks:
-        inputs = {rel: tree.stat(rel)[2] for rel in t.files} if tree.local is not None else None
+        inputs = dict(zip(t.files, t.input_hashes)) if t.input_hashes else None  # as the plan read them
         usable, damage = cached_shard(t.stem, t.fingerprint, inputs)
         if damage:
             progress.notice(f"{recipe.name}: shard {t.shard_index} of source {t.source.name!r} in the cache is damaged ({damage}): recomputed")

@@ -60,7 +60,7 @@ def source_entry(p: SourcePlan, reports: list[dict[str, Any]], global_reports: l
     stats = stats or {"rows": 0, "words": 0, "length_histogram": LengthHistogram()}
     steps = map_step_counts(reports) + driver_step_counts(p.spec.name, sum(r["rows"] for r in reports), global_reports)
     return SourceEntry(
-        builder=p.spec.builder, dir=p.spec.dir, status=p.status,
+        builder=p.spec.builder, dir="" if p.spec.hub else p.spec.dir, status=p.status, hub=p.spec.hub or None,
         files=len(files),
         failed_files=sum(f["failed"] for f in files),
         records=sum(f["records"] for f in files),

@@ -6,6 +6,7 @@ one batch as Python objects, never those of the whole shard."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from medc.files import storage
 from medc.files.atomic import sha256_file
 from medc.files.storage import is_url
 from medc.ingest.builder import Builder, FileReport, builder_class
+from medc.recipes.recipe import RECIPE_POINTER
 from medc.schema import MAIN_TEXT_FIELD, RecordError, schema_for, validate_row
 from medc.steps.base import GlobalStep, MapStep, make_step
 
@@ -45,7 +47,8 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
     if task.profile_dir:
         return profiled(task.profile_dir, f"{task.source.name}-{task.name}", lambda: run_shard(replace(task, profile_dir="")))
     if is_url(task.sources_root):
-        with storage.Staged(task.sources_root, task.files, task.shared) as staged:
+        on_disk = [f for f in task.files if f != task.source.hub_file]  # a recipe's pointer is not in the tree
+        with storage.Staged(task.sources_root, on_disk, task.shared) as staged:
             return _run_shard(task, staged)
     return _run_shard(task, Path(task.sources_root))
 
@@ -144,7 +147,13 @@ def parse_batches(task: ShardTask, root: Path, reports: list[FileReport],
     for i, rel in enumerate(task.files):
         report = FileReport(rel, public_reasons=builder.public_reasons)
         reports.append(report)
-        rows = parse_file(builder, root / rel, report, task.input_hashes[i] if task.input_hashes else None, task.kind)
+        if rel == task.source.hub_file:  # the recipe's `hub` table, as the pointer file its builder reads
+            with tempfile.TemporaryDirectory(prefix="medc-pointer-") as folder:
+                pointer = Path(folder) / rel.removeprefix(RECIPE_POINTER)
+                pointer.write_bytes(task.source.hub_pointer)
+                rows = parse_file(builder, pointer, report, task.input_hashes[i] if task.input_hashes else None, task.kind)
+        else:
+            rows = parse_file(builder, root / rel, report, task.input_hashes[i] if task.input_hashes else None, task.kind)
         batch.extend(rows)
         del rows  # the batch holds the only references: the caller clears it once read
         if len(batch) >= task.batch_rows:

@@ -146,6 +146,13 @@ def fingerprint(kind: str, spec: SourceSpec, steps: Any, stats: list[list[Any]])
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def input_stat(spec: SourceSpec, tree: Tree, rel: str) -> list[Any]:
+    """[path, size, version] of an input file; of the recipe's `hub` table, its pointer's sha256."""
+    if rel == spec.hub_file:
+        return [rel, len(spec.hub_pointer), hashlib.sha256(spec.hub_pointer).hexdigest()]
+    return tree.stat(rel)
+
+
 def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
     """One plan per recipe source, with its shard tasks when it has input files."""
     made = [(s, make_step(s.step, s.params, recipe.kind)) for s in recipe.steps]
@@ -158,12 +165,14 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
     for index, spec in enumerate(recipe.sources):
         sp = SourcePlan(spec, index, Path(spec.dir))
         plans.append(sp)
-        if not tree.is_dir(spec.dir):
+        builder = builder_class(spec.builder)
+        if spec.hub:  # one input, the recipe's pointer: read on the worker, never from the tree
+            sp.files = [spec.hub_file]
+        elif not tree.is_dir(spec.dir):
             sp.status = "absent"
             continue
-        builder = builder_class(spec.builder)
-        # Paths stay relative to the sources root, so a manifest never names this machine.
-        sp.files = tree.glob(source_patterns(spec), under=spec.dir, refused=sp.refused)
+        else:  # paths stay relative to the sources root, so a manifest never names this machine
+            sp.files = tree.glob(source_patterns(spec), under=spec.dir, refused=sp.refused)
         if not sp.files:
             sp.status = "empty"
             continue
@@ -176,7 +185,7 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
             shared = tuple((rel, *tree.files[rel]) for rel in sorted(set(references) | set(companions)))
         for shard, group in enumerate(shard_groups(sp.files, recipe.files_per_shard)):
             files = tuple(group)
-            stats = [tree.stat(f) for f in files]
+            stats = [input_stat(spec, tree, f) for f in files]
             fp = fingerprint(recipe.kind, spec, (map_steps, companion_stats, versions), stats)
             hashes = tuple(str(s[2]) for s in stats) if tree.local is not None else ()
             sp.tasks.append(ShardTask(recipe.kind, spec, index, shard, files, str(tree), steps, cache_dir, fp, shared, hashes,

@@ -116,6 +116,9 @@ class Builder:
     kind: ClassVar[str]  # "knowledge" or "instruction"
     patterns: ClassVar[tuple[str, ...]]  # default globs inside the source's folder
     defaults: ClassVar[dict[str, Any]] = {}  # options and their default values
+    # Keys of a Hub dataset pointer this builder reads: a `*.hf.toml` file among its inputs, or
+    # the `hub` table of its source in the recipe. Empty: it reads files only.
+    pointer_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, source: str, options: dict[str, Any], sources_root: Path):
         unknown = sorted(set(options) - set(self.defaults))

@@ -59,6 +59,7 @@ class BenchmarkItem:
 
 
 HUB_POINTER = ".hf.toml"
+HUB_POINTER_KEYS = frozenset({"dataset", "config", "split", "revision"})
 
 
 def hub_pointer(path: Path) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def hub_pointer(path: Path) -> dict[str, Any]:
         spec = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path.name}: invalid TOML ({exc})") from None
-    unknown = sorted(set(spec) - {"dataset", "config", "split", "revision"})
+    unknown = sorted(set(spec) - HUB_POINTER_KEYS)
     if not isinstance(spec.get("dataset"), str) or unknown or not all(isinstance(v, str) for v in spec.values()):
         raise ValueError(f"{path.name}: a dataset pointer is dataset = \"<Hub id or folder>\" with optional config, split, "
                          "revision (strings)" + (f"; unknown key {unknown[0]!r}" if unknown else ""))

@@ -26,7 +26,8 @@ from medc.steps.base import FilterStep, make_step
 
 DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags", "source_datasets"}
 BUILD_KEYS = {"files_per_shard", "rows_per_file", "row_group_size", "error_budget", "batch_rows"}
-SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation", "config"}
+SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation", "config", "hub"}
+RECIPE_POINTER = "recipe:"  # the input path of a source's `hub` table: `recipe:<source>.hf.toml`
 TOP_KEYS = {"dataset", "build", "sources", "steps", "mixture"}
 
 
@@ -39,6 +40,20 @@ class SourceSpec:
     options: dict[str, Any]
     description: str = ""
     config: str = ""  # the released config this source's rows go to (default: its name)
+    # A Hugging Face dataset the source reads instead of files: the recipe's `hub` table
+    # (`dataset`, a Hub id or a local folder in the Hub layout, and the builder's other keys).
+    hub: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hub_file(self) -> str:
+        """The source's one input when it reads a Hub dataset (it names no file on disk)."""
+        return f"{RECIPE_POINTER}{self.name}.hf.toml" if self.hub else ""
+
+    @property
+    def hub_pointer(self) -> bytes:
+        """The `hub` table as the `*.hf.toml` pointer its builder reads (JSON strings are TOML
+        basic strings)."""
+        return "".join(f"{key} = {json.dumps(value)}\n" for key, value in sorted(self.hub.items())).encode()
 
 
 @dataclass(frozen=True)
@@ -207,6 +222,9 @@ def _sources(path: Path, raw_sources: Any, kind: str) -> list[SourceSpec]:
         for pattern in patterns or []:
             _relative(path, f"{where}.patterns", pattern)
         options = _typed(path, f"{where}.options", src.get("options"), dict, {})
+        hub = _hub(path, f"{where}.hub", src.get("hub"), cls.pointer_keys, bname)
+        if hub and ("dir" in src or patterns):
+            raise UserError(f"recipe {path}: {where}: a source reads either files (dir, patterns) or a Hub dataset (hub), not both")
         sources.append(
             SourceSpec(
                 name=sname,
@@ -216,6 +234,7 @@ def _sources(path: Path, raw_sources: Any, kind: str) -> list[SourceSpec]:
                 options=options,
                 description=_typed(path, f"{where}.description", src.get("description"), str, ""),
                 config=_identifier(path, f"{where}.config", _typed(path, f"{where}.config", src.get("config"), str, sname)),
+                hub=hub,
             )
         )
         try:
@@ -224,6 +243,25 @@ def _sources(path: Path, raw_sources: Any, kind: str) -> list[SourceSpec]:
             raise UserError(f"recipe {path}: {exc}") from None
 
     return sources
+
+
+def _hub(path: Path, where: str, table: Any, keys: frozenset[str], builder: str) -> dict[str, Any]:
+    """A source's `hub` table: `dataset` and the pointer keys its builder reads, strings
+    (`max_rows` a positive integer)."""
+    if table is None:
+        return {}
+    if not keys:
+        raise UserError(f"recipe {path}: {where}: builder {builder!r} reads files only, not a Hub dataset")
+    _check_keys(where, table, set(keys), path)
+    if not isinstance(table.get("dataset"), str) or not table["dataset"].strip():
+        raise UserError(f"recipe {path}: {where} needs dataset = \"<Hub id or folder>\"")
+    for key, value in table.items():
+        if key == "max_rows":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(f"recipe {path}: {where}.max_rows must be a positive integer, not {value!r}")
+        elif not isinstance(value, str):
+            raise UserError(f"recipe {path}: {where}.{key} must be a string, not {value!r}")
+    return dict(table)
 
 
 def _steps(path: Path, raw_steps: Any, kind: str) -> list[StepSpec]:

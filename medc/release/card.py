@@ -9,6 +9,7 @@ holds everything, timings included.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -355,13 +356,28 @@ def render_errors(manifest: Manifest) -> str:
             + markdown_table(["source", "file", "record", "reason"], [[e.source, e.file, e.record or "-", e.reason] for e in err[:50]]))
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def hub_origin(hub: dict[str, Any] | None) -> str:
+    """", read from the Hugging Face dataset `org/name` (split, revision)" for a source the recipe
+    points at a Hub dataset; a local folder is not named (it is a path of the builder's machine)."""
+    if not hub:
+        return ""
+    dataset = str(hub["dataset"])
+    if not HUB_ID.fullmatch(dataset) or Path(dataset).exists():
+        return ", read from a local folder in the Hugging Face dataset layout"
+    detail = ", ".join(f"{key} {hub[key]}" for key in ("config", "split", "revision") if hub.get(key))
+    return f", read from the Hugging Face dataset `{dataset}`" + (f" ({detail})" if detail else "")
+
+
 def render_composition(recipe: Recipe, manifest: Manifest) -> str:
     """What this build holds, from its manifest: each source with rows, its share of the words
     and the recipe's description of it (the recipe's summary says what the dataset is meant to be)."""
     built = [(name, s) for name, s in manifest.sources.items() if s.built and s.rows]
     total = sum(s.words for _, s in built) or 1
     described = {spec.name: spec.description for spec in recipe.sources}
-    parts = [f"`{name}` ({s.words / total:.0%} of the words{': ' + described[name] if described.get(name) else ''})"
+    parts = [f"`{name}` ({s.words / total:.0%} of the words{': ' + described[name] if described.get(name) else ''}{hub_origin(s.hub)})"
              for name, s in sorted(built, key=lambda item: -item[1].words)]
     absent = [name for name, s in manifest.sources.items() if not (s.built and s.rows)]
     text = "This build holds " + "; ".join(parts) + "." if parts else "This build holds no rows."

@@ -138,7 +138,7 @@ class SourceEntry:
     the counts only for a source that was built."""
 
     builder: str
-    dir: str
+    dir: str  # "" for a source that reads a Hub dataset (`hub`)
     status: str
     files: int = 0
     failed_files: int = 0
@@ -154,6 +154,8 @@ class SourceEntry:
     length_histogram: LengthHistogram = field(default_factory=LengthHistogram)
     # Words counted by row weight (a `weight` step): what the loader draws per epoch.
     weighted_words: int | None = field(default=None, metadata={"omit_none": True})
+    # The recipe's `hub` table (the Hugging Face dataset the source read), when it has one.
+    hub: dict[str, Any] | None = field(default=None, metadata={"omit_none": True})
     # Records read into another row (joined metadata, modules of a collection): not losses.
     info: dict[str, int] = field(default_factory=dict)
 
