@@ -4,6 +4,8 @@ in one run, on the same notes:
 * medc's `deidentify` (`medc.text.deidentify.find_phi`: Philter's rules, the gap rules, typing);
 * bare philter-lite (`detect_phi` with its `philter_delta` config and the same part-of-speech
   tags; what it removes is every word it does not keep), the library we build on;
+* medc's `deidentify` with `engines = ["philter", "presidio"]` (Presidio's recognisers added;
+  its NER with `en_core_web_lg` where installed, its patterns only otherwise, as the table says);
 * datatrove's `PIIFormatter` (e-mail and public IP regexes), what web-text pipelines use.
 
 Corpora: synthetic notes with planted identifiers of every Safe Harbor type (tests/phi_notes.py,
@@ -34,6 +36,11 @@ WORD = re.compile(r"[A-Za-z0-9]+")
 
 def medc_spans(text: str) -> list[tuple[int, int, str]]:
     return [(s, e, k) for s, e, k, _ in medc_deid.find_phi(text)]
+
+
+def medc_presidio_spans(text: str) -> list[tuple[int, int, str]]:
+    """`engines = ["philter", "presidio"]`, with the default model where it is installed."""
+    return [(s, e, k) for s, e, k, _ in medc_deid.find_phi(text, presidio=medc_deid.Presidio())]
 
 
 def bare_philter_spans(text: str) -> list[tuple[int, int, str]]:
@@ -82,7 +89,10 @@ def main() -> None:
     args = ap.parse_args()
     notes = planted_notes(args.notes)
     real = mtsamples()
-    systems = {"medc deidentify": medc_spans, "philter-lite (bare)": bare_philter_spans, "datatrove PIIFormatter": datatrove_spans}
+    from medc.text.presidio_phi import analyzer
+
+    systems = {"medc deidentify": medc_spans, f"medc + presidio ({analyzer()[1]})": medc_presidio_spans,
+               "philter-lite (bare)": bare_philter_spans, "datatrove PIIFormatter": datatrove_spans}
     print(f"tagger: {medc_deid.tagger_in_use()}; planted notes: {len(notes)} ({sum(len(WORD.findall(n.text)) for n in notes):,} words); "
           f"MTSamples notes: {len(real)} ({sum(len(WORD.findall(t)) for t in real):,} words)\n")
     results = {}

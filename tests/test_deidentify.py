@@ -104,3 +104,46 @@ def test_recipe_puts_deidentify_first_and_names_real_sources(tmp_path: Path) -> 
     (tmp_path / "typo.toml").write_text(recipe.replace('sources = ["clinical_notes"]', 'sources = ["clinical_note"]'))
     with pytest.raises(UserError, match=r"'clinical_note' is not a source of this recipe \(did you mean 'clinical_notes'\?\)"):
         load_recipe(tmp_path / "typo.toml")
+
+
+def test_presidio_as_a_second_detector(tmp_path: Path) -> None:
+    """`engines = ["philter", "presidio"]`: Presidio's spans are added to Philter's. With no
+    spaCy model installed it runs its pattern recognisers only (and says so); with a pipeline
+    folder, its NER finds names: here a pipeline of our own whose entity ruler marks a
+    lower-case name whose first word is an English word, which Philter keeps.
+    Nothing is downloaded either way."""
+    import spacy
+
+    from medc.steps.base import make_step
+    from medc.steps.privacy import Deidentify
+    from medc.text.deidentify import Presidio
+    from medc.text.presidio_phi import PATTERNS_ONLY, analyzer, presidio_spans
+
+    text = "my name is will rose, card 4111 1111 1111 1111, seen 03/04/2019. Call 617-555-0142."
+    alone = [text[s:e] for s, e, _ in detected(text)]
+    assert "will rose" not in alone and "rose" in alone and not any("4111" in span for span in alone)  # "will" is an English word
+    assert analyzer("en_core_web_lg")[1] == PATTERNS_ONLY  # not installed here: never fetched
+    patterns = presidio_spans(text)
+    assert ("4111 1111 1111 1111", "ID") in [(text[s:e], k) for s, e, k in patterns]
+    pipeline = spacy.blank("en")
+    pipeline.add_pipe("entity_ruler").add_patterns([{"label": "PERSON", "pattern": "will rose"}])
+    pipeline.to_disk(tmp_path / "ner")
+    model = str(tmp_path / "ner")
+    assert analyzer(model)[1] == model
+    with_ner = [(text[s:e], k) for s, e, k, _ in find_phi(text, presidio=Presidio(model))]
+    assert ("will rose", "NAME") in with_ner and ("4111 1111 1111 1111", "ID") in with_ner
+    out, audit = deidentify(text, presidio=Presidio(model))
+    assert "will rose" not in out and "4111" not in out and audit.identifiers["NAME"] == 1
+
+    # The step: the method and what found names for Presidio go into the rows and the audit.
+    import polars as pl
+
+    step = make_step("deidentify", {"sources": ["notes"], "engines": ["philter", "presidio"]}, "instruction")
+    assert isinstance(step, Deidentify)
+    df = pl.DataFrame({"source": ["notes"], "instruction": ["Summarise."], "input": [text], "output": ["ok"], "meta": ["{}"]})
+    out_df, _, step_audit = step.apply_audited(df)
+    assert "my name is will [NAME-1]" in out_df["input"][0] and "4111" not in out_df["input"][0]  # patterns only: no NER
+    assert '"method":"philter+presidio"' in out_df["meta"][0].replace(" ", "")
+    assert step_audit[f"presidio:{PATTERNS_ONLY}"] == 1
+    with pytest.raises(UserError, match="engines must be"):
+        make_step("deidentify", {"engines": ["presidio"]}, "instruction")

@@ -37,6 +37,8 @@ from typing import Any
 
 from types import ModuleType
 
+from medc.text.presidio_phi import DEFAULT_MODEL, presidio_spans
+
 # The identifier types of the surrogates (Safe Harbor's 18 identifiers, grouped): names;
 # geographic units below a state (street, city, ZIP, and hospitals, as i2b2 counts them);
 # dates other than the year; ages over 89; phone and fax numbers; e-mail addresses; social
@@ -426,8 +428,18 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return (start + words[0].start(), start + words[-1].end()) if words else (start, start)
 
 
-def find_phi(text: str, mask_unknown: str = "capitalised") -> list[tuple[int, int, str, bool]]:
-    """(start, end, type, is a MIMIC placeholder) of every identifier, in text order."""
+@dataclass(frozen=True)
+class Presidio:
+    """Presidio as a second detector (`medc.text.presidio_phi`): the spaCy pipeline that finds
+    names and places (patterns only where it is not installed) and the least score taken."""
+
+    model: str = DEFAULT_MODEL
+    min_score: float = 0.5
+
+
+def find_phi(text: str, mask_unknown: str = "capitalised", presidio: Presidio | None = None) -> list[tuple[int, int, str, bool]]:
+    """(start, end, type, is a MIMIC placeholder) of every identifier, in text order; with
+    `presidio`, what Presidio finds is added (overlaps merged)."""
     found = [(m.start(), m.end(), mimic_type(m.group(1)), True) for m in _MIMIC.finditer(text)]
     blanked = _MIMIC.sub(lambda m: " " * len(m.group(0)), text) if found else text
     gaps = gap_spans(blanked)
@@ -447,6 +459,9 @@ def find_phi(text: str, mask_unknown: str = "capitalised") -> list[tuple[int, in
         else:
             found.append((start, end, kind, False))
     found += [(s0, e0, kind, False) for s0, e0, kind in gaps]
+    if presidio is not None:
+        found += [(s0, e0, kind, False) for s0, e0, kind in presidio_spans(blanked, presidio.model, presidio.min_score)
+                  if not is_measurement(blanked[s0:e0])]
     return _merge(sorted(found))
 
 
@@ -463,13 +478,14 @@ def _merge(found: list[tuple[int, int, str, bool]]) -> list[tuple[int, int, str,
     return out
 
 
-def deidentify(text: str, mask_unknown: str = "capitalised") -> tuple[str, PhiAudit]:
+def deidentify(text: str, mask_unknown: str = "capitalised", presidio: Presidio | None = None) -> tuple[str, PhiAudit]:
     """The text with every identifier replaced by its typed surrogate, and the counts."""
-    (out,), audit = deidentify_fields([text], mask_unknown)
+    (out,), audit = deidentify_fields([text], mask_unknown, presidio)
     return out, audit
 
 
-def deidentify_fields(texts: list[str], mask_unknown: str = "capitalised") -> tuple[list[str], PhiAudit]:
+def deidentify_fields(texts: list[str], mask_unknown: str = "capitalised",
+                      presidio: Presidio | None = None) -> tuple[list[str], PhiAudit]:
     """The text fields of one row (a note and its title; a dialogue's turns), one surrogate
     numbering for all of them."""
     audit = PhiAudit(rows=1)
@@ -478,7 +494,7 @@ def deidentify_fields(texts: list[str], mask_unknown: str = "capitalised") -> tu
     for text in texts:
         parts: list[str] = []
         at = 0
-        for start, end, kind, is_mimic in find_phi(text, mask_unknown) if text else []:
+        for start, end, kind, is_mimic in find_phi(text, mask_unknown, presidio) if text else []:
             if start < at:
                 continue
             parts.append(text[at:start])
