@@ -3,9 +3,11 @@
 Rows come from real files of the conformance corpora, parsed by the builders: two real
 correction notices (eLife 07586 and an ERS article from PMC's efetch, each with its
 `related-article` link), real research articles, real MEDLINE XML and tagged records and
-S2ORC records. The signals no public test file carries (a JATS retraction notice, PubMed's
-`Retracted Publication` type and `RetractionIn` / `RIN` links) are added to copies of real
-files here, each said where it is made. The Retraction Watch list is
+S2ORC records; and five real PLOS notices (three retractions, two corrections,
+tests/fixtures/retractions/plos). The signals no public test file we found carries (PubMed's
+`Retracted Publication` type and `RetractionIn` / `RIN` links; a JATS retraction notice
+linking by PMID to a MEDLINE record of the corpus) are added to copies of real files here,
+each said where it is made. The Retraction Watch list is
 tests/fixtures/retractions/retraction_watch_sample.csv (the live export's layout; see its
 SOURCES.md). Expected outcomes are written by hand from those files.
 """
@@ -150,3 +152,38 @@ def test_retraction_watch_reader_on_the_live_layout() -> None:
     assert read_retraction_watch("rw.csv", older)[0] == natures
     with pytest.raises(UserError, match=r"retraction list x.csv: not a Retraction Watch CSV \(no OriginalPaperDOI"):
         read_retraction_watch("x.csv", b"doi,journal\n10.1/x,J\n")
+
+
+PLOS = FIXTURES / "retractions" / "plos"
+# By hand from each file: its own DOI, its article type and its `related-article` href
+# (`info:doi/...`, ext-link-type "uri"), see tests/fixtures/retractions/SOURCES.md.
+PLOS_NOTICES = {
+    "10.1371/journal.pcbi.0030158": ("retraction-notice", ["doi:10.1371/journal.pcbi.0030051"]),
+    "10.1371/journal.ppat.1005207": ("retraction-notice", ["doi:10.1371/journal.ppat.1003435"]),
+    "10.1371/annotation/3155a3e9-5fbe-435c-a07a-e9a4846ec0b6": ("retraction-notice", ["doi:10.1371/journal.pone.0035142"]),
+    "10.1371/journal.pone.0097541": ("correction-notice", ["doi:10.1371/journal.pone.0086816"]),
+    "10.1371/journal.pone.0108198": ("correction-notice", ["doi:10.1371/journal.pone.0103411"]),
+}
+
+
+def test_real_plos_retraction_and_correction_notices(tmp_path: Path) -> None:
+    """Three real retraction notices and two real corrections as PLOS publishes them (links as
+    `info:doi/` URIs): each flagged with the article it is about, and in the step the notices
+    go, and so do the articles they retract, by DOI, whatever the case of the DOI in the row."""
+    rows = rows_of("pmc_jats", sorted(PLOS.glob("*.xml")), {"skip_retractions": False})
+    assert {r["meta"]["doi"]: (r["meta"]["retraction"], r["meta"]["notice_for"]) for r in rows} == PLOS_NOTICES
+    annotation = next(r for r in rows if "annotation" in r["meta"]["doi"])
+    assert (annotation["meta"]["pmid"], annotation["meta"]["pmcid"]) == ("22792133", "PMC3388108")
+    # The articles they retract / correct, as rows of another source (MEDLINE-like meta).
+    others = [{"id": f"pmid:{900 + i}", "source": "pubmed_abstracts", "meta": {"pmid": str(900 + i), "doi": doi.upper()}}
+              for i, doi in enumerate(["10.1371/journal.pcbi.0030051", "10.1371/journal.ppat.1003435",
+                                       "10.1371/journal.pone.0035142", "10.1371/journal.pone.0086816"])]
+    everything = rows + others
+    frame = pl.DataFrame({"_key": list(range(len(everything))), "id": [r["id"] for r in everything],
+                          "source": [r["source"] for r in everything], "meta": [json.dumps(r["meta"]) for r in everything]},
+                         schema={"_key": pl.UInt64, "id": pl.String, "source": pl.String, "meta": pl.String})
+    drops, report = decide(tmp_path, frame, lists=[])
+    notices = {r["id"]: r["meta"]["retraction"].replace("-", " ") for r in rows}
+    assert drops == {**notices, "pmid:900": "retracted: retraction notice in pmc_jats",
+                     "pmid:901": "retracted: retraction notice in pmc_jats", "pmid:902": "retracted: retraction notice in pmc_jats"}
+    assert report["rows_removed"] == 8  # the corrected article (pmid:903) stays
