@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from medc.text.licenses import allows_commercial_use, normalize_license
-from medc.engine.plan import resignable
+from medc.engine.plan import resignable, shard_groups
 from medc.engine.write_stage import ShardedParquetWriter
 from medc.recipes.recipe import load_recipe
 from medc.schema import KNOWLEDGE_SCHEMA, RecordError, rows_to_table, validate_row
@@ -104,3 +104,20 @@ def test_signatures_are_recomputed_alone_only_after_the_last_map_step(tmp_path: 
     assert resignable(load_recipe(tmp_path / "r.toml")) == {"near_dedup"}
     default = load_recipe(REPO / "pipelines" / "medc-k.toml")
     assert resignable(default) >= {"decontaminate", "exact_dedup", "near_dedup", "same_article"}
+
+
+def test_shards_are_cut_by_input_size_too() -> None:
+    """Few large files (PubMed's baseline: 34 files of ~300 MB) are a shard each, not one shard
+    taking most of them; many small files are cut by the path hash and count as before, and
+    adding a large file moves no other shard's files."""
+    baseline = [f"medline/pubmed25n{i:04d}.xml" for i in range(1, 35)]
+    by_hash = shard_groups(baseline, 16)
+    assert max(len(g) for g in by_hash) > 4  # the hash and count cuts alone: a few large shards
+    sizes = {f: 311_000_000 for f in baseline}
+    assert shard_groups(baseline, 16, sizes, 256_000_000) == [[f] for f in baseline]
+    papers = [f"pmc/PMC{i}.nxml" for i in range(500)]
+    assert shard_groups(papers, 16, {f: 60_000 for f in papers}, 256_000_000) == shard_groups(papers, 16)
+    grown = sorted([*baseline, "medline/pubmed25n0017a.xml"])
+    before = {tuple(g) for g in shard_groups(baseline, 16, sizes, 256_000_000)}
+    after = {tuple(g) for g in shard_groups(grown, 16, {**sizes, "medline/pubmed25n0017a.xml": 311_000_000}, 256_000_000)}
+    assert after - before == {("medline/pubmed25n0017a.xml",)} and before <= after

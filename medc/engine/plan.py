@@ -82,21 +82,28 @@ def source_patterns(spec: SourceSpec) -> tuple[str, ...]:
     return tuple(spec.patterns or builder_class(spec.builder).patterns)
 
 
-def shard_groups(files: list[str], files_per_shard: int) -> list[list[str]]:
+def shard_groups(files: list[str], files_per_shard: int, sizes: dict[str, int] | None = None,
+                 shard_bytes: int | None = None) -> list[list[str]]:
     """The sorted files cut into shards: a shard ends before a file whose path hash says so
-    (one file in `files_per_shard` on average) or once it holds 4 × `files_per_shard` files.
-    A cut depends on the file's own name, not on its position, so a file added to (or removed
-    from) a source changes its own shard only: the other shards keep their files, their names
-    (`shard_name`) and their cached rows; when their numbers move, only their row keys are
-    rewritten (`ShardTask.resign` with a moved shard, no parsing)."""
+    (one file in `files_per_shard` on average), once it holds 4 × `files_per_shard` files, or
+    once its files hold `shard_bytes` (`sizes`: bytes per file; a few large files, such as
+    PubMed's baseline, are then a shard each instead of one shard taking most of them).
+    A hash cut depends on the file's own name, not on its position, so a file added to (or
+    removed from) a source changes its own shard only (and, through the count and size
+    limits, at most the shards up to the next hash cut): the other shards keep their files,
+    their names (`shard_name`) and their cached rows; when their numbers move, only their row
+    keys are rewritten (`ShardTask.resign` with a moved shard, no parsing)."""
     groups: list[list[str]] = []
     current: list[str] = []
+    held = 0
     for f in files:
         starts = int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "big") % files_per_shard == 0
-        if current and (starts or len(current) >= 4 * files_per_shard):
+        full = len(current) >= 4 * files_per_shard or shard_bytes is not None and held >= shard_bytes
+        if current and (starts or full):
             groups.append(current)
-            current = []
+            current, held = [], 0
         current.append(f)
+        held += (sizes or {}).get(f, 0)
     if current:
         groups.append(current)
     return groups
@@ -183,9 +190,11 @@ def plan(recipe: Recipe, tree: Tree, cache_dir: str) -> list[SourcePlan]:
         shared: tuple[tuple[str, int, str], ...] = ()
         if tree.url:
             shared = tuple((rel, *tree.files[rel]) for rel in sorted(set(references) | set(companions)))
-        for shard, group in enumerate(shard_groups(sp.files, recipe.files_per_shard)):
+        file_stats = {f: input_stat(spec, tree, f) for f in sp.files}
+        sizes = {f: int(stat[1]) for f, stat in file_stats.items()}
+        for shard, group in enumerate(shard_groups(sp.files, recipe.files_per_shard, sizes, recipe.shard_mb * 1_000_000)):
             files = tuple(group)
-            stats = [input_stat(spec, tree, f) for f in files]
+            stats = [file_stats[f] for f in files]
             fp = fingerprint(recipe.kind, spec, (map_steps, companion_stats, versions), stats)
             hashes = tuple(str(s[2]) for s in stats) if tree.local is not None else ()
             sp.tasks.append(ShardTask(recipe.kind, spec, index, shard, files, str(tree), steps, cache_dir, fp, shared, hashes,

@@ -25,7 +25,7 @@ from medc.schema import SCHEMAS
 from medc.steps.base import FilterStep, make_step
 
 DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags", "source_datasets"}
-BUILD_KEYS = {"files_per_shard", "rows_per_file", "row_group_size", "error_budget", "batch_rows"}
+BUILD_KEYS = {"files_per_shard", "shard_mb", "rows_per_file", "row_group_size", "error_budget", "batch_rows"}
 SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation", "config", "hub"}
 RECIPE_POINTER = "recipe:"  # the input path of a source's `hub` table: `recipe:<source>.hf.toml`
 TOP_KEYS = {"dataset", "build", "sources", "steps", "mixture"}
@@ -75,6 +75,7 @@ class Recipe:
     tags: tuple[str, ...]
     source_datasets: tuple[str, ...]
     files_per_shard: int
+    shard_mb: int  # a shard also ends once its input files hold this many MB (few large files: one shard each)
     rows_per_file: int
     row_group_size: int
     error_budget: float
@@ -181,6 +182,7 @@ def load_recipe(path: Path) -> Recipe:
         tags=tuple(_typed(path, "dataset.tags", ds.get("tags"), list, [])),
         source_datasets=tuple(_typed(path, "dataset.source_datasets", ds.get("source_datasets"), list, ["original"])),
         files_per_shard=positive_int("files_per_shard", 16),
+        shard_mb=positive_int("shard_mb", 256),
         rows_per_file=positive_int("rows_per_file", 100_000),
         row_group_size=positive_int("row_group_size", 1_000),
         error_budget=float(budget),
