@@ -158,7 +158,7 @@ def signature_bytes_per_doc(out: Path) -> tuple[float, list[str]]:
     `source` and every `_sig_` column), over all shards of the build."""
     import polars as pl
 
-    shards = sorted((out / ".medc-cache").rglob("*.parquet"))
+    shards = sorted((out / ".medc-cache").rglob("shard-*.parquet"))  # not the global steps' own files
     names = pl.scan_parquet(shards[0]).collect_schema().names()
     cols = ["_key", "id", "source"] + [c for c in names if c.startswith("_sig_")]
     frame = pl.concat([pl.read_parquet(p, columns=cols) for p in shards])

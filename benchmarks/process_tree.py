@@ -13,11 +13,13 @@ import psutil
 
 def measure(cmd: list[str], cwd: Path) -> dict:
     """Run `cmd`; wall seconds, exit code and peak RSS (bytes) of the root process, of each
-    other process, and of the whole tree at any one time."""
+    other process, and of the whole tree at any one time; and the root's RSS over time
+    (`driver_timeline`: [seconds since start, bytes], every 0.5 s)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peaks: dict[int, int] = {}
     tree_peak = 0
+    timeline: list[tuple[float, int]] = []
     done = threading.Event()
 
     def sample() -> None:
@@ -33,6 +35,8 @@ def measure(cmd: list[str], cwd: Path) -> dict:
                         continue
                     peaks[p.pid] = max(peaks.get(p.pid, 0), rss)
                     total += rss
+                    if p.pid == proc.pid:
+                        timeline.append((round(time.perf_counter() - t0, 1), rss))
                 tree_peak = max(tree_peak, total)
             except psutil.Error:
                 pass
@@ -45,4 +49,4 @@ def measure(cmd: list[str], cwd: Path) -> dict:
     thread.join()
     driver = peaks.pop(proc.pid, 0)
     return {"seconds": time.perf_counter() - t0, "code": proc.returncode, "stderr": err, "driver": driver,
-            "worker": max(peaks.values(), default=0), "tree": tree_peak}
+            "worker": max(peaks.values(), default=0), "tree": tree_peak, "driver_timeline": timeline}

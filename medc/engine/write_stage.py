@@ -5,6 +5,7 @@ depend on the rows only), the `commercial` config, and per-source statistics."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,10 +170,25 @@ def write_config(shard_files: list[Path], drops: pl.DataFrame, out_folder: Path,
     schema = schema_for(recipe.kind)
     writer = ShardedParquetWriter(out_folder, schema, total, recipe.rows_per_file, recipe.row_group_size)
     for path in shard_files:
-        df = pl.read_parquet(path).join(keys, on="_key", how="anti").sort("_key")
-        if df.height:
+        for df in kept_rows(path, keys, [*schema.names, "_key"]):
             writer.write(to_schema(df, schema))
     return writer.close(), stats
+
+
+def kept_rows(shard: Path, drop_keys: pl.DataFrame, columns: list[str]) -> Iterator[pl.DataFrame]:
+    """The rows of a shard that no step dropped, in `_key` order, with `columns` only: a row
+    group at a time (the driver holds one, not the shard), or the whole shard sorted where its
+    rows are not stored in key order."""
+    stored = pq.ParquetFile(shard)
+    in_order = pl.from_arrow(stored.read(columns=["_key"])).to_series().is_sorted()
+    groups = range(stored.num_row_groups) if in_order else [None]
+    for group in groups:
+        table = stored.read(columns=columns) if group is None else stored.read_row_group(group, columns=columns)
+        df = pl.from_arrow(table)
+        assert isinstance(df, pl.DataFrame)
+        df = df.join(drop_keys, on="_key", how="anti").sort("_key")
+        if df.height:
+            yield df
 
 
 def write_commercial(repo: Path, configs: list[str], recipe: Recipe) -> list[dict[str, Any]]:
@@ -188,8 +204,11 @@ def write_commercial(repo: Path, configs: list[str], recipe: Recipe) -> list[dic
         return []
     schema = schema_for(recipe.kind)
     writer = ShardedParquetWriter(folder, schema, total, recipe.rows_per_file, recipe.row_group_size)
-    for f in files:
-        df = pl.read_parquet(f).filter(pl.col("license").is_in(ok))
-        if df.height:
-            writer.write(to_schema(df, schema))
+    for f in files:  # a batch of row groups at a time
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=20_000):
+            df = pl.from_arrow(batch)
+            assert isinstance(df, pl.DataFrame)
+            df = df.filter(pl.col("license").is_in(ok))
+            if df.height:
+                writer.write(to_schema(df, schema))
     return writer.close()
