@@ -80,9 +80,21 @@ def global_decisions(
     frame = ledger.record("unique_ids", duplicate_ids(frame, superseding_sources(recipe)), frame)
     ctx = GlobalContext(work_dir, shared_shards or [str(p) for p in shard_files], map_unordered)
     for step in global_steps:
-        decision = step.decide(frame, ctx)
+        decision = step.decide(with_step_columns(frame, step, shard_files), ctx)
         frame = ledger.record(step.name, decision.drops, frame, decision.report)
     return ledger.drops(), ledger.reports, ledger.seconds
+
+
+def with_step_columns(frame: pl.DataFrame, step: GlobalStep, shard_files: list[Path]) -> pl.DataFrame:
+    """`frame` (`_key, id, source` of the rows kept so far) with the step's signature columns,
+    read from the shards for those rows: the driver holds one step's columns at a time, not
+    every step's for the whole corpus."""
+    columns = [c for c in step.signature_columns() if c not in frame.columns]
+    if not columns:
+        return frame
+    keys = frame.select("_key")
+    parts = [pl.read_parquet(path, columns=["_key", *columns]).join(keys, on="_key", how="semi") for path in shard_files]
+    return frame.join(pl.concat(parts, how="vertical_relaxed"), on="_key", how="left", maintain_order="left")
 
 
 def superseding_sources(recipe: Recipe) -> list[str]:
@@ -100,16 +112,18 @@ def duplicate_ids(frame: pl.DataFrame, superseding: list[str]) -> pl.DataFrame:
 
 def filtered_columns(recipe: Recipe, shard_files: list[Path], filters: list[FilterStep], global_steps: list[GlobalStep],
                      ledger: DropLedger) -> pl.DataFrame:
-    """`_key, id, source` and the global steps' signature columns of the rows every filter step
-    keeps, from every shard; the filters' drops go to `ledger`.
+    """`_key, id, source` of the rows every filter step keeps, from every shard; the filters'
+    drops go to `ledger`.
 
     Filter rules look at one row at a time, so they run shard by shard, each filter on the rows
     the ones before it kept: the columns only filters read (the quality signals, most of the
-    bytes) are never held for the whole corpus."""
-    keep = ["_key", "id", "source"] + [c for s in global_steps for c in s.signature_columns()]
+    bytes) are never held for the whole corpus; each global step's columns are read when it
+    runs (`with_step_columns`)."""
+    keep = ["_key", "id", "source"]
     cols = keep + sorted({c for f in filters for c in f.columns()} - set(keep))
+    needed = cols + [c for s in global_steps for c in s.signature_columns()]
     available = set(pl.scan_parquet(str(shard_files[0])).collect_schema().names())
-    missing = [c for c in cols if c not in available]
+    missing = [c for c in needed if c not in available]
     if missing:
         raise UserError(f"recipe {recipe.path}: a step needs column {missing[0]!r}, which no step of the recipe computes")
     drops: list[list[pl.DataFrame]] = [[] for _ in filters]
