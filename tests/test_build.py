@@ -99,8 +99,8 @@ def test_repo_layout_card_and_manifest(default_build: Path) -> None:
     quality_in = next(st["in"] for st in m["sources"]["pmc_jats"]["steps"] if st["step"] == "quality_signals")
     assert jats["quality_signals"]["docs"] == quality_in
     assert jats["parse"]["seconds"] > 0 and jats["quality_signals"]["seconds"] > 0
-    for t in jats.values():  # seconds are rounded: the rate is checked where they are not tiny
-        assert t["seconds"] >= 0 and (t["seconds"] < 0.01 or t["docs_per_s"] == pytest.approx(t["docs"] / t["seconds"], rel=0.05))
+    for t in jats.values():  # seconds are rounded: the rate is checked where they are not tiny; the rate to 0.1
+        assert t["seconds"] >= 0 and (t["seconds"] < 0.01 or t["docs_per_s"] == pytest.approx(t["docs"] / t["seconds"], rel=0.05, abs=0.051))
     assert all(m["timings"][f"global_step:{g['step']}_seconds"] >= 0 for g in m["global_steps"])
     # No path of the build machine leaks into what gets published.
     blob = (repo / "build_manifest.json").read_text() + (repo / "README.md").read_text()

@@ -5,7 +5,7 @@ before it kept."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +80,19 @@ def global_decisions(
     frame = ledger.record("unique_ids", duplicate_ids(frame, superseding_sources(recipe)), frame)
     ctx = GlobalContext(work_dir, shared_shards or [str(p) for p in shard_files], map_unordered)
     for step in global_steps:
-        decision = step.decide(with_step_columns(frame, step, shard_files), ctx)
+        if step.row_wise:  # one shard's rows at a time
+            decision = step.merge([step.decide(part, ctx) for part in shard_rows(frame, step, shard_files)])
+        else:
+            decision = step.decide(with_step_columns(frame, step, shard_files), ctx)
         frame = ledger.record(step.name, decision.drops, frame, decision.report)
     return ledger.drops(), ledger.reports, ledger.seconds
+
+
+def shard_rows(frame: pl.DataFrame, step: GlobalStep, shard_files: list[Path]) -> Iterator[pl.DataFrame]:
+    """Per shard, `_key, id, source` and the step's signature columns of its rows in `frame`."""
+    keys = frame.select("_key")
+    for path in shard_files:
+        yield pl.read_parquet(path, columns=["_key", "id", "source", *step.signature_columns()]).join(keys, on="_key", how="semi")
 
 
 def with_step_columns(frame: pl.DataFrame, step: GlobalStep, shard_files: list[Path]) -> pl.DataFrame:

@@ -104,6 +104,15 @@ class Decision:
 
 
 class GlobalStep(Step):
+    # Decided row by row (a row's fate does not depend on other rows): the global stage then
+    # runs `decide` on each shard's kept rows apart and `merge`s the decisions, so the driver
+    # holds one shard's columns of the step, not the corpus's.
+    row_wise: ClassVar[bool] = False
+
+    def merge(self, decisions: list[Decision]) -> Decision:
+        """One decision from the decisions of a row-wise step on each shard (in shard order)."""
+        raise NotImplementedError
+
     def signature_key(self) -> dict[str, Any]:
         """What the signature columns depend on (default: every parameter): a change of anything
         else (a threshold used only by `decide`) reuses the cached signatures."""

@@ -334,6 +334,14 @@ class Select(GlobalStep):
     Params = SelectParams
     params: SelectParams
     kinds = ("knowledge",)
+    row_wise = True
+
+    def merge(self, decisions: list[Decision]) -> Decision:
+        """The drops of every shard (there is at least one), and each rule's rows removed summed."""
+        report = decisions[0].report
+        for rule_index, rule in enumerate(report["rules"]):
+            rule["rows_removed"] = sum(d.report["rules"][rule_index]["rows_removed"] for d in decisions)
+        return Decision(pl.concat([d.drops for d in decisions]), report)
 
     def signature_key(self) -> dict[str, Any]:
         return {}  # the stored columns do not depend on the rules
