@@ -16,9 +16,9 @@ decontamination runs for real.
 Build: `python -m medc.build medc-k` with `pipelines/medc-k.toml` unchanged (every default
 step: de-identification is for clinical notes and not run on abstracts), `--workers` processes.
 Reported: wall time and documents/s; the peak RSS of the driver, of the largest worker and of
-the whole process tree (sampled every 0.5 s); the bytes per document of what the driver holds
-for the global steps (their signature columns, read from the shards); the manifest's per-stage
-throughput.
+the whole process tree (sampled every 0.5 s); the bytes per document of the global steps'
+signature columns (read from the shards; the driver reads one step's at a time); the manifest's
+per-stage throughput.
 """
 
 from __future__ import annotations
@@ -200,7 +200,8 @@ def main() -> None:
         print(f"peak RSS: driver {result['driver'] / gib:.2f} GiB, largest worker {result['worker'] / gib:.2f} GiB, "
               f"whole tree {result['tree'] / gib:.2f} GiB")
         per_doc, cols = signature_bytes_per_doc(work / "out")
-        print(f"driver's columns for the global steps: {per_doc:,.0f} bytes per document ({', '.join(cols)})")
+        print(f"global steps' signature columns, all of them: {per_doc:,.0f} bytes per document ({', '.join(cols)}); "
+              "the driver holds _key, id, source and one step's columns at a time")
         cache = sum(p.stat().st_size for p in (work / "out" / ".medc-cache").rglob("*") if p.is_file())
         print(f"shard cache: {cache / 1e9:.2f} GB, {cache / args.docs:,.0f} bytes per record; input {megabytes:,.0f} MB of XML")
         print(f"timings: {json.dumps(manifest.get('timings'))[:1500]}")
