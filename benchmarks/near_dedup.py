@@ -12,7 +12,8 @@ truth: the planted pairs whose exact Jaccard similarity of 5-word shingle sets i
 Each method runs in its own child process on the same corpus file (so peak RSS is its
 own): medc reads the texts 20,000 at a time and keeps only their band hashes (as the map
 stage does per shard), groups LSH buckets with polars one band at a time, verifies candidates
-by exact Jaccard (reading only the candidates' texts) and clusters them; the baseline
+by exact Jaccard with the build's own `verify_pairs` (chunks of candidate pairs, each reading
+only its pairs' texts by `_key`) and clusters them; the baseline
 inserts each document's datasketch MinHash into a MinHashLSH(threshold=0.8) after
 querying it. Reported: precision and recall of found pairs at Jaccard >= 0.8, wall time,
 peak RSS, and medc's time as a fraction of the loop's.
@@ -97,7 +98,7 @@ def write_corpus(frame: pl.DataFrame, a: list[int], b: list[int], path: Path) ->
     """The corpus as parquet, and beside it the planted pairs with their exact Jaccard similarity."""
     from medc.text.minhash import jaccard, shingle_sets
 
-    frame.write_parquet(path)
+    frame.with_columns(pl.int_range(0, frame.height, dtype=pl.UInt64).alias("_key")).write_parquet(path)  # keyed as a shard
     texts = frame["text"]
     sets_a = shingle_sets(texts.gather(a), NGRAM)
     sets_b = shingle_sets(texts.gather(b), NGRAM)
@@ -110,7 +111,8 @@ def write_corpus(frame: pl.DataFrame, a: list[int], b: list[int], path: Path) ->
 def medc_pairs(path: str, queue: mp.Queue) -> None:
     import scipy.sparse.csgraph  # noqa: F401  (imports are not timed, for either method)
 
-    from medc.text.minhash import band_hashes, candidate_pairs, clusters, jaccard, optimal_bands, shingle_sets, signatures
+    from medc.steps.dedup import NearDedupParams, verify_pairs
+    from medc.text.minhash import band_hashes, candidate_pairs, clusters, optimal_bands, signatures
 
     t0 = time.perf_counter()
     # As the build does: texts are read a batch at a time (a shard) and only their band hashes
@@ -127,13 +129,13 @@ def medc_pairs(path: str, queue: mp.Queue) -> None:
     keys = np.arange(n_docs, dtype=np.uint64)
     pairs = candidate_pairs(keys, np.vstack(parts))
     del parts
-    cand = np.unique(np.concatenate([pairs["a"].to_numpy(), pairs["b"].to_numpy()])) if pairs.height else np.empty(0, np.uint64)
-    cand_texts = (corpus.with_row_index("i").filter(pl.col("i").is_in(pl.Series(cand.astype(np.uint32))))
-                  .select("text").collect()["text"])
-    sets = dict(zip(cand.tolist(), shingle_sets(cand_texts, NGRAM)))
-    del cand_texts
-    ok = [jaccard(sets[a], sets[b]) >= THRESHOLD for a, b in pairs.iter_rows()]
-    verified = pairs.filter(pl.Series(ok, dtype=pl.Boolean))
+    # The build's own verification (`near_dedup`'s `verify_pairs`), in its chunks of candidate
+    # pairs, each reading the texts of its pairs from the file by `_key`.
+    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    chunk = NearDedupParams().verify_chunk
+    ok = [verify_pairs((i, [path], "knowledge", ("text",), NGRAM, THRESHOLD, a[i:i + chunk], b[i:i + chunk]))[1]
+          for i in range(0, len(a), chunk)]
+    verified = pairs.filter(pl.Series(np.concatenate(ok) if ok else np.empty(0, bool), dtype=pl.Boolean))
     members = clusters(keys, verified)
     # Pairs reported = every pair of documents placed in one cluster.
     found = members.join(members, on="cluster").filter(pl.col("_key") < pl.col("_key_right"))
