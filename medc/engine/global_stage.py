@@ -81,18 +81,19 @@ def global_decisions(
     ctx = GlobalContext(work_dir, shared_shards or [str(p) for p in shard_files], map_unordered)
     for step in global_steps:
         if step.row_wise:  # one shard's rows at a time
-            decision = step.merge([step.decide(part, ctx) for part in shard_rows(frame, step, shard_files)])
+            parts = shard_rows(frame, ["id", "source", *step.signature_columns()], shard_files)
+            decision = step.merge([step.decide(part, ctx) for part in parts])
         else:
             decision = step.decide(with_step_columns(frame, step, shard_files), ctx)
         frame = ledger.record(step.name, decision.drops, frame, decision.report)
     return ledger.drops(), ledger.reports, ledger.seconds
 
 
-def shard_rows(frame: pl.DataFrame, step: GlobalStep, shard_files: list[Path]) -> Iterator[pl.DataFrame]:
-    """Per shard, `_key, id, source` and the step's signature columns of its rows in `frame`."""
+def shard_rows(frame: pl.DataFrame, columns: list[str], shard_files: list[Path]) -> Iterator[pl.DataFrame]:
+    """Per shard, `_key` and `columns` of its rows that are in `frame`."""
     keys = frame.select("_key")
     for path in shard_files:
-        yield pl.read_parquet(path, columns=["_key", "id", "source", *step.signature_columns()]).join(keys, on="_key", how="semi")
+        yield pl.read_parquet(path, columns=["_key", *columns]).join(keys, on="_key", how="semi")
 
 
 def with_step_columns(frame: pl.DataFrame, step: GlobalStep, shard_files: list[Path]) -> pl.DataFrame:
@@ -102,8 +103,7 @@ def with_step_columns(frame: pl.DataFrame, step: GlobalStep, shard_files: list[P
     columns = [c for c in step.signature_columns() if c not in frame.columns]
     if not columns:
         return frame
-    keys = frame.select("_key")
-    parts = [pl.read_parquet(path, columns=["_key", *columns]).join(keys, on="_key", how="semi") for path in shard_files]
+    parts = list(shard_rows(frame, columns, shard_files))
     return frame.join(pl.concat(parts, how="vertical_relaxed"), on="_key", how="left", maintain_order="left")
 
 

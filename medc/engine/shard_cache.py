@@ -34,13 +34,25 @@ def shard_stem(cache_dir: str, source: str, name: str) -> str:
     return join(cache_dir, source, name)
 
 
+def _read(location: str) -> bytes | None:
+    """A cache file's bytes (local path or URL), None when absent."""
+    if is_url(location):
+        return storage.read_bytes(location)
+    return Path(location).read_bytes() if Path(location).is_file() else None
+
+
+def _write(location: str, data: bytes) -> None:
+    """A cache file written whole (local: atomically)."""
+    if is_url(location):
+        storage.write_bytes(location, data)
+    else:
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(location), data)
+
+
 def read_marker(stem: str) -> dict[str, Any] | None:
     """A shard's report (its completion marker), or None when absent or unreadable."""
-    if is_url(stem):
-        data = storage.read_bytes(stem + ".json")
-    else:
-        marker = Path(stem + ".json")
-        data = marker.read_bytes() if marker.is_file() else None
+    data = _read(stem + ".json")
     try:
         return json.loads(data) if data else None
     except ValueError:
@@ -149,9 +161,7 @@ class ShardWriter:
             report.update(parquet_sha256=sha256_file(self.final), parquet_bytes=self.final.stat().st_size)
             if self.remote:
                 storage.upload_file(self.final, self.stem + ".parquet")
-                storage.write_bytes(self.stem + ".json", json.dumps(report, sort_keys=True).encode())
-            else:
-                atomic_write_bytes(Path(self.stem).with_suffix(".json"), json.dumps(report, sort_keys=True).encode())
+            _write(self.stem + ".json", json.dumps(report, sort_keys=True).encode())
         finally:
             self.tmp.unlink(missing_ok=True)
             if self._tmpdir is not None:
@@ -202,12 +212,7 @@ def keep_signature_copy(stem: str, marker: dict[str, Any], step: str, signature_
     `marker["signature_copies"]`; the step's oldest copy beyond SIGNATURE_COPIES is deleted."""
     buffer = io.BytesIO()
     columns.write_parquet(buffer, compression="zstd")
-    target = signature_copy(stem, step, signature_fp, rows_fp)
-    if is_url(target):
-        storage.write_bytes(target, buffer.getvalue())
-    else:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(Path(target), buffer.getvalue())
+    _write(signature_copy(stem, step, signature_fp, rows_fp), buffer.getvalue())
     kept = [fp for fp in marker.setdefault("signature_copies", {}).get(step, []) if fp != signature_fp] + [signature_fp]
     for old in kept[:-SIGNATURE_COPIES]:
         _delete(signature_copy(stem, step, old, rows_fp))
@@ -220,8 +225,7 @@ def restored_signatures(stem: str, marker: dict[str, Any], step: str, signature_
     they are those of these rows (same ids in the same order); else None (computed again)."""
     if signature_fp not in (marker.get("signature_copies") or {}).get(step, []):
         return None
-    location = signature_copy(stem, step, signature_fp, rows_fp)
-    data = storage.read_bytes(location) if is_url(location) else (Path(location).read_bytes() if Path(location).is_file() else None)
+    data = _read(signature_copy(stem, step, signature_fp, rows_fp))
     if data is None:
         return None
     try:
