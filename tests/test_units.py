@@ -47,6 +47,16 @@ def test_normalize_text() -> None:
     assert normalize_text("m\u00b2 and \u00b5g") == "m\u00b2 and \u00b5g"  # NFC keeps superscripts and micro
 
 
+@pytest.mark.parametrize("text", [
+    "plain ascii\n\nsecond paragraph", "Of\ufb01ce e\u0301t\u00e9", "f\u2061(x) and g\u2062h",  # MathML marks
+    "a\u00a0b", "thin\u2009space", "soft\u00adhyphen", "zero\u200bwidth", "line\u2028sep", "c1\x85control",
+    "bell\x07", "cr\rlf", "bom\ufeffhere", "private\ue001use", "tab\there",
+])
+def test_normalize_text_fast_path_for_collapsed_text_gives_the_same_result(text: str) -> None:
+    """`collapsed=True` only skips work: whatever the text holds, the result is the full pass's."""
+    assert normalize_text(text, collapsed=True) == normalize_text(text)
+
+
 def test_validate_row_requires_fields() -> None:
     row = {"id": "x:1", "source": "s", "title": None, "text": "t", "license": "mit", "meta": {"a": 1, "b": None}}
     assert validate_row(row, "knowledge")["meta"] == '{"a":1}'

@@ -44,8 +44,14 @@ class Renderer:
     false when a block keeps its own line layout (code), so that the final normalisation
     knows whether it must tidy white space."""
 
-    def __init__(self, tables: str):
+    def __init__(self, tables: str, parts: list[etree._Element]):
+        """`parts`: the subtrees that will be walked (abstracts, body, appendices, floats)."""
         self.tables = tables
+        # Paragraphs that hold block elements (lists, figures, tables), found with one
+        # tag-filtered walk in C per part; asking each paragraph instead costs more than
+        # reading its text. (A set of elements: lxml gives the same proxy for a node while
+        # one is held.)
+        self.paragraphs_with_blocks = {el.getparent() for part in parts for el in part.iter(*BLOCK_IN_P)}
         self.blocks: list[str] = []
         self.raw: list[int] = []  # indexes of blocks still to be cleaned
         self.sections: list[str] = []
@@ -73,10 +79,13 @@ class Renderer:
             self.block(child, level)
 
     def block(self, el: etree._Element, level: int) -> None:
-        name = localname(el)
-        if not name or name in SKIP_BLOCKS:
-            return
-        HANDLERS.get(name, Renderer.other)(self, el, level)
+        handler = HANDLERS.get(el.tag)  # (most tags are plain names: no local-name lookup)
+        if handler is None:
+            name = localname(el)
+            if not name or name in SKIP_BLOCKS:
+                return
+            handler = HANDLERS.get(name, Renderer.other)
+        handler(self, el, level)
 
     def section(self, el: etree._Element, level: int) -> None:
         """A section (or appendix, box): its heading, then its blocks one level down;
@@ -138,7 +147,7 @@ class Renderer:
 
     def paragraph(self, p: etree._Element, level: int) -> None:
         """A paragraph; block elements nested in it (lists, figures, tables) become own blocks."""
-        if next(p.iterchildren(*BLOCK_IN_P), None) is None:  # the common case, found in C
+        if p not in self.paragraphs_with_blocks:  # the common case
             self.add(all_text(p))
             return
         parts: list[str] = [p.text or ""]

@@ -51,6 +51,7 @@ TRANSLATION = "translation"
 PEER_REVIEW_TYPES = {"decision-letter", "reply", "article-commentary", "ref-report", "referee-report", "author-comment",
                      "aggregated-review-documents", "editor-report", "community-comment", "review-report"}
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+BACK_MATTER_KEPT = frozenset({"app-group", "app", "sec"})  # appendices and back-matter sections: text
 
 # A default namespace declaration (`xmlns="..."`), found in the raw bytes (C speed).
 _DEFAULT_NAMESPACE = re.compile(rb"""xmlns\s*=\s*["']([^"']*)["']""")
@@ -292,10 +293,13 @@ class PMCJatsBuilder(Builder):
         """The article's blocks: title, kept abstracts, body, and back-matter appendices and sections."""
         floats = article.find("floats-group")  # figures and tables kept apart from the body (EHP, Nature, Elsevier)
         drop_written_out_references(article)
-        for part in (*meta.findall("abstract"), article.find("body"), article.find("back"), floats):
-            if part is not None:
-                prepare_inline(part)
-        r = Renderer(self.options["tables"])
+        back = article.find("back")
+        appendices = [group for group in back if localname(group) in BACK_MATTER_KEPT] if back is not None else []
+        # The parts that are text (never the reference list, often a third of the tree).
+        parts = [part for part in (*meta.findall("abstract"), article.find("body"), *appendices, floats) if part is not None]
+        for part in parts:
+            prepare_inline(part)
+        r = Renderer(self.options["tables"], parts)
         if title:
             r.blocks.append(f"# {title}")
         for abstract in meta.findall("abstract"):
@@ -309,11 +313,8 @@ class PMCJatsBuilder(Builder):
         body = article.find("body")
         if body is not None:
             r.walk(body, 2)
-        back = article.find("back")
-        if back is not None:
-            for group in back:
-                if localname(group) in ("app-group", "app", "sec"):
-                    r.block(group, 2) if localname(group) != "app-group" else r.walk(group, 2)
+        for group in appendices:
+            r.block(group, 2) if localname(group) != "app-group" else r.walk(group, 2)
         if floats is not None:
             r.walk(floats, 2)
         return r

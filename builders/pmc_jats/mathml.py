@@ -20,6 +20,21 @@ _NOT_RENDERED = frozenset({"annotation", "annotation-xml"})
 _WORD = re.compile(r"\w+")
 
 
+# The MathML element names as lxml gives them, with the namespace or without (a local-name
+# lookup per element costs as much as reading a leaf).
+_MATHML = "http://www.w3.org/1998/Math/MathML"
+_MATHML_NAMES = {tag: name for name in (*_TOKENS, *_MATH_GROUPS, *_NOT_RENDERED, "mspace", "mfrac", "msup", "msub",
+                                        "msubsup", "munder", "munderover", "mover", "msqrt", "mroot", "mfenced",
+                                        "mtr", "mtable")
+                 for tag in (name, f"{{{_MATHML}}}{name}")}
+
+
+def _token_text(el: etree._Element) -> str:
+    """A token's text (mi, mn, mo, ...), read without walking its children; white space collapsed."""
+    text = el.text if len(el) == 0 else "".join(el.itertext())
+    return " ".join((text or "").split())
+
+
 def _group(s: str) -> str:
     return s if len(s) <= 1 or _WORD.fullmatch(s) else f"({s})"
 
@@ -30,12 +45,19 @@ def linearize_mathml(el: etree._Element) -> str:
 
 
 def _linear(el: etree._Element, name: str) -> str:
-    if name in _TOKENS:  # the leaves, most of the tree: read without walking their children
-        text = el.text if len(el) == 0 else "".join(el.itertext())
-        return " ".join((text or "").split())
+    if name in _TOKENS:
+        return _token_text(el)
     if name == "mspace":
         return " "
-    parts = [_linear(k, kid) for k in el if (kid := localname(k)) and kid not in _NOT_RENDERED]
+    parts = []
+    for k in el:
+        kid = _MATHML_NAMES.get(k.tag) if isinstance(k.tag, str) else ""
+        if kid is None:
+            kid = localname(k)
+        if not kid or kid in _NOT_RENDERED:
+            continue
+        # The leaves, most of the tree, are read here rather than in a call of their own.
+        parts.append(_token_text(k) if kid in _TOKENS else _linear(k, kid))
     if name == "mfrac" and len(parts) == 2:
         return f"{_group(parts[0])}/{_group(parts[1])}"
     if name == "msup" and len(parts) == 2:

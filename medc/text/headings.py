@@ -12,7 +12,6 @@ def consistent_heading(title: str) -> str:
     leading enumerator ("II. ", "2.1 ", "A) ") keeps its case ("II. PRELIMINARIES" → "II. Preliminaries")."""
     m = _ENUMERATOR.match(title)
     prefix, rest = (m.group(1), title[m.end():]) if m else ("", title)
-    letters = [c for c in rest if c.isalpha()]
-    if len(letters) > 3 and (rest.isupper() or rest.islower()):
+    if (rest.isupper() or rest.islower()) and sum(map(str.isalpha, rest)) > 3:
         return prefix + rest[:1].upper() + rest[1:].lower()
     return title
