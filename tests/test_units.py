@@ -14,7 +14,7 @@ from medc.engine.write_stage import ShardedParquetWriter
 from medc.recipes.recipe import load_recipe
 from medc.schema import KNOWLEDGE_SCHEMA, RecordError, rows_to_table, validate_row
 from medc.steps.base import GlobalContext, make_step
-from medc.text.normalize import normalize_text
+from medc.text.normalize import collapse_spaces, normalize_text
 from tests.conftest import REPO
 
 
@@ -55,6 +55,15 @@ def test_normalize_text() -> None:
 def test_normalize_text_fast_path_for_collapsed_text_gives_the_same_result(text: str) -> None:
     """`collapsed=True` only skips work: whatever the text holds, the result is the full pass's."""
     assert normalize_text(text, collapsed=True) == normalize_text(text)
+
+
+@pytest.mark.parametrize("text", [
+    "one space each", "two  spaces", " leading", "trailing ", "new\nline", "tab\tbed", "nbsp\u00a0here",
+    "thin\u2009space", "ideographic\u3000space", "line\u2028sep", "nel\x85char", "unit\x1fsep", "", " ", "é\u0301 ok",
+])
+def test_collapse_spaces_is_split_and_join(text: str) -> None:
+    """The already-collapsed shortcut gives what splitting on white space and joining gives."""
+    assert collapse_spaces(text) == " ".join(text.split())
 
 
 def test_validate_row_requires_fields() -> None:
