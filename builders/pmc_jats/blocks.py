@@ -213,10 +213,10 @@ class Renderer:
         # cells and rows, where no cell text lives. Should a table contain them already, the
         # counts disagree and it is read cell by cell instead.
         cells = rows_n = 0
+        for cell in el.iter("td", "th"):  # (a cell is a row's child: one filtered walk, not one per row)
+            cell.tail = _CELL_END
+            cells += 1
         for row in el.iter("tr"):
-            for cell in row.iterchildren("td", "th"):
-                cell.tail = _CELL_END
-                cells += 1
             row.tail = _ROW_END
             rows_n += 1
         tables = [all_text(t) for t in el.iter("table")]
