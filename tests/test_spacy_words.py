@@ -81,3 +81,21 @@ def test_quality_signals_survive_a_vocabulary_reset(real_texts: list[str]) -> No
     after = quality.compute_signals(texts, with_language=False)
     assert before.equals(after)
     assert np.all(before["sig_words"].to_numpy() > 0)
+
+
+def test_a_blank_pipeline_loads_neither_torch_nor_other_packages_factories() -> None:
+    """In a fresh process, medc's blank English pipeline (tokenizer, sentencizer, abbreviation
+    detector) imports neither torch nor transformers, though both are installed here and
+    Presidio (installed with the dev group) registers a spaCy factory that imports them; the
+    pipeline still tokenizes, and spaCy's own factories are there."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\n"
+             "from medc.text.spacy_blank import blank_english\n"
+             "nlp = blank_english()\n"
+             "nlp.add_pipe('sentencizer')\n"
+             "doc = nlp('The dose was 5 mg/kg. It worked.')\n"
+             "print(len(list(doc.sents)), [t.text for t in doc][:4], 'torch' in sys.modules, 'transformers' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["2", "['The',", "'dose',", "'was',", "'5']", "False", "False"]

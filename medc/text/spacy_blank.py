@@ -6,6 +6,13 @@ medc's pipelines (the tokenizer, the sentencizers, the abbreviation detector) ne
 So spaCy is imported with torch hidden, when torch is not loaded yet in this process; torch
 stays importable afterwards (only thinc's own torch support is off, which these pipelines do
 not need).
+
+A blank pipeline is also made without loading the factories that other installed packages
+register with spaCy (`spacy_factories` entry points): spaCy imports every one of them when a
+pipeline is made, and Presidio's (installed with medc's `presidio` extra) imports transformers
+and torch: 6 s and 800 MB in every worker, for factories a blank pipeline never uses. spaCy's
+own factories, and those registered by importing a package (scispaCy's abbreviation detector),
+are there as before.
 """
 
 from __future__ import annotations
@@ -23,5 +30,14 @@ def blank_english() -> Any:
         finally:
             del sys.modules["torch"]
     import spacy
+    from spacy.util import registry
 
-    return spacy.blank("en")
+    entry_point_factories = getattr(registry, "_entry_point_factories", None)  # (spaCy 3's name for them)
+    if entry_point_factories is None:
+        return spacy.blank("en")
+    loads = entry_point_factories.entry_points
+    entry_point_factories.entry_points = False
+    try:
+        return spacy.blank("en")
+    finally:
+        entry_point_factories.entry_points = loads
