@@ -17,6 +17,7 @@ chunks the vocabulary and spaCy's string store start again empty.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +30,8 @@ from medc.text.spacy_blank import blank_english
 _SPACE_CHARS = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 CHUNK_PATTERN = "[^" + "".join(f"\\x{{{ord(c):X}}}" for c in _SPACE_CHARS) + "]+"
 MAX_CHUNKS = 2_000_000  # distinct chunks remembered per process (~150 MB); all is forgotten beyond it
+_ONE_WORD = re.compile(r"[A-Za-z]+|[0-9]+")  # a chunk that spaCy leaves whole unless it is a special case
+_CHUNKS_PER_DOC = 1000
 
 
 @lru_cache(maxsize=1)
@@ -64,29 +67,58 @@ class WordVocabulary:
         self.chunks = pl.DataFrame(schema={"chunk": pl.String, "first": pl.Int64, "count": pl.Int64})
         self.chunk_words = np.empty(0, dtype=np.int64)
 
-    def _word_id(self, orth: int, strings: Any) -> int:
-        j = self.word_index.get(orth)
-        if j is None:
-            j = len(self.orth)
-            self.word_index[orth] = j
-            self.orth.append(orth)
-            self.text.append(strings[orth])
-        return j
+    def _word_ids(self, orths: np.ndarray, strings: Any) -> np.ndarray:
+        """Word ids of spaCy ORTH hashes, new words added (one dict lookup per distinct word)."""
+        distinct, inverse = np.unique(orths, return_inverse=True)
+        ids = np.empty(len(distinct), dtype=np.int64)
+        for k, orth in enumerate(distinct.tolist()):
+            j = self.word_index.get(orth)
+            if j is None:
+                j = self.word_index[orth] = len(self.orth)
+                self.orth.append(orth)
+                self.text.append(strings[orth])
+            ids[k] = j
+        return ids[inverse]
 
     def learn(self, chunks: list[str]) -> None:
-        """Tokenise chunks not seen before and remember their words."""
-        from spacy.attrs import ORTH
+        """Tokenise chunks not seen before and remember their words.
+
+        A chunk of ASCII letters only, or digits only, that is not one of spaCy's special cases
+        ("cannot", "gonna") is one word: no prefix, suffix or infix rule matches it (checked
+        against spaCy on every chunk of the real conformance articles). The others go through
+        spaCy a thousand at a time, joined by single spaces into one text: a chunk's tokens never
+        depend on its neighbours, and a token followed by a space ends its chunk. (One Doc per
+        chunk cost more than the splitting.)"""
+        from spacy.attrs import ORTH, SPACY
 
         tok = tokenizer()
         strings = tok.vocab.strings
-        counts = np.zeros(len(chunks), dtype=np.int64)
-        ids: list[int] = []
-        for i, doc in enumerate(tok.pipe(chunks, batch_size=1024)):
-            orths = doc.to_array(ORTH).tolist()
-            counts[i] = len(orths)
-            ids.extend(self._word_id(o, strings) for o in orths)
+        specials = tok.rules
+        counts = np.ones(len(chunks), dtype=np.int64)
+        orths = np.empty(len(chunks), dtype=np.uint64)  # the first word of each chunk, more below
+        spacy_chunks: list[int] = []
+        for i, chunk in enumerate(chunks):
+            if _ONE_WORD.fullmatch(chunk) and chunk not in specials:
+                orths[i] = strings.add(chunk)
+            else:
+                spacy_chunks.append(i)
+        split: dict[int, np.ndarray] = {}  # chunk index -> its words' ORTH hashes, for spaCy's chunks
+        for start in range(0, len(spacy_chunks), _CHUNKS_PER_DOC):
+            batch = spacy_chunks[start:start + _CHUNKS_PER_DOC]
+            tokens = tok(" ".join(chunks[i] for i in batch)).to_array([ORTH, SPACY])
+            ends = np.flatnonzero(tokens[:, 1])
+            ends = np.append(ends, len(tokens) - 1) if len(ends) < len(batch) else ends
+            if len(ends) != len(batch):  # (never seen: a chunk always gives a token, and only spaces part them)
+                raise RuntimeError(f"spaCy split {len(batch)} chunks into {len(ends)} space-separated runs")
+            starts = np.concatenate([[0], ends[:-1] + 1])
+            for i, a, b in zip(batch, starts.tolist(), (ends + 1).tolist()):
+                split[i] = tokens[a:b, 0]
+                counts[i] = b - a
+        all_orths = np.concatenate([split[i] if i in split else orths[i:i + 1] for i in range(len(chunks))]) \
+            if split else orths
+        ids = self._word_ids(all_orths, strings)
         first = len(self.chunk_words) + np.cumsum(counts) - counts
-        self.chunk_words = np.concatenate([self.chunk_words, np.asarray(ids, dtype=np.int64)])
+        self.chunk_words = np.concatenate([self.chunk_words, ids])
         new = pl.DataFrame({"chunk": chunks, "first": first, "count": counts},
                            schema={"chunk": pl.String, "first": pl.Int64, "count": pl.Int64})
         self.chunks = pl.concat([self.chunks, new], rechunk=True)
