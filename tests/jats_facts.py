@@ -10,6 +10,7 @@ the row's text in order.
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,9 @@ BLOCKS = ("fig", "fig-group", "table-wrap", "table-wrap-group", "disp-formula", 
 # Never prose.
 DROPPED = ("object-id", "supplementary-material", "media", "label")
 # Formulas: the builder renders them (TeX kept, MathML linearised) into any number of words, so a
-# fact is cut at each formula into segments that must each arrive.
-FORMULAS = ("inline-formula", "disp-formula")
+# fact is cut at each formula into segments that must each arrive. MathML also stands bare in
+# paragraphs, outside any formula element (Wiley).
+FORMULAS = ("inline-formula", "disp-formula", "math")
 CUT = "\ue000"
 # Administrative sections, not knowledge: left out by policy (README, "Article types and sections").
 ADMIN_SEC_TYPES = {"coi-statement", "funding", "funding-information", "data-availability", "ethics-statement",
@@ -43,9 +45,15 @@ _CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
 _CC0 = re.compile(r"creativecommons\.org/publicdomain/zero/(\d\.\d)")
 
 
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")  # soft hyphen, zero-width: no word break
+
+
 def words(text: str) -> list[str]:
-    """Lower-case words only: the fact reader and the builder agree on these whatever the markup."""
-    return re.findall(r"[^\W_]+", text.lower())
+    """Lower-case words only: the fact reader and the builder agree on these whatever the markup.
+    A soft hyphen or zero-width character inside a word ("dis\u00adadvantaging") does not cut it,
+    and both sides are compared in NFKC form: a ligature ("ﬂuids") or a letter written with a
+    combining accent ("I\u0302") is the same word however it is encoded."""
+    return re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", _INVISIBLE.sub("", text)).lower())
 
 
 def local(el: etree._Element) -> str:
@@ -63,7 +71,7 @@ class Facts:
     abstracts: list[list[list[str]]] = field(default_factory=list)
     paragraphs: list[list[list[str]]] = field(default_factory=list)
     captions: list[list[list[str]]] = field(default_factory=list)
-    table_rows: list[list[str]] = field(default_factory=list)
+    table_rows: list[list[list[str]]] = field(default_factory=list)  # each row's segments
     table_cells: int = 0
     reference_entries: list[list[str]] = field(default_factory=list)
     publisher: str = ""
@@ -77,11 +85,11 @@ def segments(text: str) -> list[list[str]]:
 
 
 def _own_text(el: etree._Element) -> str:
-    """`el`'s text without the blocks nested in it (they are facts of their own)."""
+    """`el`'s text without the blocks nested in it (they are facts of their own, and stand
+    between the text before them and the text after them: a cut)."""
     parts = [el.text or ""]
     for child in el:
-        if local(child) not in BLOCKS:
-            parts.append(_own_text(child))
+        parts.append(_own_text(child) if local(child) not in BLOCKS else CUT)
         parts.append(child.tail or "")
     return "".join(parts)
 
@@ -169,9 +177,9 @@ def read_facts(path: Path) -> Facts:
                 facts.captions.append(w)
         if local(el) == "table-wrap":
             for tr in el.iter("{*}tr"):
-                cells = [words("".join(c.itertext())) for c in tr if local(c) in ("td", "th")]
-                facts.table_cells += sum(1 for c in cells if c)
-                if row := [w for c in cells for w in c]:
+                texts = ["".join(c.itertext()) for c in tr if local(c) in ("td", "th")]
+                facts.table_cells += sum(1 for t in texts if words(t))
+                if row := segments(" ".join(texts)):  # (cut where a formula stood, as paragraphs are)
                     facts.table_rows.append(row)
     for ref in article.iterfind(".//{*}ref-list/{*}ref"):
         # A bibliography entry as it would be written out: its title followed by its source. (A
@@ -181,6 +189,10 @@ def read_facts(path: Path) -> Facts:
             source = cit.find("{*}source")
             if title is not None and source is not None and len(w := words("".join(title.itertext()))) >= 6:
                 facts.reference_entries.append(w + words("".join(source.itertext())))
+    # An entry the article's own prose or captions write out (a figure's data sources, PLOS NTDs)
+    # is the article's text there.
+    own = " " + " ".join(" ".join(w for part in fact for w in part) for fact in (*facts.paragraphs, *facts.captions)) + " "
+    facts.reference_entries = [e for e in facts.reference_entries if f" {' '.join(e)} " not in own]
     return facts
 
 

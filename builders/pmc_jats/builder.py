@@ -34,7 +34,13 @@ from medc.text.licenses import normalize_license
 from medc.text.normalize import normalize_text
 from medc.text.provenance import with_provenance
 
-ABSTRACT_TYPES_KEPT = {None, "", "summary", "author-summary", "executive-summary", "structured", "short"}
+# Abstracts left out: a graphic, or a one-line blurb repeating the abstract for a table of
+# contents or a web page. Every other abstract (the abstract, author and plain-language
+# summaries, highlights, key points, eLife digests, significance statements, ...) is text,
+# under its own title or one named from its type.
+ABSTRACT_TYPES_LEFT_OUT = frozenset({"graphical", "toc", "teaser", "web-summary", "precis"})
+ABSTRACT_HEADINGS = {"": "Abstract", "structured": "Abstract", "short": "Abstract", "summary": "Author Summary",
+                     "author-summary": "Author Summary"}
 # Article types that are notices about other articles, or an article withdrawn itself, and what
 # they are for the `retractions` step (`meta.retraction`); skipped at parse (counted by type)
 # while `skip_retractions` is on. Every other type is kept as prose.
@@ -303,11 +309,10 @@ class PMCJatsBuilder(Builder):
         if title:
             r.blocks.append(f"# {title}")
         for abstract in meta.findall("abstract"):
-            if abstract.get("abstract-type") not in ABSTRACT_TYPES_KEPT:
+            kind = (abstract.get("abstract-type") or "").strip().lower()
+            if kind in ABSTRACT_TYPES_LEFT_OUT:
                 continue
-            heading = short_text(abstract.find("title")) or (
-                "Author Summary" if abstract.get("abstract-type") in ("summary", "author-summary") else "Abstract"
-            )
+            heading = short_text(abstract.find("title")) or ABSTRACT_HEADINGS.get(kind) or kind.replace("-", " ").title()
             r.heading(heading, 2)
             r.walk(abstract, 3)
         body = article.find("body")

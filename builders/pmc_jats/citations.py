@@ -20,6 +20,7 @@ _NUM_CITE = f"{CITE_OPEN}[^{CITE_OPEN}{CITE_CLOSE}A-Za-z]*{CITE_CLOSE}"
 _NUM_CITE_RUN = re.compile(rf"{_NUM_CITE}(?:{_SEP}{_NUM_CITE})*")
 _EMPTY_BRACKETS = (re.compile(r"\[\s*\]"), re.compile(r"\(\s*\)"))  # literal starts: fast scans
 _GONE = "\ue003"  # where a citation was: the white space before it goes too
+_CLOSING = frozenset(".,;:!?)]}")  # punctuation that never follows a space
 
 
 def strip_citations(text: str) -> str:
@@ -41,7 +42,14 @@ def strip_citations(text: str) -> str:
     for empty in _EMPTY_BRACKETS:  # (cheaper than asking first: a two-character `in` is a slow search)
         text = empty.sub(_GONE, text)
     pieces = text.split(_GONE)
-    return "".join(p.rstrip() for p in pieces[:-1]) + pieces[-1]
+    # The white space before a removed citation goes, and the white space after it too when
+    # punctuation follows ("program <sup> [9] </sup>." is "program.", not "program .").
+    out = []
+    for i, piece in enumerate(pieces):
+        if i and piece.lstrip()[:1] in _CLOSING:
+            piece = piece.lstrip()
+        out.append(piece.rstrip() if i + 1 < len(pieces) else piece)
+    return "".join(out)
 
 
 def clean_inline(text: str) -> str:

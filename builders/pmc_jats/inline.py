@@ -25,12 +25,12 @@ def prepare_inline(root: etree._Element) -> None:
     etree.strip_elements(root, *INLINE_SKIP, with_tail=False)
     for el in list(root.iter("inline-formula", "disp-formula")):
         if el.getparent() is not None or el is root:
-            _replace_text(el, f" {render_formula(el)} ", rendered=True)
+            _replace_text(el, _spaced(el, render_formula(el)), rendered=True)
     for el in list(root.iter("{*}math", "tex-math")):
         if el.getparent() is None or _inside_formula(el):
             continue
         target = el.getparent() if localname(el) == "tex-math" else el
-        _replace_text(target, f" {render_formula(target)} ", rendered=True)
+        _replace_text(target, _spaced(target, render_formula(target)), rendered=True)
     for el in list(root.iter("xref")):
         if el.get("ref-type") == "bibr":
             if len(el):
@@ -47,6 +47,20 @@ def prepare_inline(root: etree._Element) -> None:
                 _replace_text(sup, "")
     for el in list(root.iter("break", "hr")):
         _replace_text(el, " ")
+
+
+_OPENING = frozenset("([{")
+_CLOSING = frozenset(".,;:!?)]}")
+
+
+def _spaced(el: etree._Element, rendering: str) -> str:
+    """A formula's rendering with a space on each side, to keep it apart from the words around
+    it; none after an opening bracket or before closing punctuation ("(C_g)", "M=4.64, 95% CI")."""
+    previous = el.getprevious()
+    before = (previous.tail if previous is not None else el.getparent().text if el.getparent() is not None else "") or ""
+    lead = "" if before[-1:] in _OPENING else " "
+    trail = "" if (el.tail or "")[:1] in _CLOSING else " "
+    return f"{lead}{rendering}{trail}"
 
 
 def _inside_formula(el: etree._Element) -> bool:
