@@ -98,7 +98,9 @@ def test_rethresholding_changes_output_without_recomputing(tmp_path: Path) -> No
     m1 = json.loads((out / "medc-k" / "build_manifest.json").read_text())
     rows1 = m1["totals"]["rows"]
 
-    recipe.write_text(base.replace("max_non_alpha_words_ratio = 0.5", "max_non_alpha_words_ratio = 0.75"))
+    stricter = base.replace("max_non_alpha_words_ratio = 0.4 ", "max_non_alpha_words_ratio = 0.75 ")  # papers' threshold
+    assert stricter != base
+    recipe.write_text(stricter)
     second = run_build("medc-k", "--sources", str(sources), "--recipe", str(recipe), "--out", str(out), "--keep-dropped")
     assert second.returncode == 0, second.stderr
     assert {p: p.stat().st_mtime_ns for p in shards} == shards, "a shard was recomputed"
