@@ -20,7 +20,7 @@ _NUM_CITE = f"{CITE_OPEN}[^{CITE_OPEN}{CITE_CLOSE}A-Za-z]*{CITE_CLOSE}"
 _NUM_CITE_RUN = re.compile(rf"{_NUM_CITE}(?:{_SEP}{_NUM_CITE})*")
 _EMPTY_BRACKETS = (re.compile(r"\[\s*\]"), re.compile(r"\(\s*\)"))  # literal starts: fast scans
 _GONE = "\ue003"  # where a citation was: the white space before it goes too
-_CLOSING = frozenset(".,;:!?)]}")  # punctuation that never follows a space
+CLOSING_PUNCTUATION = frozenset(".,;:!?)]}")  # punctuation that never follows a space
 
 
 def strip_citations(text: str) -> str:
@@ -46,7 +46,7 @@ def strip_citations(text: str) -> str:
     # punctuation follows ("program <sup> [9] </sup>." is "program.", not "program .").
     out = []
     for i, piece in enumerate(pieces):
-        if i and piece.lstrip()[:1] in _CLOSING:
+        if i and piece.lstrip()[:1] in CLOSING_PUNCTUATION:
             piece = piece.lstrip()
         out.append(piece.rstrip() if i + 1 < len(pieces) else piece)
     return "".join(out)

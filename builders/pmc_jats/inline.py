@@ -7,7 +7,7 @@ import re
 
 from lxml import etree
 
-from builders.pmc_jats.citations import CITE_CLOSE, CITE_OPEN
+from builders.pmc_jats.citations import CITE_CLOSE, CITE_OPEN, CLOSING_PUNCTUATION
 from builders.pmc_jats.markup import INLINE_SKIP, all_text, localname
 from builders.pmc_jats.mathml import RENDERED, render_formula
 
@@ -50,7 +50,6 @@ def prepare_inline(root: etree._Element) -> None:
 
 
 _OPENING = frozenset("([{")
-_CLOSING = frozenset(".,;:!?)]}")
 
 
 def _spaced(el: etree._Element, rendering: str) -> str:
@@ -59,7 +58,7 @@ def _spaced(el: etree._Element, rendering: str) -> str:
     previous = el.getprevious()
     before = (previous.tail if previous is not None else el.getparent().text if el.getparent() is not None else "") or ""
     lead = "" if before[-1:] in _OPENING else " "
-    trail = "" if (el.tail or "")[:1] in _CLOSING else " "
+    trail = "" if (el.tail or "")[:1] in CLOSING_PUNCTUATION else " "
     return f"{lead}{rendering}{trail}"
 
 
