@@ -299,23 +299,22 @@ class PMCJatsBuilder(Builder):
         """The article's blocks: title, kept abstracts, body, and back-matter appendices and sections."""
         floats = article.find("floats-group")  # figures and tables kept apart from the body (EHP, Nature, Elsevier)
         drop_written_out_references(article)
+        abstracts = [(a, kind) for a in meta.findall("abstract")
+                     if (kind := (a.get("abstract-type") or "").strip().lower()) not in ABSTRACT_TYPES_LEFT_OUT]
+        body = article.find("body")
         back = article.find("back")
         appendices = [group for group in back if localname(group) in BACK_MATTER_KEPT] if back is not None else []
         # The parts that are text (never the reference list, often a third of the tree).
-        parts = [part for part in (*meta.findall("abstract"), article.find("body"), *appendices, floats) if part is not None]
+        parts = [part for part in (*(a for a, _ in abstracts), body, *appendices, floats) if part is not None]
         for part in parts:
             prepare_inline(part)
         r = Renderer(self.options["tables"], parts)
         if title:
             r.blocks.append(f"# {title}")
-        for abstract in meta.findall("abstract"):
-            kind = (abstract.get("abstract-type") or "").strip().lower()
-            if kind in ABSTRACT_TYPES_LEFT_OUT:
-                continue
+        for abstract, kind in abstracts:
             heading = short_text(abstract.find("title")) or ABSTRACT_HEADINGS.get(kind) or kind.replace("-", " ").title()
             r.heading(heading, 2)
             r.walk(abstract, 3)
-        body = article.find("body")
         if body is not None:
             r.walk(body, 2)
         for group in appendices:
