@@ -28,6 +28,7 @@ import gzip
 import json
 import math
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -171,6 +172,10 @@ def main() -> None:
     ap.add_argument("--per-file", type=int, default=30_000, help="records per MEDLINE file (the baseline's size)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one, removed)")
+    ap.add_argument("--reuse-cache", action="store_true",
+                    help="build again on the shard cache of an earlier run in --work (the driver's stages alone)")
+    ap.add_argument("--partition-rows", type=int, default=None,
+                    help="the recipe's [build] partition_rows (rows a global step holds at a time in the driver)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="medc-scale-"))
     try:
@@ -182,12 +187,25 @@ def main() -> None:
         else:
             files, megabytes = write_medline(args.docs, args.per_file, medline)
             done.write_text(json.dumps([files, megabytes]))
-        shutil.rmtree(work / "out", ignore_errors=True)
+        if args.reuse_cache:  # the shards of an earlier build: the global and write stages measured alone
+            for stale in (work / "out").glob("*"):
+                if stale.name != ".medc-cache":
+                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        else:
+            shutil.rmtree(work / "out", ignore_errors=True)
         for name in BENCHMARK_FOLDERS:
             shutil.copytree(SAMPLES / name, work / "sources" / name, dirs_exist_ok=True)
         print(f"corpus: {args.docs:,} MEDLINE records in {files} files, {megabytes:,.0f} MB of XML "
               f"(written in {time.perf_counter() - t0:.0f} s); {args.workers} workers")
-        result = measure([sys.executable, "-m", "medc.build", "medc-k", "--sources", str(work / "sources"),
+        recipe: list[str] = []
+        if args.partition_rows:
+            text = (REPO / "pipelines" / "medc-k.toml").read_text(encoding="utf-8")
+            changed = re.sub(r"(?m)^partition_rows = \d+", f"partition_rows = {args.partition_rows}", text)
+            assert changed != text, "pipelines/medc-k.toml has no partition_rows line"
+            (work / "medc-k.toml").write_text(changed, encoding="utf-8")
+            recipe = ["--recipe", str(work / "medc-k.toml")]
+            print(f"recipe: pipelines/medc-k.toml with partition_rows = {args.partition_rows}")
+        result = measure([sys.executable, "-m", "medc.build", "medc-k", *recipe, "--sources", str(work / "sources"),
                           "--out", str(work / "out"), "--workers", str(args.workers), "--quiet"], REPO)
         if result["code"]:
             print(result["stderr"][-3000:])

@@ -151,7 +151,7 @@ def medc_pairs(path: str, queue: mp.Queue) -> None:
     ok = [verify_pairs((i, [path], "knowledge", ("text",), NGRAM, THRESHOLD, a[i:i + chunk], b[i:i + chunk]))[1]
           for i in range(0, len(a), chunk)]
     verified = pairs.filter(pl.Series(np.concatenate(ok) if ok else np.empty(0, bool), dtype=pl.Boolean))
-    members = clusters(keys, verified)
+    members = clusters(verified)
     # Pairs reported = every pair of documents placed in one cluster.
     found = members.join(members, on="cluster").filter(pl.col("_key") < pl.col("_key_right"))
     found = found.select(pl.col("_key").alias("a"), pl.col("_key_right").alias("b"))

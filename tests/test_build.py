@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,6 +18,8 @@ import pytest
 import yaml
 from datasets import load_dataset
 
+from medc.engine.global_stage import global_decisions
+from medc.recipes.recipe import load_recipe
 from tests.conftest import REPO, SAMPLES, run_build
 
 PQAL_TRAIN = 500  # 1000 PQA-L questions minus the 500 test PMIDs
@@ -158,6 +161,26 @@ def test_two_builds_give_identical_bytes(default_build: Path, tmp_path: Path) ->
     assert any(k.endswith(".parquet") for k in first)
     for key in first:
         assert first[key] == second[key], f"{key} differs between two builds"
+
+
+def test_global_steps_decide_the_same_in_hash_partitions(default_build: Path, tmp_path: Path) -> None:
+    """The global stage on the default build's shards, holding every row at once and in hash
+    partitions spilled to disk (at least five of the rows; many more of the LSH band entries):
+    the same drops, reasons and step reports."""
+    steps_seen: set[str] = set()
+    for name, partition_rows in (("medc-k", 3), ("medc-i", 100)):
+        recipe = load_recipe(REPO / "pipelines" / f"{name}.toml")
+        shards = sorted((default_build / ".medc-cache" / name).rglob("shard-*.parquet"))
+        rows = sum(pl.scan_parquet(s).select(pl.len()).collect().item() for s in shards)
+        assert rows >= 5 * partition_rows
+        whole = global_decisions(recipe, shards, SAMPLES, tmp_path / name / "whole")
+        parted = global_decisions(dataclasses.replace(recipe, partition_rows=partition_rows), shards, SAMPLES, tmp_path / name / "parted")
+        assert whole[0].sort("_key").equals(parted[0].sort("_key"))
+        assert whole[1] == parted[1]
+        assert not list((tmp_path / name / "parted" / "spill").iterdir())  # spilled partitions removed
+        steps_seen |= set(whole[0]["step"].to_list())
+    # the grouping steps dropped rows here, so their partitioned path decided something
+    assert {"unique_ids", "exact_dedup", "near_dedup"} <= steps_seen, steps_seen
 
 
 def make_many_articles(root: Path, n: int) -> None:

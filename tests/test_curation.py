@@ -21,6 +21,7 @@ from medc.release.mixture import mixture_report
 from medc.recipes.mixture import Mixture
 from medc.schema import dump_meta
 from medc.steps.base import GlobalContext, make_step
+from medc.steps.rows import KeptRows
 from medc.text.provenance import PROVENANCE_KEYS
 from tests.conftest import FIXTURES, REPO, SAMPLES
 from tests.test_medline import tagged_from_xml
@@ -85,7 +86,7 @@ def frame() -> pl.DataFrame:
 
 def select(frame: pl.DataFrame, root: Path, rules: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, Any]]:
     step = make_step("select", {"rules": rules}, "knowledge", root=root)
-    decision = step.decide(step.signature(frame), GlobalContext(work_dir=root))
+    decision = step.decide(KeptRows.of(step.signature(frame)), GlobalContext(work_dir=root))
     ids = dict(zip(frame["_key"].to_list(), frame["id"].to_list()))
     return {ids[k]: r for k, r in zip(decision.drops["_key"].to_list(), decision.drops["reason"].to_list())}, decision.report
 

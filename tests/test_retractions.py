@@ -26,6 +26,7 @@ import pytest
 from medc.errors import UserError
 from medc.ingest.builder import FileReport, builder_class
 from medc.steps.base import GlobalContext, make_step
+from medc.steps.rows import KeptRows
 from medc.steps.curation import read_retraction_watch
 from tests.conftest import FIXTURES, REPO
 
@@ -88,7 +89,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFrame
 
 def decide(root: Path, frame: pl.DataFrame, **params: Any) -> tuple[dict[str, str], dict[str, Any]]:
     step = make_step("retractions", params, "knowledge", root=root)
-    decision = step.decide(step.signature(frame), GlobalContext(work_dir=root))
+    decision = step.decide(KeptRows.of(step.signature(frame)), GlobalContext(work_dir=root))
     ids = dict(zip(frame["_key"].to_list(), frame["id"].to_list()))
     return {ids[k]: reason for k, reason in zip(decision.drops["_key"].to_list(), decision.drops["reason"].to_list())}, decision.report
 

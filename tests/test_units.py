@@ -14,6 +14,7 @@ from medc.engine.write_stage import ShardedParquetWriter
 from medc.recipes.recipe import load_recipe
 from medc.schema import KNOWLEDGE_SCHEMA, RecordError, rows_to_table, validate_row
 from medc.steps.base import GlobalContext, make_step
+from medc.steps.rows import KeptRows
 from medc.text.normalize import collapse_spaces, normalize_text
 from tests.conftest import REPO
 
@@ -92,9 +93,10 @@ def test_min_length_reasons_from_stored_word_counts() -> None:
 def test_exact_dedup_keeps_first_of_normalised_duplicates(tmp_path: Path) -> None:
     step = make_step("exact_dedup", {}, "knowledge")
     df = step.signature(frame(["The  cell\ncycle.", "Another text.", "the cell cycle.", "The cell cycle!"]))
-    drop = step.decide(df, GlobalContext(tmp_path)).drops
-    assert drop["_key"].to_list() == [2]
-    assert drop["reason"].to_list() == ["exact duplicate"]
+    for partition_rows in (1_000, 1):  # in one partition, and one hash partition per row
+        drop = step.decide(KeptRows.of(df, partition_rows), GlobalContext(tmp_path)).drops
+        assert drop["_key"].to_list() == [2]
+        assert drop["reason"].to_list() == ["exact duplicate"]
 
 
 def test_sharded_writer_splits_rows_and_row_groups(tmp_path: Path) -> None:

@@ -5,17 +5,19 @@ before it kept."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from medc.errors import UserError
 from medc.ingest.builder import builder_class
 from medc.recipes.recipe import Recipe
 from medc.release.manifest import GlobalStepReport
-from medc.steps.base import FilterStep, GlobalContext, GlobalStep, make_step
+from medc.steps.base import DROP_SCHEMA, FilterStep, GlobalContext, GlobalStep, make_step
+from medc.steps.rows import KeptRows, read_batches, source_index
 
 DROPS_SCHEMA = {"_key": pl.UInt64, "step": pl.String, "reason": pl.String}
 
@@ -32,12 +34,12 @@ class DropLedger:
     def start(self) -> None:
         self.lap = time.perf_counter()
 
-    def record(self, name: str, drop: pl.DataFrame, frame: pl.DataFrame, report: dict[str, Any] | None = None) -> pl.DataFrame:
-        """Record a step's drops (`_key, reason`) among `frame`'s rows; return the rows it kept."""
+    def record(self, name: str, drop: pl.DataFrame, rows: KeptRows, report: dict[str, Any] | None = None) -> KeptRows:
+        """Record a step's drops (`_key, reason`, among `rows`); return the rows it kept."""
         seconds = round(time.perf_counter() - self.lap, 4)
-        drop = drop.select(pl.col("_key").cast(pl.UInt64), "reason")
-        self.add(name, frame.join(drop, on="_key", how="inner").select("_key", "source", "reason"), frame.height, seconds, report)
-        kept = frame.join(drop, on="_key", how="anti")
+        drop = drop.select(pl.col("_key").cast(pl.UInt64), "reason").unique("_key", keep="first", maintain_order=True)
+        self.add(name, drop.with_columns(rows.source_of(pl.col("_key")).alias("source")), rows.height, seconds, report)
+        kept = rows.without(drop["_key"])
         self.lap = time.perf_counter()
         return kept
 
@@ -64,47 +66,32 @@ def global_decisions(
     by a later file, then unique ids, then every global step. `shared_shards`: where the
     global steps' workers read the shards (URLs every node sees), default the local
     `shard_files`. `withdrawn`: row id -> the key before which its rows are withdrawn. Also
-    returns each step's seconds."""
+    returns each step's seconds.
+
+    Between steps the driver holds the keys of the rows dropped so far; each step reads the
+    columns it needs from the shards (`KeptRows`), in hash partitions of at most the recipe's
+    `partition_rows` rows where it groups rows."""
     ledger = DropLedger()
     if not shard_files:
         return ledger.drops(), [], {}
     steps = [make_step(s.step, s.params, recipe.kind, root=root) for s in recipe.steps]
     filters = [s for s in steps if isinstance(s, FilterStep)]
     global_steps = [s for s in steps if isinstance(s, GlobalStep)]
-    frame = filtered_columns(recipe, shard_files, filters, global_steps, ledger)
+    rows = filtered_rows(recipe, shard_files, filters, global_steps, ledger, work_dir / "spill")
     ledger.start()
     if withdrawn:
         table = pl.DataFrame({"id": list(withdrawn), "_before": list(withdrawn.values())}, schema={"id": pl.String, "_before": pl.UInt64})
-        gone = frame.join(table, on="id").filter(pl.col("_key") < pl.col("_before"))
-        frame = ledger.record("withdrawn", gone.select("_key", pl.lit("withdrawn by a later file").alias("reason")), frame)
-    frame = ledger.record("unique_ids", duplicate_ids(frame, superseding_sources(recipe)), frame)
+        named = rows.collect(["id"], where=pl.col("id").is_in(table["id"].implode()))
+        gone = named.join(table, on="id").filter(pl.col("_key") < pl.col("_before"))
+        rows = ledger.record("withdrawn", gone.select("_key", pl.lit("withdrawn by a later file").alias("reason")), rows)
+    superseding = superseding_sources(recipe)
+    same_id = [duplicate_ids(part, superseding) for part in rows.partitions(["id", "source"], by="id")]
+    rows = ledger.record("unique_ids", pl.concat(same_id) if same_id else pl.DataFrame(schema=DROP_SCHEMA), rows)
     ctx = GlobalContext(work_dir, shared_shards or [str(p) for p in shard_files], map_unordered)
     for step in global_steps:
-        if step.row_wise:  # one shard's rows at a time
-            parts = shard_rows(frame, ["id", "source", *step.signature_columns()], shard_files)
-            decision = step.merge([step.decide(part, ctx) for part in parts])
-        else:
-            decision = step.decide(with_step_columns(frame, step, shard_files), ctx)
-        frame = ledger.record(step.name, decision.drops, frame, decision.report)
+        decision = step.decide(rows, ctx)
+        rows = ledger.record(step.name, decision.drops, rows, decision.report)
     return ledger.drops(), ledger.reports, ledger.seconds
-
-
-def shard_rows(frame: pl.DataFrame, columns: list[str], shard_files: list[Path]) -> Iterator[pl.DataFrame]:
-    """Per shard, `_key` and `columns` of its rows that are in `frame`."""
-    keys = frame.select("_key")
-    for path in shard_files:
-        yield pl.read_parquet(path, columns=["_key", *columns]).join(keys, on="_key", how="semi")
-
-
-def with_step_columns(frame: pl.DataFrame, step: GlobalStep, shard_files: list[Path]) -> pl.DataFrame:
-    """`frame` (`_key, id, source` of the rows kept so far) with the step's signature columns,
-    read from the shards for those rows: the driver holds one step's columns at a time, not
-    every step's for the whole corpus."""
-    columns = [c for c in step.signature_columns() if c not in frame.columns]
-    if not columns:
-        return frame
-    parts = list(shard_rows(frame, columns, shard_files))
-    return frame.join(pl.concat(parts, how="vertical_relaxed"), on="_key", how="left", maintain_order="left")
 
 
 def superseding_sources(recipe: Recipe) -> list[str]:
@@ -120,15 +107,15 @@ def duplicate_ids(frame: pl.DataFrame, superseding: list[str]) -> pl.DataFrame:
     return frame.filter(pl.col("_key") != keep).select("_key", reason.alias("reason"))
 
 
-def filtered_columns(recipe: Recipe, shard_files: list[Path], filters: list[FilterStep], global_steps: list[GlobalStep],
-                     ledger: DropLedger) -> pl.DataFrame:
-    """`_key, id, source` of the rows every filter step keeps, from every shard; the filters'
-    drops go to `ledger`.
+def filtered_rows(recipe: Recipe, shard_files: list[Path], filters: list[FilterStep], global_steps: list[GlobalStep],
+                  ledger: DropLedger, spill_dir: Path) -> KeptRows:
+    """The rows every filter step keeps (the keys of the others, which go to `ledger`);
+    global steps spill hash partitions under `spill_dir`.
 
-    Filter rules look at one row at a time, so they run shard by shard, each filter on the rows
-    the ones before it kept: the columns only filters read (the quality signals, most of the
-    bytes) are never held for the whole corpus; each global step's columns are read when it
-    runs (`with_step_columns`)."""
+    Filter rules look at one row at a time, so they run a batch of a shard's rows at a time,
+    each filter on the rows the ones before it kept: the columns only filters read (the quality signals, most of the
+    bytes) are never held for the whole corpus; each global step reads its own columns when
+    it runs."""
     keep = ["_key", "id", "source"]
     cols = keep + sorted({c for f in filters for c in f.columns()} - set(keep))
     needed = cols + [c for s in global_steps for c in s.signature_columns()]
@@ -139,9 +126,11 @@ def filtered_columns(recipe: Recipe, shard_files: list[Path], filters: list[Filt
     drops: list[list[pl.DataFrame]] = [[] for _ in filters]
     rows_in = [0] * len(filters)
     seconds = [0.0] * len(filters)
-    kept: list[pl.DataFrame] = []
-    for path in shard_files:
-        frame = pl.read_parquet(path, columns=cols)
+    kept = 0
+    sources: dict[int, str] = {}
+    for frame in (batch for path in shard_files for batch in read_batches(path, cols)):
+        for index, name in frame.select(source_index(pl.col("_key")).alias("i"), "source").unique().iter_rows():
+            sources[int(index)] = name
         for i, f in enumerate(filters):
             t0 = time.perf_counter()
             reasons = f.reasons(frame).alias("reason")
@@ -149,7 +138,11 @@ def filtered_columns(recipe: Recipe, shard_files: list[Path], filters: list[Filt
             drops[i].append(frame.select("_key", "source", reasons).filter(pl.col("reason").is_not_null()))
             frame = frame.filter(reasons.is_null())
             seconds[i] += time.perf_counter() - t0
-        kept.append(frame.select(keep))
+        kept += frame.height
+    dropped = []
     for i, f in enumerate(filters):
-        ledger.add(f.name, pl.concat(drops[i], how="vertical_relaxed"), rows_in[i], seconds[i])
-    return pl.concat(kept, how="vertical_relaxed")
+        frame = pl.concat(drops[i], how="vertical_relaxed")
+        ledger.add(f.name, frame, rows_in[i], seconds[i])
+        dropped.append(frame["_key"].cast(pl.UInt64).to_numpy())
+    keys = np.sort(np.concatenate(dropped)) if dropped else None
+    return KeptRows(shard_files, keys, kept, recipe.partition_rows, sources, spill_dir)

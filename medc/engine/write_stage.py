@@ -19,6 +19,7 @@ from medc.recipes.recipe import Recipe
 from medc.release.manifest import LengthHistogram
 from medc.text.quality_rules import REASON_SIGNAL
 from medc.schema import schema_for
+from medc.steps.rows import read_batches
 from medc.text.licenses import allows_commercial_use
 
 COMMERCIAL_CONFIG = "commercial"
@@ -97,14 +98,22 @@ def to_schema(df: pl.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def length_histogram(words: pl.Series) -> LengthHistogram:
-    """Document lengths in words, in power-of-two bins (edges 1, 2, 4, ...)."""
-    if words.len() == 0:
+def length_histogram(bit_lengths: np.ndarray) -> LengthHistogram:
+    """Document lengths in words, in power-of-two bins (edges 0, 1, 2, 4, ...), from the count
+    of documents per bit length of their word count (`bit_lengths[j]`: documents of j bits;
+    j-bit counts are those in [2**(j-1), 2**j))."""
+    if not bit_lengths.sum():
         return LengthHistogram()
-    top = max(int(words.max() or 1), 1)
-    edges = [0] + [2**i for i in range(0, top.bit_length() + 1)]
-    counts, _ = np.histogram(words.to_numpy(), bins=edges)
+    top = max(int(np.flatnonzero(bit_lengths).max()), 1)  # the bit length of the longest document (1 at least)
+    edges = [0] + [2**i for i in range(0, top + 1)]
+    counts = np.zeros(top + 1, dtype=np.int64)
+    counts[:len(bit_lengths)] = bit_lengths[:top + 1]
     return LengthHistogram(edges, [int(c) for c in counts])
+
+
+def bit_length_counts(words: np.ndarray) -> np.ndarray:
+    """How many word counts have each bit length (index 0: empty documents)."""
+    return np.bincount(np.frexp(words.astype(np.float64))[1], minlength=1).astype(np.int64)
 
 
 def deciding_signal(columns: list[str]) -> pl.Expr:
@@ -134,24 +143,37 @@ def write_dropped(shard_files: list[Path], drops: pl.DataFrame, dropped_dir: Pat
 
 
 def source_stats(shard_files: list[Path], drop_keys: pl.LazyFrame) -> dict[str, dict[str, Any]]:
-    """Per source of the kept rows: rows, words, tokens (when counted) and the length histogram."""
-    def kept(path: Path) -> pl.DataFrame:
+    """Per source of the kept rows: rows, words, tokens (when counted) and the length histogram,
+    summed shard by shard (the driver holds one shard's counts, not the corpus's)."""
+    totals: dict[str, dict[str, Any]] = {}
+    for path in shard_files:
         lf = pl.scan_parquet(path)
         names = lf.collect_schema().names()
         tokens = pl.col("_tokens").cast(pl.Int64) if "_tokens" in names else pl.lit(None, dtype=pl.Int64)
         weight = pl.col("_weight").cast(pl.Float64) if "_weight" in names else pl.lit(None, dtype=pl.Float64)
-        return (lf.select("_key", "source", "_words", tokens.alias("_tokens"), weight.alias("_weight"))
+        kept = (lf.select("_key", "source", "_words", tokens.alias("_tokens"), weight.alias("_weight"))
                 .join(drop_keys, on="_key", how="anti").drop("_key").collect())
-
-    rows = pl.concat([kept(path) for path in shard_files])
+        for (source,), group in kept.group_by("source", maintain_order=True):
+            total = totals.setdefault(source, {"rows": 0, "words": 0, "tokens": 0, "tokens_missing": 0, "weighted": 0.0,
+                                               "weights_missing": 0, "bits": np.zeros(1, dtype=np.int64)})
+            words = group["_words"]
+            total["rows"] += group.height
+            total["words"] += int(words.sum() or 0)
+            total["tokens"] += int(group["_tokens"].sum() or 0)
+            total["tokens_missing"] += group["_tokens"].null_count()
+            # words counted `weight` times (a `weight` step): what the training loader draws per epoch
+            total["weighted"] += float((words.cast(pl.Float64) * group["_weight"]).sum() or 0.0)
+            total["weights_missing"] += group["_weight"].null_count()
+            bits = bit_length_counts(words.to_numpy())
+            if len(bits) > len(total["bits"]):
+                total["bits"] = np.pad(total["bits"], (0, len(bits) - len(total["bits"])))
+            total["bits"][:len(bits)] += bits
     return {
-        source: {"rows": group.height, "words": int(group["_words"].sum() or 0),
-                 "tokens": int(group["_tokens"].sum()) if group["_tokens"].null_count() == 0 else None,
-                 # words counted `weight` times (a `weight` step): what the training loader draws per epoch
-                 "weighted_words": (int(round((group["_words"].cast(pl.Float64) * group["_weight"]).sum()))
-                                    if group["_weight"].null_count() == 0 else None),
-                 "length_histogram": length_histogram(group["_words"])}
-        for (source,), group in rows.group_by("source", maintain_order=True)
+        source: {"rows": t["rows"], "words": t["words"],
+                 "tokens": t["tokens"] if t["tokens_missing"] == 0 else None,
+                 "weighted_words": int(round(t["weighted"])) if t["weights_missing"] == 0 else None,
+                 "length_histogram": length_histogram(t["bits"])}
+        for source, t in totals.items()
     }
 
 
@@ -175,17 +197,19 @@ def write_config(shard_files: list[Path], drops: pl.DataFrame, out_folder: Path,
     return writer.close(), stats
 
 
+WRITE_ROWS = 16_384  # rows of a shard read, joined and written at a time
+
+
 def kept_rows(shard: Path, drop_keys: pl.DataFrame, columns: list[str]) -> Iterator[pl.DataFrame]:
-    """The rows of a shard that no step dropped, in `_key` order, with `columns` only: a row
-    group at a time (the driver holds one, not the shard), or the whole shard sorted where its
-    rows are not stored in key order."""
-    stored = pq.ParquetFile(shard)
-    in_order = pl.from_arrow(stored.read(columns=["_key"])).to_series().is_sorted()
-    groups = range(stored.num_row_groups) if in_order else [None]
-    for group in groups:
-        table = stored.read(columns=columns) if group is None else stored.read_row_group(group, columns=columns)
-        df = pl.from_arrow(table)
-        assert isinstance(df, pl.DataFrame)
+    """The rows of a shard that no step dropped, in `_key` order, with `columns` only:
+    `WRITE_ROWS` rows at a time (the driver holds a slice of a row group, not the shard), or
+    the whole shard sorted where its rows are not stored in key order."""
+    in_order = pl.read_parquet(shard, columns=["_key"])["_key"].is_sorted()
+    if not in_order:
+        slices: Iterator[pl.DataFrame] = iter([pl.read_parquet(shard, columns=columns)])
+    else:
+        slices = read_batches(shard, columns, rows=WRITE_ROWS)
+    for df in slices:
         df = df.join(drop_keys, on="_key", how="anti").sort("_key")
         if df.height:
             yield df

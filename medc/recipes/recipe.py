@@ -23,9 +23,10 @@ from medc.ingest.builder import builder_class
 from medc.recipes.mixture import Mixture
 from medc.schema import SCHEMAS
 from medc.steps.base import FilterStep, make_step
+from medc.steps.rows import PARTITION_ROWS
 
 DATASET_KEYS = {"name", "kind", "pretty_name", "summary", "card", "language", "task_categories", "tags", "source_datasets"}
-BUILD_KEYS = {"files_per_shard", "shard_mb", "rows_per_file", "row_group_size", "error_budget", "batch_rows"}
+BUILD_KEYS = {"files_per_shard", "shard_mb", "rows_per_file", "row_group_size", "error_budget", "batch_rows", "partition_rows"}
 SOURCE_KEYS = {"name", "builder", "dir", "patterns", "options", "description", "citation", "config", "hub"}
 RECIPE_POINTER = "recipe:"  # the input path of a source's `hub` table: `recipe:<source>.hf.toml`
 TOP_KEYS = {"dataset", "build", "sources", "steps", "mixture"}
@@ -80,6 +81,9 @@ class Recipe:
     row_group_size: int
     error_budget: float
     batch_rows: int  # rows a worker parses and runs through the map steps at a time (its memory follows it)
+    # Rows (or per-row entries, e.g. LSH bands) a global step holds at a time in the driver:
+    # above it, the rows are read from the shards in hash partitions (`medc.steps.rows`).
+    partition_rows: int
     sources: tuple[SourceSpec, ...]
     steps: tuple[StepSpec, ...]
     raw: dict[str, Any] = field(repr=False, compare=False)
@@ -187,6 +191,7 @@ def load_recipe(path: Path) -> Recipe:
         row_group_size=positive_int("row_group_size", 1_000),
         error_budget=float(budget),
         batch_rows=positive_int("batch_rows", 20_000),
+        partition_rows=positive_int("partition_rows", PARTITION_ROWS),
         sources=tuple(sources),
         steps=tuple(step_specs),
         raw=raw,

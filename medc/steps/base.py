@@ -6,8 +6,9 @@
   without recomputing a shard (dolma's "attributes" idea).
 * A global step (dedup, decontamination) works in two phases so that it can run on any
   executor: `signature` computes small columns per shard in the workers (stored beside the
-  rows), `decide` reads only those columns across all shards and returns a `Decision`: the
-  row keys to drop with their reason, and facts for the manifest.
+  rows), `decide` reads only those columns of the rows kept so far (`KeptRows`: a shard, a
+  hash partition or a selection at a time, never the corpus at once) and returns a
+  `Decision`: the row keys to drop with their reason, and facts for the manifest.
 
 Every row carries `_key` (u64: source, shard and row position), so "first" is well defined
 and every decision is deterministic. A step registers itself with `@register_step("name")`
@@ -28,6 +29,7 @@ from medc.errors import UserError
 from medc.registry import Registry
 from medc.schema import TEXT_FIELDS
 from medc.steps.params import StepParams
+from medc.steps.rows import KeptRows
 
 
 class Step:
@@ -104,15 +106,6 @@ class Decision:
 
 
 class GlobalStep(Step):
-    # Decided row by row (a row's fate does not depend on other rows): the global stage then
-    # runs `decide` on each shard's kept rows apart and `merge`s the decisions, so the driver
-    # holds one shard's columns of the step, not the corpus's.
-    row_wise: ClassVar[bool] = False
-
-    def merge(self, decisions: list[Decision]) -> Decision:
-        """One decision from the decisions of a row-wise step on each shard (in shard order)."""
-        raise NotImplementedError
-
     def signature_key(self) -> dict[str, Any]:
         """What the signature columns depend on (default: every parameter): a change of anything
         else (a threshold used only by `decide`) reuses the cached signatures."""
@@ -125,8 +118,9 @@ class GlobalStep(Step):
     def signature_columns(self) -> list[str]:
         raise NotImplementedError
 
-    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
-        """From `_key`, `id`, `source` and the signature columns of every kept row of every shard."""
+    def decide(self, rows: KeptRows, ctx: GlobalContext) -> Decision:
+        """From `_key`, `id`, `source` and the signature columns of the rows kept so far, read
+        through `rows` a shard, a partition or a selection at a time (the drops must be among them)."""
         raise NotImplementedError
 
 

@@ -20,6 +20,7 @@ from medc.files import storage
 from medc.schema import dump_meta
 from medc.steps.base import Decision, GlobalContext, GlobalStep, MapStep, register_step
 from medc.steps.params import ParamError, StepParams
+from medc.steps.rows import KeptRows
 from medc.text.identifiers import article_keys, doi_key, pmid_key
 
 # The Retraction Watch database as Crossref distributes it (gitlab.com/crossref/retraction-watch-data,
@@ -156,10 +157,14 @@ class Retractions(GlobalStep):
             pl.Series("_sig_ret_listed", natures, dtype=pl.String),
         )
 
-    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
+    def decide(self, rows: KeptRows, ctx: GlobalContext) -> Decision:
+        """Two reads of the rows with a signal: the flagged rows (notices, retracted or concerned
+        articles) give the keys of the articles they name; then every row that is flagged,
+        listed, or holds one of those keys is judged. Other rows are never held."""
         p = self.params
         removing = {n.lower() for n in p.natures}
-        rows = frame.select("_key", "source", *self.signature_columns()).to_dicts()
+        columns = ["source", *self.signature_columns()]
+        flagged = rows.collect(columns, where=pl.col("_sig_ret_kind").is_not_null()).to_dicts()
         # Keys of the articles that some row says are retracted (or under concern), and how.
         retracted: dict[str, str] = {}
         concerned: dict[str, str] = {}
@@ -169,13 +174,16 @@ class Retractions(GlobalStep):
             CONCERN: (concerned, "_sig_ret_keys", "expression of concern: {signal} (another row of the article)"),
             CONCERN_NOTICE: (concerned, "_sig_ret_for", "expression of concern: notice in {source}"),
         }
-        for r in rows:
+        for r in flagged:
             if r["_sig_ret_kind"] in said:
                 table, column, reason = said[r["_sig_ret_kind"]]
                 for k in r[column]:
                     table.setdefault(k, reason.format(signal=r["_sig_ret_signal"], source=r["source"]))
+        named = pl.Series(sorted({*retracted, *concerned}), dtype=pl.String).implode()
+        judged = rows.collect(columns, where=pl.col("_sig_ret_kind").is_not_null() | pl.col("_sig_ret_listed").is_not_null()
+                              | pl.col("_sig_ret_keys").list.eval(pl.element().is_in(named)).list.any())
         drops: list[tuple[int, str]] = []
-        for r in rows:
+        for r in judged.to_dicts():
             kind, listed = r["_sig_ret_kind"], (r["_sig_ret_listed"] or "").lower()
             reason = None
             if kind == RETRACTION_NOTICE:
@@ -205,7 +213,7 @@ class Retractions(GlobalStep):
         report = {
             "rows_removed": len(drops),
             "by_reason": dict(sorted(by_reason.items())),
-            "retracted_articles_known": len(retracted) + sum(1 for r in rows if r["_sig_ret_kind"] == RETRACTED),
+            "retracted_articles_known": len(retracted) + sum(1 for r in flagged if r["_sig_ret_kind"] == RETRACTED),
             "lists": {"files": list(lists.files), "rows": lists.rows, "rows_without_ids": lists.rows_without_ids,
                       "papers": lists.rows - lists.rows_without_ids, "ids": len(lists.natures),
                       "natures_removed": list(p.natures)},
@@ -334,15 +342,6 @@ class Select(GlobalStep):
     Params = SelectParams
     params: SelectParams
     kinds = ("knowledge",)
-    row_wise = True
-
-    def merge(self, decisions: list[Decision]) -> Decision:
-        """The drops of every shard (there is at least one), and each rule's rows removed summed."""
-        report = decisions[0].report
-        for rule_index, rule in enumerate(report["rules"]):
-            rule["rows_removed"] = sum(d.report["rules"][rule_index]["rows_removed"] for d in decisions)
-        return Decision(pl.concat([d.drops for d in decisions]), report)
-
     def signature_key(self) -> dict[str, Any]:
         return {}  # the stored columns do not depend on the rules
 
@@ -378,9 +377,19 @@ class Select(GlobalStep):
         col = pl.col(column)
         return col.list.eval(pl.element().is_in(wanted)).list.any(), col.list.len() > 0
 
-    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
-        remaining = frame.select("_key", "source", *self.signature_columns())
-        drops, counts = [], {}
+    def decide(self, rows: KeptRows, ctx: GlobalContext) -> Decision:
+        """Row by row, a batch of a shard's rows at a time."""
+        drops: list[pl.DataFrame] = []
+        counts = {self.params.rule_name(i): 0 for i in range(len(self.params.rules or []))}
+        for batch in rows.batches(["source", *self.signature_columns()]):
+            self._decide_rows(batch, drops, counts)
+        out = pl.concat(drops) if drops else pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
+        return Decision(out, {"rules": [{"name": self.params.rule_name(i), **{k: v for k, v in r.items() if k != "name"},
+                                         "rows_removed": counts[self.params.rule_name(i)]}
+                                        for i, r in enumerate(self.params.rules or [])]})
+
+    def _decide_rows(self, remaining: pl.DataFrame, drops: list[pl.DataFrame], counts: dict[str, int]) -> None:
+        """The rules, in order, on some rows: their drops appended to `drops`, counted per rule."""
         for i, rule in enumerate(self.params.rules or []):
             name = self.params.rule_name(i)
             cond = rule.get("keep", rule.get("drop"))
@@ -394,13 +403,9 @@ class Select(GlobalStep):
             if rule.get("sources"):
                 goes = goes & pl.col("source").is_in(rule["sources"])
             gone = remaining.filter(goes).select("_key", pl.lit(f"select: {name}").alias("reason"))
-            counts[name] = gone.height
+            counts[name] += gone.height
             drops.append(gone)
             remaining = remaining.join(gone.select("_key"), on="_key", how="anti")
-        out = pl.concat(drops) if drops else pl.DataFrame(schema={"_key": pl.UInt64, "reason": pl.String})
-        return Decision(out, {"rules": [{"name": self.params.rule_name(i), **{k: v for k, v in r.items() if k != "name"},
-                                         "rows_removed": counts[self.params.rule_name(i)]}
-                                        for i, r in enumerate(self.params.rules or [])]})
 
 
 # ---------------------------------------------------------------------------- weight

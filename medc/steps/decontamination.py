@@ -30,6 +30,7 @@ from medc.ingest.benchmarks import REGISTRY, matching_files, read_split
 from medc.ingest.testsets import BenchmarkItem
 from medc.steps.base import Decision, GlobalContext, GlobalStep, register_step, text_expr
 from medc.steps.params import ParamError, StepParams, positive_int
+from medc.steps.rows import KeptRows
 from medc.text.ngrams import ngram_hashes, word_hashes
 
 DEFAULT_MIN_MATCHES = 3
@@ -243,17 +244,18 @@ class Decontaminate(GlobalStep):
                     matches[i] = sorted([*matches[i], index.pmids[pmid]])
         return df.with_columns(pl.Series("_sig_decon", matches, dtype=pl.List(pl.String)))
 
-    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
+    def decide(self, rows: KeptRows, ctx: GlobalContext) -> Decision:
+        """Row by row: the rows with a test item found (few) are read, not the corpus."""
+        found = rows.collect(["id", "_sig_decon"], where=pl.col("_sig_decon").list.len() > 0)
         benchmark = pl.col("_sig_decon").list.first().str.split(":").list.first()
-        drops = frame.filter(pl.col("_sig_decon").list.len() > 0).select(
-            "_key", pl.concat_str(pl.lit("contains "), benchmark, pl.lit(" test items")).alias("reason"))
-        return Decision(drops, self._report(frame))
+        drops = found.select("_key", pl.concat_str(pl.lit("contains "), benchmark, pl.lit(" test items")).alias("reason"))
+        return Decision(drops, self._report(found))
 
-    def _report(self, frame: pl.DataFrame) -> dict[str, Any]:
+    def _report(self, found: pl.DataFrame) -> dict[str, Any]:
         """Per benchmark: the files read, test items, those too short to check, the items found
         and the rows removed (or why the benchmark could not be checked)."""
         index = self.index()
-        hits = frame.filter(pl.col("_sig_decon").list.len() > 0).select("id", "_sig_decon").explode("_sig_decon")
+        hits = found.select("id", "_sig_decon").explode("_sig_decon")
         hits = hits.with_columns(pl.col("_sig_decon").str.split(":").list.first().alias("benchmark"))
         out: dict[str, Any] = {}
         for name, info in sorted(index.benchmarks.items()):

@@ -13,7 +13,9 @@ from medc.files.storage import stage_files
 from medc.schema import DEDUP_FIELDS
 from medc.steps.base import Decision, GlobalContext, GlobalStep, register_step, text_expr
 from medc.steps.params import ParamError, StepParams, positive_int
-from medc.text.minhash import band_hashes, candidate_pairs, clusters, jaccard, optimal_bands, shingle_sets, signatures
+from medc.steps.rows import KeptRows, read_batches, source_index
+from medc.text.minhash import (band_entries, band_hashes, bucket_pairs, clusters, jaccard, optimal_bands, shingle_sets,
+                               signatures)
 
 
 def dedup_fields(kind: str, fields: list[str] | None) -> tuple[str, ...]:
@@ -49,18 +51,23 @@ class ExactDedup(GlobalStep):
             norm.hash(seed=0x5EED0002).alias("_sig_exact_h2"),
         )
 
-    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
+    def decide(self, rows: KeptRows, ctx: GlobalContext) -> Decision:
+        """Per hash partition of the key: equal texts are in the same partition."""
         first = pl.col("_key").min().over(["_sig_exact_h1", "_sig_exact_h2"])
-        return Decision(frame.filter(pl.col("_key") != first).select("_key", pl.lit("exact duplicate").alias("reason")))
+        drops = [part.filter(pl.col("_key") != first).select("_key", pl.lit("exact duplicate").alias("reason"))
+                 for part in rows.partitions(self.signature_columns(), by="_sig_exact_h1")]
+        return Decision(pl.concat(drops)) if drops else Decision()
 
 
 def verify_pairs(task: tuple[Any, ...]) -> tuple[int, np.ndarray]:
     """One chunk of near-duplicate candidate pairs checked by exact Jaccard (runs in a worker)."""
     index, shard_files, kind, fields, ngram, threshold, a, b = task
-    wanted = pl.Series(np.unique(np.concatenate([a, b])), dtype=pl.UInt64)
-    texts = pl.scan_parquet(stage_files(list(shard_files))).filter(pl.col("_key").is_in(wanted.implode())).select("_key", *fields).collect()
-    joined = texts.select("_key", text_expr(kind, tuple(fields)).alias("t"))
-    sets = dict(zip(joined["_key"].to_list(), shingle_sets(joined["t"], ngram)))
+    wanted = pl.Series(np.unique(np.concatenate([a, b])), dtype=pl.UInt64).implode()
+    sets: dict[int, np.ndarray] = {}
+    for path in stage_files(list(shard_files)):  # a slice of a shard at a time: only the wanted texts are held
+        for texts in read_batches(path, ["_key", *fields], pl.col("_key").is_in(wanted)):
+            joined = texts.select("_key", text_expr(kind, tuple(fields)).alias("t"))
+            sets.update(zip(joined["_key"].to_list(), shingle_sets(joined["t"], ngram)))
     return index, np.array([jaccard(sets[int(x)], sets[int(y)]) >= threshold for x, y in zip(a, b)], dtype=bool)
 
 
@@ -128,17 +135,19 @@ class NearDedup(GlobalStep):
             full.alias("_sig_near_full"),
         )
 
-    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
+    def decide(self, rows: KeptRows, ctx: GlobalContext) -> Decision:
         p = self.params
-        bands, rows = p.banding()
-        stats: dict[str, Any] = {"bands": bands, "rows": rows, "candidate_pairs": 0, "verified_pairs": 0, "clusters": 0,
+        bands, band_rows = p.banding()
+        stats: dict[str, Any] = {"bands": bands, "rows": band_rows, "candidate_pairs": 0, "verified_pairs": 0, "clusters": 0,
                                  "rows_in_clusters": 0}
-        frame = frame.filter(pl.col("_sig_near_words") > 0).select("_key", "id", "source", *self.signature_columns())
-        members = self._clusters(frame, ctx, stats) if frame.height >= 2 else None
+        members = self._clusters(rows, ctx, stats)
         if members is None or members.height == 0:
             return Decision(report=self._report(stats, None))
+        # The facts that rank a cluster's rows, read for the members only.
+        member_keys = members["_key"].implode()
+        facts = rows.collect(["id", "source", "_sig_near_words", "_sig_near_full"], where=pl.col("_key").is_in(member_keys))
         ranked = (
-            members.join(frame.select("_key", "id", "source", "_sig_near_words", "_sig_near_full"), on="_key")
+            members.join(facts, on="_key")
             .with_columns(pl.len().over("cluster").alias("cluster_size"))
             .sort(["cluster", "_sig_near_full", "_sig_near_words", "id"], descending=[False, True, True, False])
             .with_columns((pl.int_range(pl.len()).over("cluster") == 0).alias("kept"))
@@ -152,13 +161,23 @@ class NearDedup(GlobalStep):
         drops = table.filter(~pl.col("kept")).select("_key", pl.lit("near duplicate").alias("reason"))
         return Decision(drops, self._report(stats, table))
 
-    def _clusters(self, frame: pl.DataFrame, ctx: GlobalContext, stats: dict[str, Any]) -> pl.DataFrame | None:
-        """Clusters (`_key`, `cluster`) of candidate pairs that pass the exact-Jaccard check."""
+    def _clusters(self, rows: KeptRows, ctx: GlobalContext, stats: dict[str, Any]) -> pl.DataFrame | None:
+        """Clusters (`_key`, `cluster`) of candidate pairs that pass the exact-Jaccard check.
+
+        Candidates are the rows sharing an LSH bucket (a band's hash), found a hash partition
+        of the buckets at a time: the driver holds one partition's (key, band, hash) entries."""
         p = self.params
-        keys = frame["_key"].to_numpy()
-        col = frame["_sig_near_bands"]
-        band_matrix = (col if isinstance(col.dtype, pl.Array) else col.list.to_array(stats["bands"])).to_numpy()
-        pairs = candidate_pairs(keys, band_matrix, p.max_bucket)
+        bands = stats["bands"]
+
+        def entries(frame: pl.DataFrame) -> pl.DataFrame:
+            col = frame["_sig_near_bands"]
+            matrix = (col if isinstance(col.dtype, pl.Array) else col.list.to_array(bands)).to_numpy()
+            return band_entries(frame["_key"].to_numpy(), matrix)
+
+        found = [bucket_pairs(part, p.max_bucket)
+                 for part in rows.partitions(["_sig_near_bands"], by="h", where=pl.col("_sig_near_words") > 0,
+                                             expand=entries, entries_per_row=bands)]
+        pairs = pl.concat(found).unique().sort("a", "b") if found else pl.DataFrame(schema={"a": pl.UInt64, "b": pl.UInt64})
         stats["candidate_pairs"] = pairs.height
         if pairs.height == 0:
             return None
@@ -175,7 +194,7 @@ class NearDedup(GlobalStep):
             parts = dict(verify_pairs(t) for t in tasks)
         verified = pairs.filter(pl.Series(np.concatenate([parts[i] for i in sorted(parts)]), dtype=pl.Boolean))
         stats["verified_pairs"] = verified.height
-        return clusters(keys, verified)
+        return clusters(verified)
 
     def _report(self, stats: dict[str, Any], table: pl.DataFrame | None) -> dict[str, Any]:
         if table is not None:
@@ -224,20 +243,20 @@ class SameArticle(GlobalStep):
             pl.col("_words").alias("_sig_art_words"),
         )
 
-    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
-        frame = frame.select("_key", "id", "source", *self.signature_columns())
+    def decide(self, rows: KeptRows, ctx: GlobalContext) -> Decision:
         pairs = []
-        for name in self.params.ids:
+        for name in self.params.ids:  # rows sharing an id, a hash partition of the ids at a time
             col = f"_sig_art_{name}"
-            grouped = frame.filter(pl.col(col).is_not_null() & (pl.col(col) != ""))
-            grouped = grouped.select("_key", pl.col("_key").min().over(col).alias("a"))
-            pairs.append(grouped.filter(pl.col("_key") != pl.col("a")).select("a", pl.col("_key").alias("b")))
+            for part in rows.partitions([col], by=col, where=pl.col(col).is_not_null() & (pl.col(col) != "")):
+                grouped = part.select("_key", pl.col("_key").min().over(col).alias("a"))
+                pairs.append(grouped.filter(pl.col("_key") != pl.col("a")).select("a", pl.col("_key").alias("b")))
         pair_frame = pl.concat(pairs) if pairs else pl.DataFrame(schema={"a": pl.UInt64, "b": pl.UInt64})
-        members = clusters(frame["_key"].to_numpy(), pair_frame)
+        members = clusters(pair_frame)
         if members.height == 0:
             return Decision(report={"articles_seen_in_several_rows": 0, "rows_dropped": 0})
+        frame = rows.collect(["id", "source", "_sig_art_full", "_sig_art_words"], where=pl.col("_key").is_in(members["_key"].implode()))
         prefer = self.params.prefer or []
-        rank = (pl.col("_key") // (1 << 48)).cast(pl.Int64)  # the source's position in the recipe
+        rank = source_index(pl.col("_key")).cast(pl.Int64)  # the source's position in the recipe
         if prefer:
             order = {name: i for i, name in enumerate(prefer)}
             rank = pl.col("source").replace_strict(order, default=len(order), return_dtype=pl.Int64) * 65536 + rank

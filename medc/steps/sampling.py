@@ -10,6 +10,7 @@ import polars as pl
 from medc.errors import UserError
 from medc.steps.base import Decision, GlobalContext, GlobalStep, register_step
 from medc.steps.params import ParamError, StepParams
+from medc.steps.rows import KeptRows
 
 BUDGET_UNITS = ("tokens", "words")
 
@@ -54,8 +55,10 @@ class SampleBudget(GlobalStep):
             tokens.cast(pl.UInt32).alias("_sig_budget_tokens"),
         )
 
-    def decide(self, frame: pl.DataFrame, ctx: GlobalContext) -> Decision:
-        frame = frame.select("_key", "id", "source", *self.signature_columns())
+    def decide(self, rows: KeptRows, ctx: GlobalContext) -> Decision:
+        """Over the budgeted sources' rows only (`_key`, id, rank and size: ~40 bytes a row)."""
+        budgeted = sorted((self.params.sources or {}))
+        frame = rows.collect(["id", "source", *self.signature_columns()], where=pl.col("source").is_in(budgeted))
         drops = []
         stats: dict[str, Any] = {}
         for name, budget in sorted((self.params.sources or {}).items()):

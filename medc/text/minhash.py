@@ -103,36 +103,53 @@ def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return h
 
 
-def candidate_pairs(keys: np.ndarray, bands: np.ndarray, max_bucket: int = 50) -> pl.DataFrame:
-    """Pairs (a < b) of keys sharing a band bucket. Small buckets give all pairs; a large
-    bucket links each member to its smallest key and to its neighbour in key order.
+def band_entries(keys: np.ndarray, bands: np.ndarray) -> pl.DataFrame:
+    """(key, band, h): one entry per row and band of an (n_docs, bands) band-hash matrix."""
+    n, width = bands.shape
+    return pl.DataFrame({
+        "key": np.repeat(np.asarray(keys, dtype=np.uint64), width),
+        "band": np.tile(np.arange(width, dtype=np.uint16), n),
+        "h": np.ascontiguousarray(bands, dtype=np.uint64).ravel(),
+    })
 
-    One band at a time, and only the rows whose hash another row shares in that band are
-    grouped: memory stays at one band's column (16 bytes a row) plus the pairs found."""
+
+def bucket_pairs(entries: pl.DataFrame, max_bucket: int = 50) -> pl.DataFrame:
+    """Pairs (a < b, unique) of keys sharing a bucket (the same hash `h` in the same `band`)
+    among `entries` (key, band, h). Small buckets give all pairs; a large bucket links each
+    member to its smallest key and to its neighbour in key order. Only the entries whose
+    bucket another entry shares are grouped."""
+    shared = entries.filter(pl.struct("band", "h").is_duplicated())
+    if shared.height == 0:
+        return pl.DataFrame(schema={"a": pl.UInt64, "b": pl.UInt64})
+    buckets = shared.group_by("band", "h").agg(pl.col("key").unique().sort()).filter(pl.col("key").list.len() > 1).select("key")
     pairs = []
-    for band in range(bands.shape[1]):
-        frame = pl.DataFrame({"key": keys, "h": np.ascontiguousarray(bands[:, band])})
-        shared = frame.filter(pl.col("h").is_duplicated())
-        if shared.height == 0:
-            continue
-        buckets = shared.group_by("h").agg(pl.col("key").unique().sort()).filter(pl.col("key").list.len() > 1).select("key")
-        small = buckets.filter(pl.col("key").list.len() <= max_bucket).with_row_index("bucket")
-        if small.height:
-            members = small.explode("key")
-            pairs.append(
-                members.join(members, on="bucket", suffix="_o")
-                .filter(pl.col("key") < pl.col("key_o"))
-                .select(pl.col("key").alias("a"), pl.col("key_o").alias("b"))
-            )
-        large = buckets.filter(pl.col("key").list.len() > max_bucket)
-        if large.height:
-            pairs.append(large.select(pl.col("key").list.first().alias("a"), pl.col("key").list.slice(1).alias("b")).explode("b"))
-            pairs.append(large.select(pl.col("key").list.slice(0, pl.col("key").list.len() - 1).alias("a"),
-                                      pl.col("key").list.slice(1).alias("b")).explode("a", "b"))
-        pairs = [pl.concat(pairs).unique()]  # duplicates across bands go as they come
+    small = buckets.filter(pl.col("key").list.len() <= max_bucket).with_row_index("bucket")
+    if small.height:
+        members = small.explode("key")
+        pairs.append(
+            members.join(members, on="bucket", suffix="_o")
+            .filter(pl.col("key") < pl.col("key_o"))
+            .select(pl.col("key").alias("a"), pl.col("key_o").alias("b"))
+        )
+    large = buckets.filter(pl.col("key").list.len() > max_bucket)
+    if large.height:
+        pairs.append(large.select(pl.col("key").list.first().alias("a"), pl.col("key").list.slice(1).alias("b")).explode("b"))
+        pairs.append(large.select(pl.col("key").list.slice(0, pl.col("key").list.len() - 1).alias("a"),
+                                  pl.col("key").list.slice(1).alias("b")).explode("a", "b"))
     if not pairs:
         return pl.DataFrame(schema={"a": pl.UInt64, "b": pl.UInt64})
-    return pairs[0].sort("a", "b")
+    return pl.concat(pairs).unique()
+
+
+def candidate_pairs(keys: np.ndarray, bands: np.ndarray, max_bucket: int = 50) -> pl.DataFrame:
+    """Pairs (a < b, sorted) of keys sharing a band bucket, for a band-hash matrix in memory:
+    one band at a time (memory: one band's entries plus the pairs found)."""
+    pairs = pl.DataFrame(schema={"a": pl.UInt64, "b": pl.UInt64})
+    for band in range(bands.shape[1]):
+        found = bucket_pairs(band_entries(keys, bands[:, band:band + 1]), max_bucket)
+        if found.height:
+            pairs = pl.concat([pairs, found]).unique()  # duplicates across bands go as they come
+    return pairs.sort("a", "b")
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -152,7 +169,7 @@ def shingle_sets(texts: pl.Series, n: int) -> list[np.ndarray]:
     return out
 
 
-def clusters(keys: np.ndarray, pairs: pl.DataFrame) -> pl.DataFrame:
+def clusters(pairs: pl.DataFrame) -> pl.DataFrame:
     """Connected components of the verified pairs: `_key, cluster` (cluster = smallest key)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
