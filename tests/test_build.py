@@ -165,20 +165,28 @@ def test_two_builds_give_identical_bytes(default_build: Path, tmp_path: Path) ->
 
 def test_global_steps_decide_the_same_in_hash_partitions(default_build: Path, tmp_path: Path) -> None:
     """The global stage on the default build's shards, holding every row at once and in hash
-    partitions spilled to disk (at least five of the rows; many more of the LSH band entries):
-    the same drops, reasons and step reports."""
+    partitions spilled to disk (at least five of the rows; many more of the LSH band entries),
+    near-duplicate candidates verified in many small chunks: the same drops, reasons and step
+    reports."""
     steps_seen: set[str] = set()
+    candidates = 0
     for name, partition_rows in (("medc-k", 3), ("medc-i", 100)):
         recipe = load_recipe(REPO / "pipelines" / f"{name}.toml")
         shards = sorted((default_build / ".medc-cache" / name).rglob("shard-*.parquet"))
         rows = sum(pl.scan_parquet(s).select(pl.len()).collect().item() for s in shards)
         assert rows >= 5 * partition_rows
         whole = global_decisions(recipe, shards, SAMPLES, tmp_path / name / "whole")
-        parted = global_decisions(dataclasses.replace(recipe, partition_rows=partition_rows), shards, SAMPLES, tmp_path / name / "parted")
+        # ... and near-duplicate candidates verified in chunks of at most 3 pairs and 500 words
+        steps = tuple(dataclasses.replace(s, params={**s.params, "verify_chunk": 3, "verify_words": 500}) if s.step == "near_dedup" else s
+                      for s in recipe.steps)
+        parted = global_decisions(dataclasses.replace(recipe, partition_rows=partition_rows, steps=steps), shards, SAMPLES,
+                                  tmp_path / name / "parted")
         assert whole[0].sort("_key").equals(parted[0].sort("_key"))
         assert whole[1] == parted[1]
         assert not list((tmp_path / name / "parted" / "spill").iterdir())  # spilled partitions removed
         steps_seen |= set(whole[0]["step"].to_list())
+        candidates = max(candidates, next(r.report or {} for r in whole[1] if r.step == "near_dedup").get("candidate_pairs", 0))
+    assert candidates > 3  # so verification ran in several chunks
     # the grouping steps dropped rows here, so their partitioned path decided something
     assert {"unique_ids", "exact_dedup", "near_dedup"} <= steps_seen, steps_seen
 

@@ -71,6 +71,20 @@ def verify_pairs(task: tuple[Any, ...]) -> tuple[int, np.ndarray]:
     return index, np.array([jaccard(sets[int(x)], sets[int(y)]) >= threshold for x, y in zip(a, b)], dtype=bool)
 
 
+def chunk_starts(pairs: pl.DataFrame, rows: KeptRows, max_pairs: int, max_words: int) -> list[int]:
+    """Where each verification chunk of the candidate `pairs` (a, b) starts: a chunk has at
+    most `max_pairs` pairs and, summed over its pairs, at most about `max_words` words of
+    their two documents (so a chunk of full papers holds a bounded amount of text)."""
+    keys = pl.concat([pairs["a"], pairs["b"]]).unique().implode()
+    words = rows.collect(["_sig_near_words"], where=pl.col("_key").is_in(keys))
+    sized = (pairs.join(words.rename({"_key": "a", "_sig_near_words": "wa"}), on="a", how="left", maintain_order="left")
+             .join(words.rename({"_key": "b", "_sig_near_words": "wb"}), on="b", how="left", maintain_order="left"))
+    cost = (sized["wa"].cast(pl.Int64).fill_null(0) + sized["wb"].cast(pl.Int64).fill_null(0)).to_numpy()
+    by_words = (np.cumsum(cost) - cost) // max_words  # a pair starts a new chunk once the words before it pass a multiple
+    by_pairs = np.arange(len(cost)) // max_pairs
+    return [0, *(np.flatnonzero((np.diff(by_words) != 0) | (np.diff(by_pairs) != 0)) + 1).tolist()]
+
+
 @dataclass(frozen=True)
 class NearDedupParams(StepParams):
     ngram: int = 5  # word shingles
@@ -81,10 +95,11 @@ class NearDedupParams(StepParams):
     seed: int = 42
     fields: list[str] | None = None
     max_bucket: int = 50  # an LSH bucket larger than this pairs its rows with its first row only
-    verify_chunk: int = 200_000  # candidate pairs per verification task
+    verify_chunk: int = 200_000  # candidate pairs per verification task, at most
+    verify_words: int = 20_000_000  # and words of their documents (a task holds their texts and shingles)
 
     def check(self) -> None:
-        positive_int(self, "ngram", "num_perm", "max_bucket", "verify_chunk")
+        positive_int(self, "ngram", "num_perm", "max_bucket", "verify_chunk", "verify_words")
         if not 0 < self.threshold <= 1:
             raise ParamError("threshold", "threshold is a Jaccard similarity in (0, 1]")
         if (self.bands is None) != (self.rows is None):
@@ -185,9 +200,9 @@ class NearDedup(GlobalStep):
         # from the shard files; more than one chunk is spread over the executor's workers.
         fields = dedup_fields(self.kind, p.fields)
         a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-        chunk = p.verify_chunk
-        tasks = [(i, ctx.shard_files, self.kind, fields, p.ngram, p.threshold, a[i:i + chunk], b[i:i + chunk])
-                 for i in range(0, pairs.height, chunk)]
+        starts = chunk_starts(pairs, rows, p.verify_chunk, p.verify_words)
+        tasks = [(i, ctx.shard_files, self.kind, fields, p.ngram, p.threshold, a[i:j], b[i:j])
+                 for i, j in zip(starts, [*starts[1:], pairs.height])]
         if ctx.map_unordered is not None and len(tasks) > 1:
             parts = dict(ctx.map_unordered(verify_pairs, tasks))
         else:

@@ -7,13 +7,14 @@ A global step asks for the columns it needs in one of three shapes:
 * `collect(columns, where)`: the rows that meet a condition, in one frame (few rows: the
   members of near-duplicate clusters, the rows with a retraction signal);
 * `partitions(columns, by)`: hash partitions of the rows by a column, each small enough to
-  hold (`partition_rows`): rows of one partition never share a value of `by`, so a decision
-  made within groups of equal `by` (exact duplicates, duplicate ids, one LSH bucket) is the
-  same partition by partition as over the whole corpus. With one partition (corpora below
-  `partition_rows`) every row is read in one pass.
+  hold (`partition_rows`): rows that share a value of `by` are in the same partition, so a
+  decision made within groups of equal `by` (exact duplicates, duplicate ids, one LSH
+  bucket) is the same partition by partition as over the whole corpus. With one partition
+  (corpora below `partition_rows`) the rows are read in one pass and held; with more, they
+  are read once and spilled to disk by partition.
 
 What stays in memory between steps is the sorted `_key`s of the rows dropped so far
-(8 bytes a dropped row) and the number of rows kept.
+(8 bytes a dropped row), the number of rows kept and the source of each source index.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from medc.errors import UserError
@@ -13,6 +14,7 @@ from medc.steps.params import ParamError, StepParams
 from medc.steps.rows import KeptRows
 
 BUDGET_UNITS = ("tokens", "words")
+RANK_BUCKETS = 1 << 16  # rows are ordered by a 64-bit rank; summed per its top 16 bits first
 
 
 @dataclass(frozen=True)
@@ -56,19 +58,43 @@ class SampleBudget(GlobalStep):
         )
 
     def decide(self, rows: KeptRows, ctx: GlobalContext) -> Decision:
-        """Over the budgeted sources' rows only (`_key`, id, rank and size: ~40 bytes a row)."""
-        budgeted = sorted((self.params.sources or {}))
-        frame = rows.collect(["id", "source", *self.signature_columns()], where=pl.col("source").is_in(budgeted))
         drops = []
         stats: dict[str, Any] = {}
         for name, budget in sorted((self.params.sources or {}).items()):
             unit, limit = next(iter(budget.items()))
-            rows = frame.filter(pl.col("source") == name).sort("_sig_budget_rank", "id")
-            size = pl.col(f"_sig_budget_{unit}").cast(pl.Int64)
-            rows = rows.with_columns(size.cum_sum().alias("_cum"))
-            over = rows.filter(pl.col("_cum") > limit)
-            kept = rows.height - over.height
-            stats[name] = {"budget": {unit: limit}, "rows_in": rows.height, "rows_kept": kept,
-                           f"{unit}_kept": int(rows["_cum"][kept - 1]) if kept else 0}
-            drops.append(over.select("_key", pl.lit(f"over the {unit} budget").alias("reason")))
+            dropped, stats[name] = self._sample(rows, name, unit, limit)
+            drops.append(dropped.select("_key", pl.lit(f"over the {unit} budget").alias("reason")))
         return Decision(pl.concat(drops), stats) if drops else Decision(report=stats)
+
+    def _sample(self, rows: KeptRows, name: str, unit: str, limit: int) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """The rows of source `name` past `limit` units in rank order (`_key`), and the facts.
+
+        Without holding the source: a first read sums the sizes per rank bucket (the rank's top
+        16 bits); rows of the buckets before the one where the budget runs out are all kept,
+        those after it all dropped, and only that bucket's rows are read and ordered."""
+        size_col = f"_sig_budget_{unit}"
+        bucket = (pl.col("_sig_budget_rank") // (1 << 48)).cast(pl.Int64)
+        ours = pl.col("source") == name
+        sizes = np.zeros(RANK_BUCKETS, dtype=np.int64)
+        counts = np.zeros(RANK_BUCKETS, dtype=np.int64)
+        for batch in rows.batches([size_col, "_sig_budget_rank"], where=ours):
+            sums = batch.group_by(bucket.alias("b")).agg(pl.col(size_col).cast(pl.Int64).sum().alias("s"), pl.len().alias("n"))
+            buckets = sums["b"].to_numpy()
+            sizes[buckets] += sums["s"].to_numpy()
+            counts[buckets] += sums["n"].to_numpy()
+        rows_in = int(counts.sum())
+        running = np.cumsum(sizes)
+        if rows_in == 0 or running[-1] <= limit:
+            return pl.DataFrame(schema={"_key": pl.UInt64}), {"budget": {unit: limit}, "rows_in": rows_in, "rows_kept": rows_in,
+                                                              f"{unit}_kept": int(running[-1])}
+        last = int(np.argmax(running > limit))  # the bucket where the budget runs out
+        before = int(running[last - 1]) if last else 0
+        edge = rows.collect(["id", size_col, "_sig_budget_rank"], where=ours & (bucket == last)).sort("_sig_budget_rank", "id")
+        edge = edge.with_columns((pl.col(size_col).cast(pl.Int64).cum_sum() + before).alias("_cum"))
+        over_edge = edge.filter(pl.col("_cum") > limit)
+        after = rows.collect([], where=ours & (bucket > last))
+        kept_edge = edge.height - over_edge.height
+        rows_kept = int(counts[:last].sum()) + kept_edge
+        units_kept = int(edge["_cum"][kept_edge - 1]) if kept_edge else before
+        dropped = pl.concat([over_edge.select("_key"), after.select("_key")])
+        return dropped, {"budget": {unit: limit}, "rows_in": rows_in, "rows_kept": rows_kept, f"{unit}_kept": units_kept}
