@@ -1,6 +1,8 @@
-"""MEDLINE / PubMed conformance: real files from biopython's and metapub's test data and the
-bundled samples (tests/fixtures/medline/SOURCES.md): XML (journal articles, a GeneReviews book
-chapter, vernacular titles, several languages, gzipped files) and MEDLINE tagged text.
+"""MEDLINE / PubMed conformance: real files from biopython's and metapub's test data, NLM's own
+sample file of 2006 (88 citations of every status, in the licensee layout) and the bundled
+samples (tests/fixtures/medline/SOURCES.md): XML (journal articles, a GeneReviews book chapter,
+vernacular titles, several languages, other abstracts, MedlineDate, gzipped files) and MEDLINE
+tagged text.
 
 The expected facts come from a reader written here (lxml XPath for XML, the tag/continuation
 rules of the MEDLINE display format for text), sharing no code with `builders/medline.py`.
@@ -26,15 +28,24 @@ FILES = sorted(p for p in (FIXTURES / "medline").iterdir() if p.name != "SOURCES
 def xml_facts(data: bytes) -> list[dict]:
     root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
     out = []
-    for rec in root.xpath("/PubmedArticleSet/PubmedArticle | /PubmedArticleSet/PubmedBookArticle"):
-        doc = rec.find("MedlineCitation") if rec.tag == "PubmedArticle" else rec.find("BookDocument")
-        title = doc.find("Article/ArticleTitle") if rec.tag == "PubmedArticle" else doc.find("ArticleTitle")
+    # PubMed's sets, and the licensee files of the 2006 DTD (`MedlineCitationSet` of bare citations)
+    for rec in root.xpath("/PubmedArticleSet/PubmedArticle | /PubmedArticleSet/PubmedBookArticle | /MedlineCitationSet/MedlineCitation"):
+        doc = {"PubmedArticle": rec.find("MedlineCitation"), "MedlineCitation": rec}.get(rec.tag, rec.find("BookDocument"))
+        title = doc.find("Article/ArticleTitle") if rec.tag != "PubmedBookArticle" else doc.find("ArticleTitle")
         if title is None or not "".join(title.itertext()).strip():
             title = doc.find("Book/BookTitle")
-        abstract = [words("".join(a.itertext())) for a in doc.iterfind(".//Abstract/AbstractText")]
+        # the abstract, and the English other abstracts (publisher, PIP, plain-language summaries)
+        english_other = [o for o in doc.iterfind("OtherAbstract") if (o.get("Language") or "eng") == "eng"]
+        texts = [*doc.iterfind(".//Abstract/AbstractText"), *(a for o in english_other for a in o.iterfind("AbstractText"))]
+        abstract = [words("".join(a.itertext())) for a in texts]
         dois = rec.xpath("PubmedData/ArticleIdList/ArticleId[@IdType='doi']/text()") or \
             doc.xpath(".//ELocationID[@EIdType='doi']/text()")
+        # the year of publication: the issue's (or book's) PubDate, its Year or a MedlineDate's first year
+        dates = doc.xpath("Article/Journal/JournalIssue/PubDate | Book/PubDate")
+        date = " ".join(dates[0].itertext()) if dates else ""
+        year = re.search(r"\b(1[89]|20)\d\d\b", date)
         out.append({"pmid": doc.findtext("PMID"), "title": words("".join(title.itertext())) if title is not None else [],
+                    "year": int(year.group()) if year else None,
                     "abstract": [a for a in abstract if a], "doi": dois[0].strip() if dois else None,
                     "languages": [lang.text for lang in doc.iter("Language")]})
     return out
@@ -53,7 +64,8 @@ def tagged_facts(text: str) -> list[dict]:
                 fields.append((m.group(1), m.group(2)))
         get = lambda tag: [v for t, v in fields if t == tag]  # noqa: E731
         dois = [v.split()[0] for v in get("LID") + get("AID") if v.endswith("[doi]")]
-        out.append({"pmid": get("PMID")[0], "title": words(" ".join(get("TI"))),
+        year = re.match(r"\d{4}", (get("DP") or [""])[0])
+        out.append({"pmid": get("PMID")[0], "title": words(" ".join(get("TI"))), "year": int(year.group()) if year else None,
                     "abstract": [words(" ".join(get("AB")))] if get("AB") else [],
                     "doi": dois[0] if dois else None, "languages": get("LA")})
     return out
@@ -68,8 +80,8 @@ def facts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_every_real_citation_arrives(path: Path) -> None:
-    """Each citation with an abstract is one row: its PMID, DOI (as published), title, languages
-    and every abstract paragraph; a citation without one is counted as 'no abstract'."""
+    """Each citation with an abstract is one row: its PMID, DOI (as published), title, year
+    (a MedlineDate's first), languages and every abstract paragraph; a citation without one is counted as 'no abstract'."""
     expected = facts(path)
     assert expected, path.name
     report = FileReport(path.name)
@@ -84,6 +96,7 @@ def test_every_real_citation_arrives(path: Path) -> None:
         row = rows[fact["pmid"]]
         assert row["id"] == f"pmid:{fact['pmid']}" and row["meta"].get("doi") == fact["doi"]
         assert words(row["title"] or "") == fact["title"]
+        assert row["meta"].get("year") == fact["year"], (fact["pmid"], row["meta"].get("year"), fact["year"])
         # MEDLINE gives ISO 639-2 codes; rows carry ISO 639-1 (one form for every format).
         assert row["meta"]["languages"] == [ISO_639_1[code] for code in fact["languages"]]
         assert row["meta"]["language"] == (ISO_639_1[fact["languages"][0]] if fact["languages"] else None)
@@ -93,12 +106,13 @@ def test_every_real_citation_arrives(path: Path) -> None:
 
 
 # The codes of the corpus, from the ISO 639-2 table (written here, not taken from medc).
-ISO_639_1 = {"eng": "en", "ger": "de", "nor": "no", "fre": "fr"}
+ISO_639_1 = {"eng": "en", "ger": "de", "nor": "no", "fre": "fr", "pol": "pl", "rus": "ru", "spa": "es", "ita": "it", "kor": "ko"}
 
 
 def test_corpus_covers_the_record_kinds() -> None:
     kinds = {"gz": any(p.name.endswith(".gz") for p in FILES), "tagged": any(p.suffix == ".txt" for p in FILES)}
     raw = b"".join(gzip.decompress(p.read_bytes()) if p.name.endswith(".gz") else p.read_bytes() for p in FILES)
-    for marker in (b"<PubmedBookArticle>", b"<VernacularTitle>", b'Label="BACKGROUND"', b"<Language>nor</Language>"):
+    for marker in (b"<PubmedBookArticle>", b"<VernacularTitle>", b'Label="BACKGROUND"', b"<Language>nor</Language>",
+                   b"<MedlineCitationSet>", b"<OtherAbstract", b"<MedlineDate>", b'Status="OLDMEDLINE"', b'Status="In-Process"'):
         kinds[marker.decode()] = marker in raw
     assert len(FILES) >= 10 and all(kinds.values()), kinds
