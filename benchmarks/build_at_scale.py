@@ -17,8 +17,10 @@ Build: `python -m medc.build medc-k` with `pipelines/medc-k.toml` unchanged (eve
 step: de-identification is for clinical notes and not run on abstracts), `--workers` processes.
 Reported: wall time and documents/s; the peak RSS of the driver, of the largest worker and of
 the whole process tree (sampled every 0.5 s); the bytes per document of the global steps'
-signature columns (read from the shards; the driver reads one step's at a time); the manifest's
-per-stage throughput.
+signature columns (stored with the shards; the driver reads them a slice or a hash partition at
+a time); the manifest's per-stage throughput. `--reuse-cache` builds again on the shards of an
+earlier run in `--work` (the driver's stages alone); `--partition-rows N` sets the recipe's
+`partition_rows`.
 """
 
 from __future__ import annotations
@@ -219,7 +221,7 @@ def main() -> None:
               f"whole tree {result['tree'] / gib:.2f} GiB")
         per_doc, cols = signature_bytes_per_doc(work / "out")
         print(f"global steps' signature columns, all of them: {per_doc:,.0f} bytes per document ({', '.join(cols)}); "
-              "the driver holds _key, id, source and one step's columns at a time")
+              "stored with the shards; the driver reads them a slice or a partition at a time")
         cache = sum(p.stat().st_size for p in (work / "out" / ".medc-cache").rglob("*") if p.is_file())
         print(f"shard cache: {cache / 1e9:.2f} GB, {cache / args.docs:,.0f} bytes per record; input {megabytes:,.0f} MB of XML")
         print(f"timings: {json.dumps(manifest.get('timings'))[:1500]}")
