@@ -71,12 +71,12 @@ def verify_pairs(task: tuple[Any, ...]) -> tuple[int, np.ndarray]:
     return index, np.array([jaccard(sets[int(x)], sets[int(y)]) >= threshold for x, y in zip(a, b)], dtype=bool)
 
 
-def chunk_starts(pairs: pl.DataFrame, rows: KeptRows, max_pairs: int, max_words: int) -> list[int]:
+def chunk_starts(pairs: pl.DataFrame, words: pl.DataFrame, max_pairs: int, max_words: int) -> list[int]:
     """Where each verification chunk of the candidate `pairs` (a, b) starts: a chunk has at
     most `max_pairs` pairs and, summed over its pairs, at most about `max_words` words of
-    their two documents (so a chunk of full papers holds a bounded amount of text)."""
-    keys = pl.concat([pairs["a"], pairs["b"]]).unique().implode()
-    words = rows.collect(["_sig_near_words"], where=pl.col("_key").is_in(keys))
+    their two documents (`words`: `_key, _sig_near_words` of the candidates), so a chunk of
+    full papers holds a bounded amount of text."""
+    words = words.select("_key", "_sig_near_words")
     sized = (pairs.join(words.rename({"_key": "a", "_sig_near_words": "wa"}), on="a", how="left", maintain_order="left")
              .join(words.rename({"_key": "b", "_sig_near_words": "wb"}), on="b", how="left", maintain_order="left"))
     cost = (sized["wa"].cast(pl.Int64).fill_null(0) + sized["wb"].cast(pl.Int64).fill_null(0)).to_numpy()
@@ -155,14 +155,12 @@ class NearDedup(GlobalStep):
         bands, band_rows = p.banding()
         stats: dict[str, Any] = {"bands": bands, "rows": band_rows, "candidate_pairs": 0, "verified_pairs": 0, "clusters": 0,
                                  "rows_in_clusters": 0}
-        members = self._clusters(rows, ctx, stats)
-        if members is None or members.height == 0:
+        found = self._clusters(rows, ctx, stats)
+        if found is None or found[0].height == 0:
             return Decision(report=self._report(stats, None))
-        # The facts that rank a cluster's rows, read for the members only.
-        member_keys = members["_key"].implode()
-        facts = rows.collect(["id", "source", "_sig_near_words", "_sig_near_full"], where=pl.col("_key").is_in(member_keys))
+        members, candidates = found
         ranked = (
-            members.join(facts, on="_key")
+            members.join(candidates, on="_key")
             .with_columns(pl.len().over("cluster").alias("cluster_size"))
             .sort(["cluster", "_sig_near_full", "_sig_near_words", "id"], descending=[False, True, True, False])
             .with_columns((pl.int_range(pl.len()).over("cluster") == 0).alias("kept"))
@@ -176,8 +174,10 @@ class NearDedup(GlobalStep):
         drops = table.filter(~pl.col("kept")).select("_key", pl.lit("near duplicate").alias("reason"))
         return Decision(drops, self._report(stats, table))
 
-    def _clusters(self, rows: KeptRows, ctx: GlobalContext, stats: dict[str, Any]) -> pl.DataFrame | None:
-        """Clusters (`_key`, `cluster`) of candidate pairs that pass the exact-Jaccard check.
+    def _clusters(self, rows: KeptRows, ctx: GlobalContext, stats: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        """Clusters (`_key`, `cluster`) of candidate pairs that pass the exact-Jaccard check,
+        and the facts that size the verification chunks and rank a cluster's rows (`_key, id,
+        source, _sig_near_words, _sig_near_full` of the candidates, read once).
 
         Candidates are the rows sharing an LSH bucket (a band's hash), found a hash partition
         of the buckets at a time: the driver holds one partition's (key, band, hash) entries."""
@@ -200,7 +200,9 @@ class NearDedup(GlobalStep):
         # from the shard files; more than one chunk is spread over the executor's workers.
         fields = dedup_fields(self.kind, p.fields)
         a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-        starts = chunk_starts(pairs, rows, p.verify_chunk, p.verify_words)
+        keys = pl.concat([pairs["a"], pairs["b"]]).unique().implode()
+        candidates = rows.collect(["id", "source", "_sig_near_words", "_sig_near_full"], where=pl.col("_key").is_in(keys))
+        starts = chunk_starts(pairs, candidates, p.verify_chunk, p.verify_words)
         tasks = [(i, ctx.shard_files, self.kind, fields, p.ngram, p.threshold, a[i:j], b[i:j])
                  for i, j in zip(starts, [*starts[1:], pairs.height])]
         if ctx.map_unordered is not None and len(tasks) > 1:
@@ -209,7 +211,7 @@ class NearDedup(GlobalStep):
             parts = dict(verify_pairs(t) for t in tasks)
         verified = pairs.filter(pl.Series(np.concatenate([parts[i] for i in sorted(parts)]), dtype=pl.Boolean))
         stats["verified_pairs"] = verified.height
-        return clusters(verified)
+        return clusters(verified), candidates
 
     def _report(self, stats: dict[str, Any], table: pl.DataFrame | None) -> dict[str, Any]:
         if table is not None:
