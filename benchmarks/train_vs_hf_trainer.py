@@ -32,7 +32,7 @@ def medc_tokens_per_s(work: Path, steps: int, batch: int, seq_len: int) -> float
     if proc.returncode:
         raise SystemExit(proc.stderr[-2000:])
     log = [json.loads(line) for line in (work / "runs/bench/pretrain/log.jsonl").read_text().splitlines()]
-    # tokens_per_s of each step is measured from the previous log line; skip the first.
+    # tokens_per_s of a logged step is its own training time; skip the first (start-up).
     rates = [r["tokens_per_s"] for r in log[1:]]
     return sum(rates) / len(rates)
 

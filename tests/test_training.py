@@ -197,6 +197,8 @@ def test_config_errors_are_one_line(workdir: Path, tmp_path: Path, capsys: pytes
     assert train(["train.learning_rate=1"]) == 2
     err = capsys.readouterr().err
     assert "override 'train.learning_rate=1'" in err and "Traceback" not in err and err.count("\n") == 1
+    assert train(["train.learning_rate=1", "--stage", "pretrain"]) == 2  # an option after an override is read
+    assert "override 'train.learning_rate=1'" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text("[train]\nepochs = 3\n")
     assert train(["--config", str(bad)]) == 2
@@ -205,3 +207,31 @@ def test_config_errors_are_one_line(workdir: Path, tmp_path: Path, capsys: pytes
                                     env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
     proc = run("train.pretrain_steps=1")  # no medc-k in this folder
     assert proc.returncode == 2 and "run `python -m medc.build all` first" in proc.stderr
+
+
+def test_throughput_log_counts_every_step_of_a_window_and_model_flops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """tokens/s of a logged step covers every step since the previous logged one; MFU uses
+    6 x the matrix-product parameters + attention, counted here from the architecture by hand."""
+    from training.config import Config
+    from training.run import Dist, StepLog, flops_per_token
+    from training.tiny import tiny_llama
+
+    h, layers, vocab, seq = 64, 2, 1000, 128
+    per_layer = 4 * h * h + 3 * h * (4 * h) + 2 * h  # q k v o, gate up down, two RMSNorms
+    params = layers * per_layer + h + vocab * h  # final norm, the embedding tied to the output
+    tied = tiny_llama(vocab, hidden=h, layers=layers, heads=4)
+    assert flops_per_token(tied, seq) == 6 * params + 12 * layers * h * seq
+    tied.config.tie_word_embeddings = False  # an untied model's input embedding is a lookup: not counted
+    assert flops_per_token(tied, seq) == 6 * (params - vocab * h) + 12 * layers * h * seq
+
+    cfg = Config()
+    cfg.train.log_every, cfg.train.peak_tflops = 2, 1e-6  # 1 MFLOP/s peak
+    d = Dist(rank=0, world=1, local_rank=0, device=torch.device("cpu"), mesh=None)
+    log = StepLog(tmp_path / "log.jsonl", "pretrain", 6, flops=20.0, cfg=cfg, d=d)
+    for step, seconds in enumerate([4.0, 4.0, 0.5, 0.5, 1.0, 1.0]):
+        log(step, 1.0, 1.0, 100, seconds, 1e-3)
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["tokens_per_s"] for r in records] == [25.0, 200.0, 100.0]
+    assert [r["mfu"] for r in records] == [0.0005, 0.004, 0.002]
+    log.summary()  # the steady rate leaves out the first window (start-up): 400 tokens in 3 s
+    assert "133 tok/s over 3.0 s" in capsys.readouterr().out

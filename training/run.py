@@ -46,6 +46,11 @@ class Dist:
     def main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def sharded(self) -> bool:
+        """A process group and device mesh exist: the model is wrapped with FSDP2."""
+        return self.mesh is not None
+
 
 def setup_distributed() -> Dist:
     import torch.distributed as dist
@@ -58,8 +63,10 @@ def setup_distributed() -> Dist:
     if cuda:
         torch.cuda.set_device(device)
     mesh = None
-    if world > 1:
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    # Under torchrun (which sets TORCHELASTIC_RUN_ID) the model is sharded with FSDP2 even on
+    # one device, so a one-GPU run exercises the same NCCL / FSDP2 / bf16 path as a cluster.
+    if world > 1 or "TORCHELASTIC_RUN_ID" in os.environ:
+        dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=device if cuda else None)
         from torch.distributed.device_mesh import init_device_mesh
 
         mesh = init_device_mesh("cuda" if cuda else "cpu", (world,))
@@ -67,7 +74,7 @@ def setup_distributed() -> Dist:
 
 
 def barrier(d: Dist) -> None:
-    if d.world > 1:
+    if d.sharded:
         import torch.distributed as dist
 
         dist.barrier()
@@ -104,7 +111,7 @@ def shard_model(model: Any, d: Dist, precision: str, activation_checkpointing: b
     if activation_checkpointing:
         model.gradient_checkpointing_enable()
     model.to(d.device)
-    if d.world == 1:
+    if not d.sharded:
         return model
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
@@ -235,7 +242,7 @@ def micro_batch(data: StageData, step: int, offset: int, micro: int, step_ids: n
 
 def train_step(step: int, data: StageData, model: Any, optim: Any, sched: Any, cfg: Config, d: Dist) -> tuple[float, float, int]:
     """One optimizer step over the step's global batch, a deterministic function of the step:
-    (mean loss over ranks, gradient norm, tokens this rank trained on)."""
+    (mean loss over ranks, gradient norm, tokens this rank computed)."""
     t = cfg.train
     micro, accum = t.batch_size, t.grad_accum
     loss_sum = torch.zeros((), device=d.device)
@@ -243,45 +250,79 @@ def train_step(step: int, data: StageData, model: Any, optim: Any, sched: Any, c
     step_ids = data.streamer.next_batch(data.global_batch) if data.streamer is not None else None  # the same on every rank
     for a in range(accum):
         ids, labels, pos = micro_batch(data, step, (a * d.world + d.rank) * micro, micro, step_ids, d)
-        with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16" and d.world == 1):
+        with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16" and not d.sharded):
             # use_cache=False matters: with a cache, transformers ignores the restarting
             # position ids and packed SFT rows would attend to each other.
             out = model(input_ids=ids, labels=labels, position_ids=pos, use_cache=False)
         (out.loss / accum).backward()
         loss_sum += out.loss.detach() / accum
-        tokens += int((labels != -100).sum())
+        tokens += ids.numel()  # every position is computed, padding and prompt tokens too
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip)
     optim.step()
     sched.step()
     optim.zero_grad(set_to_none=True)
-    if d.world > 1:
+    if d.sharded:
         import torch.distributed as dist
 
         dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)
     return float(loss_sum), float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm), tokens
 
 
-class StepLog:
-    """`log.jsonl` of a stage (on rank 0): loss, lr, gradient norm, tokens/s and MFU per logged step."""
+def flops_per_token(model: Any, seq_len: int) -> float:
+    """Training FLOPs per token, by torchtitan's convention: 6 x the parameters that take part
+    in matrix products (the input embedding is a lookup and is left out, unless it is tied to
+    the output projection) + 12 x layers x hidden size x sequence length for attention."""
+    n = sum(p.numel() for p in model.parameters())
+    if not getattr(model.config, "tie_word_embeddings", False):
+        n -= model.get_input_embeddings().weight.numel()
+    return 6.0 * n + 12.0 * model.config.num_hidden_layers * model.config.hidden_size * seq_len
 
-    def __init__(self, path: Path, stage: str, steps: int, n_params: int, cfg: Config, d: Dist):
-        self.path, self.stage, self.steps, self.n_params, self.d = path, stage, steps, n_params, d
+
+class StepLog:
+    """`log.jsonl` of a stage (on rank 0): loss, lr, gradient norm, tokens/s and MFU per logged
+    step. Tokens/s is over the training steps since the previous logged one (the time of
+    checkpoint saves is not counted); MFU = `flops_per_token` x tokens/s / the devices' peak.
+    `summary` gives the steady rate: every logged window but the first (which holds start-up)."""
+
+    def __init__(self, path: Path, stage: str, steps: int, flops: float, cfg: Config, d: Dist):
+        self.path, self.stage, self.steps, self.flops, self.d = path, stage, steps, flops, d
         self.every = cfg.train.log_every
         self.peak = cfg.train.peak_tflops * 1e12 * d.world
-        self.last = time.perf_counter()
+        self.tokens, self.seconds, self.windows = 0, 0.0, 0
+        self.steady_tokens, self.steady_seconds = 0, 0.0
 
-    def __call__(self, step: int, loss: float, norm: float, tokens: int, lr: float) -> None:
-        if not self.d.main or not ((step + 1) % self.every == 0 or step + 1 == self.steps):
+    def mfu(self, tok_s: float) -> float | None:
+        return round(self.flops * tok_s / self.peak, 4) if self.peak else None
+
+    def __call__(self, step: int, loss: float, norm: float, tokens: int, seconds: float, lr: float) -> None:
+        self.tokens += tokens * self.d.world
+        self.seconds += seconds
+        if not ((step + 1) % self.every == 0 or step + 1 == self.steps):
             return
-        now = time.perf_counter()
-        tok_s = tokens * self.d.world / max(now - self.last, 1e-9)
-        self.last = now
+        tok_s = self.tokens / max(self.seconds, 1e-9)
+        if self.windows:
+            self.steady_tokens += self.tokens
+            self.steady_seconds += self.seconds
+        self.windows += 1
+        self.tokens, self.seconds = 0, 0.0
+        if not self.d.main:
+            return
         record = {"stage": self.stage, "step": step + 1, "loss": round(loss, 6), "lr": lr, "grad_norm": round(norm, 6),
-                  "tokens_per_s": round(tok_s, 1), "mfu": round(6 * self.n_params * tok_s / self.peak, 4) if self.peak else None}
+                  "tokens_per_s": round(tok_s, 1), "mfu": self.mfu(tok_s)}
         with open(self.path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
         print(f"{self.stage} step {step + 1}/{self.steps} loss {record['loss']:.4f} lr {record['lr']:.2e} "
               f"{tok_s:,.0f} tok/s" + (f" mfu {record['mfu']:.1%}" if record["mfu"] is not None else ""), flush=True)
+
+    def summary(self) -> None:
+        if not self.d.main or not self.steady_seconds:
+            return
+        tok_s = self.steady_tokens / self.steady_seconds
+        mfu = self.mfu(tok_s)
+        print(f"{self.stage}: steady rate after the first logged window: {tok_s:,.0f} tok/s over {self.steady_seconds:.1f} s"
+              + (f", mfu {mfu:.1%} ({self.flops / 1e9:.2f} GFLOP per token)" if mfu is not None else "")
+              + (f", peak GPU memory {torch.cuda.max_memory_allocated(self.d.device) / 2**30:.1f} GiB" if self.d.device.type == "cuda" else ""),
+              flush=True)
 
 
 def resume_from(stage: str, stage_dir: Path, data: StageData, model: Any, optim: Any, sched: Any, d: Dist) -> int:
@@ -319,14 +360,17 @@ def train_stage(stage: str, cfg: Config, model: Any, tokenizer: Any, d: Dist, ou
     if d.main:
         print(f"{stage}: {data.describe()}, {steps} steps x {data.global_batch} sequences, {n_params:,} parameters, "
               f"world size {d.world}", flush=True)
-    log = StepLog(log_path, stage, steps, n_params, cfg, d)
+    log = StepLog(log_path, stage, steps, flops_per_token(model, data.seq_len), cfg, d)
     model.train()
     for step in range(start, steps):
-        loss, norm, tokens = train_step(step, data, model, optim, sched, cfg, d)
+        began = time.perf_counter()
+        loss, norm, tokens = train_step(step, data, model, optim, sched, cfg, d)  # returns synchronised floats
+        seconds = time.perf_counter() - began
         if (step + 1) % cfg.train.save_every == 0 or step + 1 == steps:
             data_state = data.streamer.state_dict() if data.streamer is not None else None
             save_checkpoint(stage_dir / "checkpoints" / f"step-{step + 1}", model, optim, sched, step + 1, d, data_state)
-        log(step, loss, norm, tokens, sched.get_last_lr()[0])
+        log(step, loss, norm, tokens, seconds, sched.get_last_lr()[0])
+    log.summary()
     final = stage_dir / "final"
     export(model, tokenizer, final, d)
     if d.main:
@@ -342,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="a causal LM folder or Hub id (overrides model.path)")
     ap.add_argument("--resume", action="store_true", help="continue each stage from its latest complete checkpoint")
     ap.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.pretrain_steps=100 data.seq_len=512")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # options may follow the overrides
     cfg = load_config(args.config, args.overrides)
     if args.model:
         cfg.model.path = args.model
@@ -359,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     model = shard_model(model, d, cfg.train.precision, cfg.train.activation_checkpointing)
     for stage in cfg.train.stages():
         train_stage(stage, cfg, model, tokenizer, d, out, args.resume)
-    if d.world > 1:
+    if d.sharded:
         import torch.distributed as dist
 
         dist.destroy_process_group()
