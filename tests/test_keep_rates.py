@@ -82,3 +82,6 @@ def test_default_recipe_keeps_real_documents_of_every_kind(tmp_path: Path) -> No
     quality = dropped.filter(pl.col("step") == "quality_filter")
     expected = {"language": "sig_lang=", "gopher_enough_stop_words": "sig_stop_words="}
     assert all(sig.startswith(expected[reason]) for reason, sig in zip(quality["reason"], quality["signal"]))
+    # A document in another language goes for its language (the language rules come first),
+    # not for lacking English stop words.
+    assert set(not_english.filter(pl.col("step") == "quality_filter")["reason"]) == {"language"}

@@ -91,7 +91,10 @@ REASON_SIGNAL: dict[str, str] = {reason: column for _, column, _, reason in _GOP
 
 
 def quality_decision(sig: pl.DataFrame, t: dict[str, Any]) -> pl.Series:
-    """The reason each row fails (in Gopher's order of checks), or null when it passes.
+    """The reason each row fails, or null when it passes: the language rules first (as
+    datatrove's pipelines put their `LanguageFilter` before the quality filters: a document in
+    another language is dropped for its language, not for lacking English stop words), then
+    Gopher's checks in Gopher's order, then FineWeb's and the extras.
 
     Rules whose threshold is None are off. Reasons carry datatrove's names.
     """
@@ -99,10 +102,11 @@ def quality_decision(sig: pl.DataFrame, t: dict[str, Any]) -> pl.Series:
         return [((pl.col(column) > t[key]) if op == ">" else (pl.col(column) < t[key]), reason)
                 for key, column, op, reason in table if t.get(key) is not None]
 
-    rules = checks(_GOPHER_RULES)
+    rules = []
     if t.get("languages"):
         rules.append((~pl.col("sig_lang").is_in(list(t["languages"])), "language"))
     rules += checks(_LANGUAGE_RULES)
+    rules += checks(_GOPHER_RULES)
     if any(t.get(k) is not None for k in FINEWEB_KEYS):  # FineWeb's first check: a document with no line
         rules.append((pl.col("sig_nonblank_lines") == 0, "empty"))
     rules += checks(_LATER_RULES)
