@@ -103,8 +103,11 @@ def read_facts(path: Path) -> Facts:
     root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=True))
     facts = Facts()
     doctype = re.search(rb'<!DOCTYPE[^>]*?"(-//[^"]+)"', raw[:2000])
-    version = root.get("dtd-version") or ""
-    facts.dtd = (doctype.group(1).decode() if doctype else "") or (f"dtd-version {version}" if version else "no DOCTYPE")
+    first = root if local(root) == "article" else root.find(".//{*}article")
+    version = first.get("dtd-version") or ""
+    namespace = etree.QName(first).namespace
+    facts.dtd = ((doctype.group(1).decode() if doctype else "") or (f"dtd-version {version}" if version else "")
+                 or (f"no DOCTYPE, namespace {namespace}" if namespace else "no DOCTYPE"))
     etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
     etree.strip_elements(root, *[f"{{*}}{n}" for n in DROPPED], with_tail=False)
     for br in root.iter("{*}break"):  # a line break separates words
@@ -154,7 +157,11 @@ def read_facts(path: Path) -> Facts:
         if facts.licence:
             break
     if not licences:
-        facts.licence = "unknown"  # no licence stated: nothing may be assumed
+        # No licence element: a copyright statement that says the work is in the public domain
+        # (US Government works: "written by US Government employees and is in the public domain
+        # in the US"), else nothing may be assumed.
+        statement = " ".join(" ".join(s.itertext()) for s in meta.iterfind(".//{*}permissions/{*}copyright-statement"))
+        facts.licence = "public-domain" if re.search(r"public domain", statement, re.I) else "unknown"
     for ab in meta.findall("{*}abstract"):
         if ab.get("abstract-type") in ("toc", "teaser", "graphical", "web-summary", "precis", "executive-summary"):
             continue
