@@ -43,6 +43,37 @@ NOT_BODY = ("caption", "table-wrap-foot", "ref-list", "sub-article", "response",
 # Creative Commons URL → licence id, written here from the URL scheme alone.
 _CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
 _CC0 = re.compile(r"creativecommons\.org/publicdomain/zero/(\d\.\d)")
+# Licences named in words (a licence paragraph without a link, or a copyright statement).
+_CC0_WORDS = re.compile(r"\bCC0\b", re.I)
+_CC_BY_WORDS = re.compile(r"Creative Commons Attribution(?: (\d\.\d))?(?: Unported)? Licen[cs]e|\(CC BY(?: (\d\.\d))?\)", re.I)
+_PUBLIC_DOMAIN = re.compile(r"public domain", re.I)
+
+
+def read_licence(meta: etree._Element) -> str | None:
+    """The article's licence as a short id, read by these rules alone: a Creative Commons URL in
+    a `<license>` (link or text); else CC0, "Creative Commons Attribution [N.N] License" / "(CC BY
+    N.N)" or "public domain" in its words, or, with no `<license>`, in the copyright statement;
+    "unknown" when there is no `<license>` and the statement names none; None (not checked) when
+    a `<license>` says something these rules do not read."""
+    licences = meta.findall(".//{*}permissions/{*}license")
+    for lic in licences:
+        texts = [v for el in lic.iter() if isinstance(el.tag, str) for v in el.attrib.values()] + ["".join(lic.itertext())]
+        for text in texts:
+            if m := _CC.search(text):
+                return f"cc-{m.group(1)}-{m.group(2)}"
+            if m := _CC0.search(text):
+                return f"cc0-{m.group(1)}"
+    words_of = [" ".join("".join(lic.itertext()).split()) for lic in licences] or [
+        " ".join(" ".join(s.itertext()).split()) for s in meta.iterfind(".//{*}permissions/{*}copyright-statement")]
+    for text in words_of:
+        if _CC0_WORDS.search(text):
+            return "cc0-1.0"
+        if m := _CC_BY_WORDS.search(text):
+            version = m.group(1) or m.group(2)
+            return f"cc-by-{version}" if version else "cc-by"
+        if _PUBLIC_DOMAIN.search(text):
+            return "public-domain"
+    return None if licences else "unknown"
 
 
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")  # soft hyphen, zero-width: no word break
@@ -63,6 +94,7 @@ def local(el: etree._Element) -> str:
 @dataclass
 class Facts:
     title: list[str] = field(default_factory=list)
+    title_parts: list[list[str]] = field(default_factory=list)  # with a formula in the title: the words around it
     doi: str | None = None
     pmid: str | None = None
     pmcid: str | None = None
@@ -135,6 +167,8 @@ def read_facts(path: Path) -> Facts:
     facts.publisher = " ".join((article.findtext("{*}front/{*}journal-meta/{*}publisher/{*}publisher-name") or "").split())
     title = meta.find("{*}title-group/{*}article-title")
     facts.title = words("".join(title.itertext())) if title is not None else []
+    if title is not None and CUT in "".join(title.itertext()):
+        facts.title_parts = segments("".join(title.itertext()))
     for aid in meta.findall("{*}article-id"):
         kind, value = (aid.get("pub-id-type") or "").lower(), "".join(aid.itertext()).strip()
         if kind == "doi":
@@ -143,25 +177,7 @@ def read_facts(path: Path) -> Facts:
             facts.pmid = value
         elif kind in ("pmc", "pmcid"):
             facts.pmcid = value if value.upper().startswith("PMC") else "PMC" + value
-    licences = meta.findall(".//{*}permissions/{*}license")
-    for lic in licences:
-        urls = [lic.get(XLINK)] + [r.get(XLINK) for r in lic.iter() if isinstance(r.tag, str)] + [
-            "".join(r.itertext()) for r in lic.iter() if local(r) == "license_ref"]
-        for url in filter(None, urls):
-            if m := _CC.search(url):
-                facts.licence = f"cc-{m.group(1)}-{m.group(2)}"
-            elif m := _CC0.search(url):
-                facts.licence = f"cc0-{m.group(1)}"
-            if facts.licence:
-                break
-        if facts.licence:
-            break
-    if not licences:
-        # No licence element: a copyright statement that says the work is in the public domain
-        # (US Government works: "written by US Government employees and is in the public domain
-        # in the US"), else nothing may be assumed.
-        statement = " ".join(" ".join(s.itertext()) for s in meta.iterfind(".//{*}permissions/{*}copyright-statement"))
-        facts.licence = "public-domain" if re.search(r"public domain", statement, re.I) else "unknown"
+    facts.licence = read_licence(meta)
     for ab in meta.findall("{*}abstract"):
         if ab.get("abstract-type") in ("toc", "teaser", "graphical", "web-summary", "precis", "executive-summary"):
             continue
@@ -183,8 +199,8 @@ def read_facts(path: Path) -> Facts:
             if w := segments(text):
                 facts.captions.append(w)
         if local(el) == "table-wrap":
-            for tr in el.iter("{*}tr"):
-                texts = ["".join(c.itertext()) for c in tr if local(c) in ("td", "th")]
+            for tr in el.iter("{*}tr", "{*}row"):  # XHTML rows, or OASIS CALS rows of entries
+                texts = ["".join(c.itertext()) for c in tr if local(c) in ("td", "th", "entry")]
                 facts.table_cells += sum(1 for t in texts if words(t))
                 if row := segments(" ".join(texts)):  # (cut where a formula stood, as paragraphs are)
                     facts.table_rows.append(row)

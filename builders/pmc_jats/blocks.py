@@ -32,6 +32,10 @@ BOILERPLATE_SEC_TYPES = frozenset(
      "ethics-statement", "author-contributions", "acknowledgment", "acknowledgement", "abbreviations"}
 )
 _CELL_END, _ROW_END = "\ue010", "\ue011"  # table separators written into the tree (not white space)
+# Tables are XHTML (`table/tr/td|th`) or OASIS CALS in its namespace (`oasis:table/tgroup/.../row/entry`:
+# Copernicus, "Journal Publishing with OASIS Tables"); both are read the same way.
+_OASIS = "{http://docs.oasis-open.org/ns/oasis-exchange/table}"
+TABLES, ROWS, CELLS = ("table", f"{_OASIS}table"), ("tr", f"{_OASIS}row"), ("td", "th", f"{_OASIS}entry")
 # Parents under which a title, label or caption is the heading of a section (rendered with it).
 HEADED = frozenset({"sec", "app", "boxed-text", "abstract", "trans-abstract", "body", "app-group"})
 ORDERED_LISTS = frozenset({"order", "arabic", "alpha-lower", "alpha-upper", "roman-lower", "roman-upper"})
@@ -213,20 +217,20 @@ class Renderer:
         # cells and rows, where no cell text lives. Should a table contain them already, the
         # counts disagree and it is read cell by cell instead.
         cells = rows_n = 0
-        for cell in el.iter("td", "th"):  # (a cell is a row's child: one filtered walk, not one per row)
+        for cell in el.iter(*CELLS):  # (a cell is a row's child: one filtered walk, not one per row)
             cell.tail = _CELL_END
             cells += 1
-        for row in el.iter("tr"):
+        for row in el.iter(*ROWS):
             row.tail = _ROW_END
             rows_n += 1
-        tables = [all_text(t) for t in el.iter("table")]
+        tables = [all_text(t) for t in el.iter(*TABLES)]
         raw = _ROW_END.join(tables)
         if raw.count(_CELL_END) != cells or raw.count(_ROW_END) != rows_n + max(0, len(tables) - 1):
             raw = _ROW_END.join(_CELL_END.join("".join(c.itertext()).replace(_CELL_END, "").replace(_ROW_END, "")
-                                               for c in row.iterchildren("td", "th")) for row in el.iter("tr"))
+                                               for c in row.iterchildren(*CELLS)) for row in el.iter(*ROWS))
         rows = []
         for line in clean_inline(raw).split(_ROW_END):
-            texts = [c.strip() for c in line.split(_CELL_END)]
+            texts = [" ".join(c.split()) for c in line.split(_CELL_END)]  # (a line break inside a cell is a space)
             if any(texts):
                 rows.append(" | ".join(c for c in texts if c))
         if rows:
