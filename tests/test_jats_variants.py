@@ -229,3 +229,15 @@ def test_oasis_cals_tables_are_read_like_xhtml_tables() -> None:
     arrived, expected = coverage(path)["table_rows"]
     assert expected >= 30 and arrived == expected
     assert "GEM / CO | mainland China | 1.4–19.6 | 7.3 | 8.4 | 7.5 | 4.3 | 37 | 0.96" in row_of(path)["text"]
+
+
+def test_an_article_of_another_schema_is_one_clear_error(tmp_path: Path) -> None:
+    """Elsevier's, Nature's, IOP's and RSC's own XML also have an <article> root: the file is
+    one error that says it is not JATS and what the article holds, and nothing else is read."""
+    path = tmp_path / "elsevier-like.xml"
+    path.write_bytes(b'<?xml version="1.0"?>\n<article xmlns="http://www.elsevier.com/xml/ja/dtd" version="5.0">'
+                     b"<item-info><jid>X</jid></item-info><head><title>T</title></head><tail/></article>")
+    report = FileReport(path.name)
+    assert list(PMCJatsBuilder("pmc_jats", {}, tmp_path).parse(path, report)) == []
+    (error,) = report.errors
+    assert error["reason"].startswith("not a JATS article: <article> has no front/article-meta (it holds <item-info>, <head>, <tail>)")

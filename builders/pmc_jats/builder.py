@@ -247,8 +247,10 @@ class PMCJatsBuilder(Builder):
 
     def article_row(self, article: etree._Element, report: FileReport) -> dict[str, Any] | None:
         meta = article.find("front/article-meta")
-        if meta is None:
-            raise ValueError("no front/article-meta")
+        if meta is None:  # an <article> of another schema: say what it holds
+            children = list(dict.fromkeys(f"<{localname(c)}>" for c in article if isinstance(c.tag, str)))
+            raise ValueError(f"not a JATS article: <article> has no front/article-meta (it holds {', '.join(children[:4]) or 'nothing'}); "
+                             "publishers' own XML (Elsevier, Springer A++, Nature, IOP, RSC) is not read")
         ids = article_ids(meta)
         article_type = article.get("article-type") or ""
         if article_type in RETRACTION_TYPES and self.options["skip_retractions"]:
