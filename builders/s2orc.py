@@ -97,6 +97,16 @@ def _cut_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 _RUN_GAP = re.compile(r"[\s,;]*(?:and\s+)?")
+# GROBID's tokenisation of PDF text: a space before the punctuation after a reference or a number
+# ("provided in Fig. 3 . Upon", "(Fig. 2) . However", "Table 1 , all") and superscript ordinals set
+# apart ("3 rd and 4 th instars").
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"(?<=[\w)\]]) +(?=[.,;:](?:\s|$))")
+_SPLIT_ORDINAL = re.compile(r"\b(\d+) (st|nd|rd|th)\b")
+
+
+def tidy_pdf_spacing(text: str) -> str:
+    """Undo GROBID's spacing debris in one paragraph of PDF-derived text."""
+    return _SPLIT_ORDINAL.sub(r"\1\2", _SPACE_BEFORE_PUNCTUATION.sub("", text))
 
 
 def _strip_cites(text: str, spans: Any) -> str:
@@ -263,7 +273,7 @@ class S2ORCBuilder(Builder):
     def make_row(self, row_id: str, title: str, blocks: list[str], sections: list[str], ids: dict[str, str],
                  extra: dict[str, Any]) -> dict[str, Any] | None:
         # A heading with nothing under it (e.g. "References", whose entries are left out) goes.
-        blocks = [b for i, b in enumerate(blocks)
+        blocks = [b if b.startswith("## ") else tidy_pdf_spacing(b) for i, b in enumerate(blocks)
                   if not (b.startswith("## ") and (i + 1 == len(blocks) or blocks[i + 1].startswith("## ")))]
         sections = [s for s in sections if f"## {s}" in blocks]
         text = normalize_text("\n\n".join(([f"# {title}"] if title else []) + blocks))

@@ -159,8 +159,11 @@ def read_facts(path: Path) -> Facts:
             for child in list(xref):
                 xref.remove(child)
     for table in root.iter("{*}table-wrap"):  # bare footnote marks in tables (`<sup>a</sup>`)
-        for sup in table.iter("{*}sup"):
-            if not len(sup) and re.fullmatch(r"[a-z]{1,2}|[*†‡§¶#]{1,3}", (sup.text or "").strip()):
+        for sup in list(table.iter("{*}sup")):
+            only_formatting = all(local(d) in ("italic", "bold") for d in sup.iterdescendants())  # <sup><italic>a</italic></sup>
+            if only_formatting and re.fullmatch(r"[a-z]{1,2}|[*†‡§¶#]{1,3}", "".join(sup.itertext()).strip()):
+                for child in list(sup):
+                    sup.remove(child)
                 sup.text = ""
     article = root if local(root) == "article" else root.find(".//{*}article")
     meta = article.find("{*}front/{*}article-meta")

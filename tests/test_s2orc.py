@@ -4,6 +4,7 @@ records made here in the documented S2 API, doc2json and peS2o shapes."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,10 @@ def build(path: Path, root: Path = SAMPLES, **options) -> tuple[list[dict], File
     return rows, report
 
 
+def squash(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text)
+
+
 def test_2019_combined_record_body_without_citation_debris() -> None:
     rows, report = build(S2 / "s2orc_example_paper.json")
     assert report.errors == [] and len(rows) == 1
@@ -34,8 +39,11 @@ def test_2019_combined_record_body_without_citation_debris() -> None:
     for para in raw["grobid_parse"]["body_text"]:
         first_cite = min([c["start"] for c in para["cite_spans"]] + [len(para["text"])])
         probe = " ".join(para["text"][:first_cite].split()[:8])
-        assert probe in text, probe
+        assert squash(probe) in squash(text), probe  # (compared without spaces and punctuation: see below)
     assert "in North America and in Europe. Control of CPB" in text  # "(Schalk and Stoner, 1979; ... )" gone
+    # GROBID's spacing debris goes: "provided in Fig. 3 . Upon", "3 rd and 4 th instars", "Table 1 , all".
+    assert "Maximum weights for 3rd and 4th instars" in text and "provided in Fig. 3. Upon reaching" in text
+    assert not re.search(r"[\w)] [.,;:](\s|$)", text) and not re.search(r"\b\d+ (st|nd|rd|th)\b", text)
     assert "(Schroder and Athanas, 1989)" not in text and "( )" not in text and "(;" not in text
     for bib in raw["grobid_parse"]["bib_entries"].values():  # no reference list
         if len(bib["title"]) > 30:

@@ -13,6 +13,8 @@ from builders.pmc_jats.mathml import RENDERED, render_formula
 
 
 FOOTNOTE_MARK = re.compile(r"[a-z]{1,2}|[*†‡§¶#]{1,3}")
+# Formatting a footnote mark may be wrapped in (`<sup><italic>a</italic></sup>`).
+MARK_FORMATTING = frozenset({"italic", "bold", "roman", "sc", "underline", "sans-serif", "monospace"})
 
 
 def prepare_inline(root: etree._Element) -> None:
@@ -39,11 +41,18 @@ def prepare_inline(root: etree._Element) -> None:
                 el.text = CITE_OPEN + (el.text or "") + CITE_CLOSE
         elif el.get("ref-type") == "table-fn":  # a table footnote's mark: the footnotes are not text
             _replace_text(el, "")
-    # Footnote marks written as bare superscripts in tables ("(n = 98 942)<sup>a</sup>") would be
-    # glued to the number before them; exponents (digits) and longer superscripts stay.
+    # Footnote marks written as bare superscripts in tables ("(n = 98 942)<sup>a</sup>", also in
+    # italic or bold) would be glued to the number before them; exponents (digits) and longer
+    # superscripts stay.
     for table in root.iter("table-wrap"):
         for sup in list(table.iter("sup")):
-            if len(sup) == 0 and FOOTNOTE_MARK.fullmatch((sup.text or "").strip()):
+            if len(sup) == 0:
+                mark = sup.text or ""
+            elif all(localname(d) in MARK_FORMATTING for d in sup.iterdescendants()):
+                mark = "".join(sup.itertext())
+            else:
+                continue
+            if FOOTNOTE_MARK.fullmatch(mark.strip()):
                 _replace_text(sup, "")
     for el in list(root.iter("break", "hr")):
         _replace_text(el, " ")
