@@ -244,3 +244,14 @@ def test_an_article_of_another_schema_is_one_clear_error(tmp_path: Path) -> None
     assert list(PMCJatsBuilder("pmc_jats", {}, tmp_path).parse(path, report)) == []
     (error,) = report.errors
     assert error["reason"].startswith("not a JATS article: <article> has no front/article-meta (it holds <item-info>, <head>, <tail>)")
+
+
+def test_a_linked_year_stays_with_its_authors() -> None:
+    """Wiley links only the year of an author-year citation ("(Stelter et al., <xref>2022</xref>)"):
+    the year is not a numeric marker, so the citation stays whole instead of leaving
+    "(Stelter et al.,)" (632 such places in the corpus before); numeric markers still go."""
+    text = row_of(FIXTURES / "jats" / "PMC13179431.nxml")["text"]
+    assert "stopped by police (Stelter et al., 2022) and treated" in text
+    assert not re.search(r",\s*[);]", text)
+    risman = row_of(FIXTURES / "jats" / "PMC13238454.nxml")["text"]
+    assert "As Risman (2004, p.433) argues" in risman

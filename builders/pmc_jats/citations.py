@@ -16,7 +16,10 @@ _SEP = r"\s*(?:[,;\u2013\u2014\-]|and|&)?\s*"
 # A bracketed group of citations; one pattern per opening bracket, so that each starts with a
 # literal (the regex engine then skips ahead to candidate positions in C).
 _CITE_GROUPS = tuple(re.compile(rf"\{b}\s*{_CITE}(?:{_SEP}{_CITE})*\s*[\])]") for b in "[(")
-_NUM_CITE = f"{CITE_OPEN}[^{CITE_OPEN}{CITE_CLOSE}A-Za-z]*{CITE_CLOSE}"
+# A numeric marker ("12", "3-5"). A year is not one: where only the year of an author-year citation
+# is linked ("(Stelter et al., <xref>2022</xref>)", Wiley), the year stays with its authors
+# instead of leaving "(Stelter et al.,)".
+_NUM_CITE = f"{CITE_OPEN}(?!\\s*(?:1[5-9]|20)\\d\\d\\s*{CITE_CLOSE})[^{CITE_OPEN}{CITE_CLOSE}A-Za-z]*{CITE_CLOSE}"
 _NUM_CITE_RUN = re.compile(rf"{_NUM_CITE}(?:{_SEP}{_NUM_CITE})*")
 _EMPTY_BRACKETS = (re.compile(r"\[\s*\]"), re.compile(r"\(\s*\)"))  # literal starts: fast scans
 _GONE = "\ue003"  # where a citation was: the white space before it goes too
