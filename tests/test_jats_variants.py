@@ -255,3 +255,16 @@ def test_a_linked_year_stays_with_its_authors() -> None:
     assert not re.search(r",\s*[);]", text)
     risman = row_of(FIXTURES / "jats" / "PMC13238454.nxml")["text"]
     assert "As Risman (2004, p.433) argues" in risman
+
+
+def test_blocks_inside_cells_and_captions_are_not_glued() -> None:
+    """Lists and paragraphs inside a table cell (Wiley), and the label, title and paragraphs of a
+    source-data file described inside a figure's caption (eLife), are apart, not glued into
+    "senescence.Increased", "BreastfeedingDietetingMy Plate", "source data 1.Source files"."""
+    cells = row_of(FIXTURES / "jats" / "PMC13254690.nxml")["text"]
+    assert "Cellular senescence. Increased pro‐inflammatory and tissue fibrosis. Affects" in cells
+    listed = row_of(FIXTURES / "jats" / "PMC13242705.nxml")["text"]
+    assert "Breastfeeding Dieteting My Plate" in listed and "BreastfeedingDieteting" not in listed
+    elife = row_of(FIXTURES / "jats" / "elife-14093-v1.nxml")["text"]
+    assert "Figure 5—source data 1. Source files for simulated permutation" in elife
+    assert not re.search(r"[a-z]{3,}\.[A-Z][a-z]{2,}", cells + listed + elife)

@@ -217,6 +217,9 @@ class Renderer:
         # cells and rows, where no cell text lives. Should a table contain them already, the
         # counts disagree and it is read cell by cell instead.
         cells = rows_n = 0
+        for table in el.iter(*TABLES):  # paragraphs and list items inside a cell are apart, not glued
+            for part in table.iter("p", "list-item"):
+                part.tail = " " + (part.tail or "")
         for cell in el.iter(*CELLS):  # (a cell is a row's child: one filtered walk, not one per row)
             cell.tail = _CELL_END
             cells += 1

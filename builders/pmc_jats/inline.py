@@ -56,6 +56,14 @@ def prepare_inline(root: etree._Element) -> None:
                 _replace_text(sup, "")
     for el in list(root.iter("break", "hr")):
         _replace_text(el, " ")
+    # The parts of a caption (title, paragraphs) and a label before what it labels are apart when
+    # they are read as one run: a figure's source-data file described inside its caption
+    # (eLife: "<label>Source data 1.</label><caption><title>...</title><p>...") is not glued.
+    for cap in root.iter("caption"):
+        for part in cap:
+            part.tail = " " + (part.tail or "")
+    for label in root.iter("label"):
+        label.tail = " " + (label.tail or "")
 
 
 _OPENING = frozenset("([{")
