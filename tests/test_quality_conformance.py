@@ -96,3 +96,36 @@ def test_datatrove_itself_agrees(text: str, thresholds: dict, expected: str | No
     except ZeroDivisionError:  # datatrove's list rule divides by the word count
         pytest.skip("datatrove raises ZeroDivisionError on this text")
     assert got == expected
+
+
+def test_real_web_text_same_decisions_as_datatrove() -> None:
+    """20 real Common Crawl documents (CCNet head, from allenai/dolma's test data;
+    tests/fixtures/replay/SOURCES.md), the kind of text a general-replay source brings: the
+    default recipe's rules for `general_replay` (no per-source override: datatrove's Gopher
+    defaults) keep and drop exactly the documents that datatrove's `GopherRepetitionFilter` and
+    `GopherQualityFilter` keep and drop, for the same reasons."""
+    import json
+    import tomllib
+
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
+
+    from tests.conftest import FIXTURES, REPO
+
+    recipe = tomllib.loads((REPO / "pipelines" / "medc-k.toml").read_text())
+    (quality,) = [s for s in recipe["steps"] if s["step"] == "quality_filter"]
+    assert "general_replay" not in quality.get("sources", {})
+    docs = [json.loads(line) for f in sorted((FIXTURES / "replay").glob("*.jsonl")) for line in f.read_text().splitlines()]
+    assert len(docs) == 20
+    ours = quality_decision(compute_signals(pl.Series([d["text"] for d in docs]), with_language=False),
+                            {**GOPHER_DEFAULTS, "languages": None, "min_language_score": None}).to_list()
+    theirs = []
+    for d in docs:
+        result = True
+        for f in (GopherRepetitionFilter(), GopherQualityFilter()):
+            result = f.filter(Document(text=d["text"], id=d["id"]))
+            if result is not True:
+                break
+        theirs.append(None if result is True else result[1])
+    assert ours == theirs
+    assert 0 < sum(r is not None for r in ours) < 10  # raw web text: Gopher's rules do drop some
