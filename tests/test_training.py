@@ -235,3 +235,22 @@ def test_throughput_log_counts_every_step_of_a_window_and_model_flops(tmp_path: 
     assert [r["mfu"] for r in records] == [0.0005, 0.004, 0.002]
     log.summary()  # the steady rate leaves out the first window (start-up): 400 tokens in 3 s
     assert "133 tok/s over 3.0 s" in capsys.readouterr().out
+
+
+def test_old_checkpoints_pruned_and_an_unwritable_checkpoint_is_one_line(workdir: Path) -> None:
+    """`train.keep_checkpoints = 2` leaves the newest two complete checkpoints; a checkpoint that
+    cannot be written (here its folder's place is taken by a file, as a full disk also fails a
+    save) stops the run with one line naming the folder and the free space, no traceback."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "training.run", "--stage", "pretrain", "train.pretrain_steps=4", "train.save_every=1",
+            "train.batch_size=2", "data.seq_len=64"]
+    kept = subprocess.run([*base, 'train.out="runs/keep"', "train.keep_checkpoints=2"], cwd=workdir, capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert kept.returncode == 0, kept.stderr[-3000:]
+    assert sorted(p.name for p in (workdir / "runs/keep/pretrain/checkpoints").iterdir()) == ["step-3", "step-4"]
+    (workdir / "runs/full-disk/pretrain").mkdir(parents=True)
+    (workdir / "runs/full-disk/pretrain/checkpoints").write_text("not a folder")
+    failed = subprocess.run([*base, 'train.out="runs/full-disk"'], cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    (line,) = [ln for ln in failed.stderr.splitlines() if ln.startswith("error:")]
+    assert "checkpoint runs/full-disk/pretrain/checkpoints/step-1 cannot be written" in line and "GiB free there" in line

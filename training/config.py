@@ -56,6 +56,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
     activation_checkpointing: bool = False
     save_every: int = 10
+    keep_checkpoints: int = 0  # complete checkpoints kept per stage, newest first; 0: all
     log_every: int = 1
     out: str = "runs/tiny"
     peak_tflops: float = 0.0  # per device, for MFU; 0: not reported
@@ -88,7 +89,7 @@ RANGES: list[tuple[str, tuple[str, ...], Any, str]] = [
     ("data", ("sft_format",), lambda v: v in ("chat", "alpaca"), "chat or alpaca"),
     ("data", ("mixture",), lambda v: all(w >= 0 for w in v.values()), "a table of weights >= 0"),
     ("train", ("stage",), lambda v: v in ("pretrain", "sft", "all"), "pretrain, sft or all"),
-    ("train", ("pretrain_steps", "sft_steps", "seed", "weight_decay", "peak_tflops"), lambda v: v >= 0, "at least 0"),
+    ("train", ("pretrain_steps", "sft_steps", "seed", "weight_decay", "peak_tflops", "keep_checkpoints"), lambda v: v >= 0, "at least 0"),
     ("train", ("batch_size", "grad_accum", "save_every", "log_every"), lambda v: v >= 1, "at least 1"),
     ("train", ("lr", "sft_lr", "clip"), lambda v: v > 0, "above 0"),
     ("train", ("warmup", "min_lr_ratio"), lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),

@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -141,13 +142,26 @@ def save_checkpoint(folder: Path, model: Any, optim: Any, sched: Any, step: int,
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
     model_sd, optim_sd = get_state_dict(model, optim)
-    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(folder))
-    torch.save({"rng": torch.get_rng_state(), "sched": sched.state_dict(), "step": step}, folder / f"extra-rank{d.rank}.pt")
-    if data_state is not None and d.main:  # the streamed data position (the same on every rank)
-        (folder / "data-state.json").write_text(json.dumps(data_state))
+    try:
+        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(folder))
+        torch.save({"rng": torch.get_rng_state(), "sched": sched.state_dict(), "step": step}, folder / f"extra-rank{d.rank}.pt")
+        if data_state is not None and d.main:  # the streamed data position (the same on every rank)
+            (folder / "data-state.json").write_text(json.dumps(data_state))
+    except (OSError, RuntimeError, CheckpointException) as exc:  # a full disk surfaces as torch's RuntimeError
+        free = shutil.disk_usage(next(p for p in (folder, *folder.parents) if p.exists())).free / 2**30
+        raise UserError(f"checkpoint {folder} cannot be written ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                        f"{free:.1f} GiB free there: free space, or set train.keep_checkpoints") from None
     barrier(d)
     if d.main:
         (folder / "COMPLETE").write_text(str(step))
+
+
+def prune_checkpoints(stage_dir: Path, keep: int) -> None:
+    """Remove the complete checkpoints older than the newest `keep` (0: keep all), on rank 0
+    after a new one is complete; an incomplete one (a save cut short) is left for `--resume`
+    to skip."""
+    for old in complete_checkpoints(stage_dir)[keep:] if keep else []:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def complete_checkpoints(stage_dir: Path) -> list[Path]:
@@ -369,6 +383,8 @@ def train_stage(stage: str, cfg: Config, model: Any, tokenizer: Any, d: Dist, ou
         if (step + 1) % cfg.train.save_every == 0 or step + 1 == steps:
             data_state = data.streamer.state_dict() if data.streamer is not None else None
             save_checkpoint(stage_dir / "checkpoints" / f"step-{step + 1}", model, optim, sched, step + 1, d, data_state)
+            if d.main:
+                prune_checkpoints(stage_dir, cfg.train.keep_checkpoints)
         log(step, loss, norm, tokens, seconds, sched.get_last_lr()[0])
     log.summary()
     final = stage_dir / "final"
