@@ -39,7 +39,7 @@ ADMIN_TITLES = re.compile(r"(competing|conflicts?) of interests?|competing inter
                           r"additional files?|disclosures?|consent for publication", re.IGNORECASE)
 # Parts of an article whose paragraphs are not body text.
 NOT_BODY = ("caption", "table-wrap-foot", "ref-list", "sub-article", "response", "fn-group", "fig", "table-wrap",
-            "supplementary-material", "glossary", "boxed-text", "notes", "ack", "bio")
+            "supplementary-material", "glossary", "notes", "ack", "bio")
 # Creative Commons URL → licence id, written here from the URL scheme alone.
 _CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
 _CC0 = re.compile(r"creativecommons\.org/publicdomain/zero/(\d\.\d)")
@@ -185,11 +185,27 @@ def read_facts(path: Path) -> Facts:
         if ab.get("abstract-type") in ("toc", "teaser", "graphical", "web-summary", "precis", "executive-summary"):
             continue
         facts.abstracts.extend(w for p in ab.iter("{*}p") if (w := segments(_own_text(p))))
+    # Reference-list entries by DOI: a body paragraph that links to an entry's DOI and holds its
+    # title writes the entry out (eLife Insights' "Related research article"): bibliography.
+    entries = {}
+    for ref in article.iterfind(".//{*}ref-list/{*}ref"):
+        title = ref.find(".//{*}article-title")
+        dois = [d.text or "" for d in ref.iterfind(".//{*}pub-id[@pub-id-type='doi']")] + [
+            m.group(0).rstrip(".,;)") for link in ref.iter("{*}ext-link") if (m := re.search(r"10\.\d{4,9}/\S+", link.get(XLINK) or ""))]
+        for doi in filter(None, (d.strip().lower() for d in dois)):
+            if title is not None:
+                entries[doi] = " ".join(words("".join(title.itertext())))
     scope = [article.find("{*}body"), *article.findall("{*}back/{*}app-group"), *article.findall("{*}back/{*}app"),
              article.find("{*}floats-group")]
     for part in filter(lambda e: e is not None, scope):
         for p in part.iter("{*}p"):
-            if any(local(a) in NOT_BODY for a in p.iterancestors()) or not _is_main(p):
+            # (a box's caption holds the box's own text: eLife's `boxed-text/caption/p`)
+            ancestors = [a for a in p.iterancestors() if not (local(a) == "caption" and local(a.getparent()) == "boxed-text")]
+            if any(local(a) in NOT_BODY for a in ancestors) or not _is_main(p):
+                continue
+            linked = [entries.get(m.group(0).rstrip(".,;)").lower()) for link in p.iter("{*}ext-link")
+                      if (m := re.search(r"10\.\d{4,9}/\S+", link.get(XLINK) or ""))]
+            if any(t and t in " ".join(words("".join(p.itertext()))) for t in linked):
                 continue
             if w := segments(_own_text(p)):
                 facts.paragraphs.append(w)
@@ -202,6 +218,9 @@ def read_facts(path: Path) -> Facts:
             if w := segments(text):
                 facts.captions.append(w)
         if local(el) == "table-wrap":
+            for block in el.iter("{*}p", "{*}list-item"):  # paragraphs in a cell are separate words
+                if any(local(a) in ("td", "th", "entry") for a in block.iterancestors()):
+                    block.tail = " " + (block.tail or "")
             for tr in el.iter("{*}tr", "{*}row"):  # XHTML rows, or OASIS CALS rows of entries
                 texts = ["".join(c.itertext()) for c in tr if local(c) in ("td", "th", "entry")]
                 facts.table_cells += sum(1 for t in texts if words(t))

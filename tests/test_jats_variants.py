@@ -268,3 +268,17 @@ def test_blocks_inside_cells_and_captions_are_not_glued() -> None:
     elife = row_of(FIXTURES / "jats" / "elife-14093-v1.nxml")["text"]
     assert "Figure 5—source data 1. Source files for simulated permutation" in elife
     assert not re.search(r"[a-z]{3,}\.[A-Z][a-z]{2,}", cells + listed + elife)
+
+
+def test_box_text_in_its_caption_footnote_markers_and_glued_citations() -> None:
+    """Three classes of markup from real files: a box whose text and figures stand in its caption's
+    paragraphs (eLife: they were lost); footnote markers (`<xref ref-type="fn">16</xref>`, SciELO)
+    glued to the word before them ("moderno16"); an author-year citation linked with no space after
+    the word before it ("T. albicollis<xref>Brandt et al., 2009</xref>")."""
+    box = row_of(FIXTURES / "jats" / "elife05502.nxml")["text"]
+    assert "We built a reaction-diffusion model of the BMP/Sog system" in box
+    assert "Box figure 1. Temporal progression of pattern formation." in box
+    notes = checked(FIXTURES / "jats" / "scielo-2176-4573-bak-p59553.nxml")[1][0]["text"]  # (the main article's row)
+    assert "O nascimento do chamado balé moderno tal como" in notes and "moderno16" not in notes
+    cited = row_of(FIXTURES / "jats" / "scielo-1807-0205-paz-62-e202262026.nxml")["text"]
+    assert "T. albicollis Brandt et al., 2009)" in cited and "(e.g., Machado, 1999;" in cited

@@ -32,10 +32,10 @@ BOILERPLATE_SEC_TYPES = frozenset(
      "ethics-statement", "author-contributions", "acknowledgment", "acknowledgement", "abbreviations"}
 )
 _CELL_END, _ROW_END = "\ue010", "\ue011"  # table separators written into the tree (not white space)
-# Tables are XHTML (`table/tr/td|th`) or OASIS CALS in its namespace (`oasis:table/tgroup/.../row/entry`:
-# Copernicus, "Journal Publishing with OASIS Tables"); both are read the same way.
-_OASIS = "{http://docs.oasis-open.org/ns/oasis-exchange/table}"
-TABLES, ROWS, CELLS = ("table", f"{_OASIS}table"), ("tr", f"{_OASIS}row"), ("td", "th", f"{_OASIS}entry")
+# Tables are XHTML (`table/tr/td|th`, with or without the XHTML namespace) or OASIS CALS
+# (`oasis:table/tgroup/.../row/entry`: Copernicus, "Journal Publishing with OASIS Tables"), whose
+# namespace is OASIS' own in NLM 3.0 and NISO's in JATS 1.x; all are read the same way.
+TABLES, ROWS, CELLS = ("{*}table",), ("{*}tr", "{*}row"), ("{*}td", "{*}th", "{*}entry")
 # Parents under which a title, label or caption is the heading of a section (rendered with it).
 HEADED = frozenset({"sec", "app", "boxed-text", "abstract", "trans-abstract", "body", "app-group"})
 ORDERED_LISTS = frozenset({"order", "arabic", "alpha-lower", "alpha-upper", "roman-lower", "roman-upper"})
@@ -112,9 +112,15 @@ class Renderer:
         self.walk(el, level + 1)
 
     def heading_part(self, el: etree._Element, level: int) -> None:
-        """A title, label or caption: rendered with its section's heading, else as a paragraph."""
+        """A title, label or caption: rendered with its section's heading, else as a paragraph.
+        The paragraphs of a box's caption are its text (eLife writes a whole box, figures
+        included, as `boxed-text/caption/p`): they are rendered under the caption's title."""
         if localname(el.getparent()) not in HEADED:
             self.other(el, level)
+        elif localname(el) == "caption":
+            for child in el:
+                if localname(child) != "title":
+                    self.block(child, level)
 
     def list_block(self, el: etree._Element, level: int) -> None:
         self.list(el, level, depth=0)

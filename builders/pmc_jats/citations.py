@@ -23,6 +23,9 @@ _NUM_CITE = f"{CITE_OPEN}(?!\\s*(?:1[5-9]|20)\\d\\d\\s*{CITE_CLOSE})[^{CITE_OPEN
 _NUM_CITE_RUN = re.compile(rf"{_NUM_CITE}(?:{_SEP}{_NUM_CITE})*")
 _EMPTY_BRACKETS = (re.compile(r"\[\s*\]"), re.compile(r"\(\s*\)"))  # literal starts: fast scans
 _GONE = "\ue003"  # where a citation was: the white space before it goes too
+# A kept citation that starts with a name, written straight after a word or a comma with no space
+# ("<italic>T. albicollis</italic><xref>Brandt et al., 2009</xref>", "e.g.,<xref>Machado, 1999</xref>").
+_GLUED_CITE = re.compile(f"(?<=[\\w.,;:]){CITE_OPEN}(?=[^\\W\\d_])")
 CLOSING_PUNCTUATION = frozenset(".,;:!?)]}")  # punctuation that never follows a space
 
 
@@ -40,8 +43,8 @@ def strip_citations(text: str) -> str:
     for group in _CITE_GROUPS:
         text = group.sub(_GONE, text)
     text = _NUM_CITE_RUN.sub(_GONE, text)
-    if CITE_OPEN in text:  # narrative citations keep their words
-        text = text.replace(CITE_OPEN, "").replace(CITE_CLOSE, "")
+    if CITE_OPEN in text:  # narrative citations keep their words, apart from the word before them
+        text = _GLUED_CITE.sub(" ", text).replace(CITE_OPEN, "").replace(CITE_CLOSE, "")
     for empty in _EMPTY_BRACKETS:  # (cheaper than asking first: a two-character `in` is a slow search)
         text = empty.sub(_GONE, text)
     pieces = text.split(_GONE)

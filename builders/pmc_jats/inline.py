@@ -13,6 +13,7 @@ from builders.pmc_jats.mathml import RENDERED, render_formula
 
 
 FOOTNOTE_MARK = re.compile(r"[a-z]{1,2}|[*†‡§¶#]{1,3}")
+_FN_MARKER = re.compile(r"\d{1,3}|[a-z]{1,2}|[ivx]{1,5}|[*†‡§¶#]{1,3}", re.IGNORECASE)  # a footnote reference's marker
 # Formatting a footnote mark may be wrapped in (`<sup><italic>a</italic></sup>`).
 MARK_FORMATTING = frozenset({"italic", "bold", "roman", "sc", "underline", "sans-serif", "monospace"})
 
@@ -41,6 +42,8 @@ def prepare_inline(root: etree._Element) -> None:
                 el.text = CITE_OPEN + (el.text or "") + CITE_CLOSE
         elif el.get("ref-type") == "table-fn":  # a table footnote's mark: the footnotes are not text
             _replace_text(el, "")
+        elif el.get("ref-type") == "fn" and _FN_MARKER.fullmatch("".join(el.itertext()).strip()):
+            _replace_text(el, "")  # a footnote's marker ("moderno<xref>16</xref>", SciELO): not glued to the word
     # Footnote marks written as bare superscripts in tables ("(n = 98 942)<sup>a</sup>", also in
     # italic or bold) would be glued to the number before them; exponents (digits) and longer
     # superscripts stay.
