@@ -220,3 +220,38 @@ def test_book_licences_from_the_book_or_a_licences_table(tmp_path: Path) -> None
     assert {r["license"] for r in rows} == {"cc-by-4.0"}
     rows, _ = build(books / "notes.epub", tmp_path, min_words=10, license="cc-by-sa-4.0")
     assert {r["license"] for r in rows} == {"cc-by-sa-4.0"}
+
+
+def toc_titles(path: Path) -> list[tuple[str, list[str]]]:
+    """A book's `nav` table of contents read here: (title, titles of the entries under it) per
+    top-level entry."""
+    with zipfile.ZipFile(path) as zf:
+        opf_name = etree.fromstring(zf.read("META-INF/container.xml")).find(".//{*}rootfile").get("full-path")
+        opf = etree.fromstring(zf.read(opf_name))
+        nav_href = next(i.get("href") for i in opf.iter("{*}item") if "nav" in (i.get("properties") or "").split())
+        nav = etree.fromstring(zf.read(str(Path(opf_name).parent / nav_href)))
+    toc = next(n for n in nav.iter("{*}nav") if "toc" in (n.get("{http://www.idpf.org/2007/ops}type") or "").split())
+    text = lambda el: " ".join("".join(el.find("{*}a").itertext()).split())  # noqa: E731
+    return [(text(li), [text(c) for c in li.findall("{*}ol/{*}li")]) for li in toc.find("{*}ol").findall("{*}li")]
+
+
+def test_real_epubs_chapters_follow_their_table_of_contents() -> None:
+    """IDPF's real EPUB 3 samples (tests/fixtures/epub/SOURCES.md). Beezer's linear algebra keeps
+    one file per section and groups its chapters under "Part" pages: the chapters are the
+    table of contents' chapters (a part's entries), its sections stay inside them (before, each
+    of the 60 section files was a chapter of its own). Moby-Dick's "Brief Contents" page is a
+    table of contents, not a chapter; its 135 chapters are all there, in order."""
+    algebra = FIXTURES / "epub" / "linear-algebra.epub"
+    rows, report = build(algebra, FIXTURES, max_words=10**7, min_words=1)
+    chapters = list(dict.fromkeys(r["meta"]["chapter"] for r in rows))
+    expected = [t for title, under in toc_titles(algebra) if title != "Table of Contents"
+                for t in ([title] + (under if title.startswith("Part ") else []))]
+    assert report.errors == [] and chapters == expected
+    sle = next(r["text"] for r in rows if r["meta"]["chapter"].startswith("Chapter 1. Chapter SLE"))
+    assert "## Section WILA What is Linear Algebra?" in sle and not any(c.startswith("Section ") for c in chapters)
+    moby = FIXTURES / "epub" / "moby-dick.epub"
+    rows, report = build(moby, FIXTURES, max_words=10**7, min_words=1)
+    chapters = list(dict.fromkeys(r["meta"]["chapter"] for r in rows))
+    listed = [t for t, _ in toc_titles(moby) if t.startswith("Chapter ")]
+    assert report.errors == [] and len(listed) == 135 and [c for c in chapters if c.startswith("Chapter ")] == listed
+    assert "Brief Contents" not in chapters and not any("Show detailed contents" in r["text"] for r in rows)

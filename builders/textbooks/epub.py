@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -27,37 +28,125 @@ def read_member(zf: zipfile.ZipFile, name: str, limit: int = MAX_MEMBER_BYTES) -
 
 
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
+# A table-of-contents entry whose own document holds fewer words than this is a part's title page
+# ("Part I. Core"): the entries under it are the book's chapters.
+PART_PAGE_WORDS = 150
+
+Piece = tuple[str, list[str], set[str]]  # (heading, blocks, ids that point at its heading)
+TocEntry = tuple[str, str | None, str, list["TocEntry"]]  # (document, fragment, title, entries under it)
 
 
-def document_chapters(doc: etree._Element) -> list[Chapter]:
-    """The chapters of one XHTML document: each heading at the document's top heading level
-    starts one (a file may hold several chapters: "Chapter 2" is never a section of chapter 1);
-    deeper headings become sections, `##` for the level below the top. Text before the first
-    heading is a chapter without a heading (it continues the book's previous chapter)."""
+def document_pieces(doc: etree._Element) -> list[Piece]:
+    """One XHTML document cut at its top heading level: each heading at the document's top
+    level starts a piece; deeper headings become sections, `##` for the level below the top.
+    Text before the first heading is a piece without a heading. Each piece carries the ids a
+    table of contents may point at: its heading's, and its heading's parent's (a `section`)."""
     elements = [el for el in doc.iter("{*}h1", "{*}h2", "{*}h3", "{*}h4", "{*}h5", "{*}h6", "{*}p", "{*}li")]
     levels = [int(local_name(el)[1]) for el in elements if local_name(el) in HEADINGS and inline_text(el)]
     top = min(levels, default=1)
-    chapters: list[Chapter] = [("", [])]
+    pieces: list[Piece] = [("", [], set())]
     for el in elements:
         tag = local_name(el)
         text = inline_text(el)
         if not text:
             continue
         if tag in HEADINGS and int(tag[1]) == top:
-            chapters.append((text, []))
+            parent = el.getparent()
+            ids = {el.get("id"), parent.get("id") if parent is not None else None} | {a.get("id") for a in el.iter() if a.get("id")}
+            pieces.append((text, [], {i for i in ids if i}))
         elif tag in HEADINGS:
-            chapters[-1][1].append(f"{'#' * min(int(tag[1]) - top + 1, 6)} {text}")
+            pieces[-1][1].append(f"{'#' * min(int(tag[1]) - top + 1, 6)} {text}")
         elif tag == "li":
-            chapters[-1][1].append(f"- {text}")
+            pieces[-1][1].append(f"- {text}")
         else:
-            chapters[-1][1].append(text)
-    return [c for i, c in enumerate(chapters) if i or c[1]]
+            pieces[-1][1].append(text)
+    return [piece for i, piece in enumerate(pieces) if i or piece[1]]
+
+
+def is_navigation(doc: etree._Element) -> bool:
+    """A table of contents, not text: the EPUB 3 `nav`, or a page typed `toc` (a "Brief
+    Contents" page in the spine)."""
+    return any("toc" in (el.get(EPUB_TYPE) or "").split() for el in doc.iter("{*}nav", "{*}section", "{*}body", "{*}div"))
+
+
+def _target(href: str, folder: PurePosixPath) -> tuple[str, str | None]:
+    path, _, fragment = href.partition("#")
+    return posixpath.normpath(str(folder / path)) if path else "", fragment or None
+
+
+def _nav_entries(ol: etree._Element, folder: PurePosixPath) -> list[TocEntry]:
+    entries: list[TocEntry] = []
+    for li in ol.iterfind("{*}li"):
+        link = next(li.iter("{*}a"), None)
+        sub = li.find("{*}ol")
+        if link is None or not link.get("href"):
+            continue
+        doc, fragment = _target(link.get("href"), folder)
+        entries.append((doc, fragment, inline_text(link), _nav_entries(sub, folder) if sub is not None else []))
+    return entries
+
+
+def _ncx_entries(parent: etree._Element, folder: PurePosixPath) -> list[TocEntry]:
+    entries: list[TocEntry] = []
+    for point in parent.iterfind("{*}navPoint"):
+        content = point.find("{*}content")
+        if content is None or not content.get("src"):
+            continue
+        label = point.find("{*}navLabel")
+        doc, fragment = _target(content.get("src"), folder)
+        entries.append((doc, fragment, inline_text(label) if label is not None else "", _ncx_entries(point, folder)))
+    return entries
+
+
+def toc_entries(zf: zipfile.ZipFile, opf: etree._Element, base: PurePosixPath) -> list[TocEntry]:
+    """The book's table of contents, top-level entries with the entries under them: the EPUB 3
+    `nav` (epub:type toc), else the EPUB 2 NCX; [] when it has neither."""
+    items = list(opf.iter("{*}item"))
+    nav = next((i.get("href") for i in items if "nav" in (i.get("properties") or "").split()), None)
+    spine = next(opf.iter("{*}spine"), None)
+    ncx = next((i.get("href") for i in items if spine is not None and i.get("id") == spine.get("toc")), None)
+    for href, read in ((nav, "nav"), (ncx, "ncx")):
+        if not href:
+            continue
+        name = posixpath.normpath(str(base / href))
+        try:
+            doc = etree.fromstring(read_member(zf, name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
+        except KeyError:
+            continue
+        if doc is None:
+            continue
+        folder = PurePosixPath(name).parent
+        if read == "nav":
+            toc = next((n for n in doc.iter("{*}nav") if "toc" in (n.get(EPUB_TYPE) or "").split()), None)
+            ol = toc.find("{*}ol") if toc is not None else None
+            if ol is not None:
+                return _nav_entries(ol, folder)
+        else:
+            nav_map = next(doc.iter("{*}navMap"), None)
+            if nav_map is not None:
+                return _ncx_entries(nav_map, folder)
+    return []
+
+
+def chapter_starts(entries: list[TocEntry], words: dict[str, int]) -> dict[tuple[str, str | None], str]:
+    """Where the book's chapters start, (document, fragment) → title: the top-level entries of
+    its table of contents, and the entries under a part's title page (a document of fewer than
+    `PART_PAGE_WORDS` words)."""
+    starts: dict[tuple[str, str | None], str] = {}
+    for doc, fragment, title, children in entries:
+        starts[(doc, fragment)] = title
+        if children and words.get(doc, 0) < PART_PAGE_WORDS:
+            starts.update({(d, f): t for d, f, t, _ in children})
+    return starts
 
 
 def epub_chapters(path: Path) -> tuple[str, list[Chapter], str]:
-    """(title, chapters, rights) of an EPUB: its XHTML documents in spine order, cut into
-    chapters at their top-level headings (navigation documents, the EPUB 3 `nav` table of
-    contents, are not text), and its `dc:rights` statement ("" when it has none)."""
+    """(title, chapters, rights) of an EPUB: its XHTML documents in spine order (tables of
+    contents left out), cut into chapters where its own table of contents starts one (a book
+    split into one file per section, O'Reilly's or Beezer's, keeps its sections within their
+    chapter); without a usable table of contents, at each document's top-level headings
+    (a file may hold several chapters). Also its `dc:rights` statement ("" when it has none)."""
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
@@ -77,23 +166,36 @@ def epub_chapters(path: Path) -> tuple[str, list[Chapter], str]:
         rights = " ".join(collapse_spaces("".join(r.itertext())) for r in opf.iter("{http://purl.org/dc/elements/1.1/}rights"))
         manifest = {item.get("id"): item.get("href") for item in opf.iter("{*}item")
                     if "nav" not in (item.get("properties") or "").split()}
-        chapters: list[Chapter] = []
+        documents: list[tuple[str, list[Piece]]] = []
         for ref in opf.iter("{*}itemref"):
             href = manifest.get(ref.get("idref"))
             if not href:
                 continue
-            name = str(base / href) if str(base) != "." else href
+            name = posixpath.normpath(str(base / href))
             if ".." in PurePosixPath(name).parts:
                 continue
             try:
                 doc = etree.fromstring(read_member(zf, name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
             except KeyError:
                 continue
-            if doc is None or any(nav.get("{http://www.idpf.org/2007/ops}type") == "toc" for nav in doc.iter("{*}nav")):
+            if doc is None or is_navigation(doc):
                 continue
-            for heading, blocks in document_chapters(doc):
-                if heading or not chapters:
-                    chapters.append((heading, blocks))
-                else:
-                    chapters[-1][1].extend(blocks)
+            documents.append((name, document_pieces(doc)))
+        words = {name: sum(len(t.split()) for h, blocks, _ in pieces for t in (h, *blocks)) for name, pieces in documents}
+        starts = chapter_starts(toc_entries(zf, opf, base), words)
+        in_spine = {name for name, _ in documents}
+        by_toc = sum(doc in in_spine for doc, _ in starts) >= 2
+    chapters: list[Chapter] = []
+    for name, pieces in documents:
+        for i, (heading, blocks, ids) in enumerate(pieces):
+            if by_toc:
+                opens = (name, None) in starts and i == 0 or any((name, x) in starts for x in ids)
+            else:
+                opens = bool(heading)
+            if opens or not chapters:
+                chapters.append((heading or starts.get((name, None), ""), blocks))
+            elif by_toc:  # a section of the chapter (its own file, or a later heading of the file)
+                chapters[-1][1].extend(([f"## {heading}"] if heading else []) + [f"#{b}" if b.startswith("#") else b for b in blocks])
+            else:
+                chapters[-1][1].extend(blocks)
     return title, chapters, rights
