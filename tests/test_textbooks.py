@@ -255,3 +255,34 @@ def test_real_epubs_chapters_follow_their_table_of_contents() -> None:
     listed = [t for t, _ in toc_titles(moby) if t.startswith("Chapter ")]
     assert report.errors == [] and len(listed) == 135 and [c for c in chapters if c.startswith("Chapter ")] == listed
     assert "Brief Contents" not in chapters and not any("Show detailed contents" in r["text"] for r in rows)
+
+
+def test_epub2_ncx_table_of_contents_starts_the_chapters(tmp_path: Path) -> None:
+    """An EPUB 2 book has no `nav`, only an NCX: its navPoints start the chapters the same way
+    (here chapter 2 is split into two files, one per section: one chapter, two sections). No
+    real EPUB 2 with sections in files of their own is in the fixtures; this one is made here."""
+    paras = module_paragraphs("m45983.index.cnxml")
+    files = {"c1.html": ("Chapter 1 Cells", paras[:2]), "c2.html": ("Chapter 2 Tissues", paras[2:3]),
+             "c2s2.html": ("Epithelium", paras[3:4])}
+    path = tmp_path / "textbooks" / "book.epub"
+    path.parent.mkdir()
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("mimetype", "application/epub+zip")
+        zf.writestr("META-INF/container.xml", '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+                    '<rootfile full-path="OEBPS/book.opf" media-type="application/oebps-package+xml"/></rootfiles></container>')
+        zf.writestr("OEBPS/book.opf", '<package xmlns="http://www.idpf.org/2007/opf" version="2.0"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                    '<dc:title>Histology</dc:title></metadata><manifest><item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>'
+                    + "".join(f'<item id="{n}" href="{n}" media-type="application/xhtml+xml"/>' for n in files)
+                    + '</manifest><spine toc="ncx">' + "".join(f'<itemref idref="{n}"/>' for n in files) + "</spine></package>")
+        zf.writestr("OEBPS/toc.ncx", '<ncx xmlns="http://www.daisy.org/z3986/2005/ncx/"><navMap>'
+                    '<navPoint id="a"><navLabel><text>Chapter 1 Cells</text></navLabel><content src="c1.html"/></navPoint>'
+                    '<navPoint id="b"><navLabel><text>Chapter 2 Tissues</text></navLabel><content src="c2.html"/>'
+                    '<navPoint id="c"><navLabel><text>Epithelium</text></navLabel><content src="c2s2.html"/></navPoint></navPoint>'
+                    "</navMap></ncx>")
+        for name, (heading, body) in files.items():
+            zf.writestr(f"OEBPS/{name}", '<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+                        f"<h1>{heading}</h1>" + "".join(f"<p>{p}</p>" for p in body) + "</body></html>")
+    rows, report = build(path, tmp_path, min_words=10)
+    assert report.errors == [] and list(dict.fromkeys(r["meta"]["chapter"] for r in rows)) == ["Chapter 1 Cells", "Chapter 2 Tissues"]
+    tissues = "\n".join(r["text"] for r in rows if r["meta"]["chapter"] == "Chapter 2 Tissues")
+    assert "## Epithelium" in tissues and paras[3][:40] in tissues

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -29,9 +30,11 @@ def read_member(zf: zipfile.ZipFile, name: str, limit: int = MAX_MEMBER_BYTES) -
 
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
-# A table-of-contents entry whose own document holds fewer words than this is a part's title page
-# ("Part I. Core"): the entries under it are the book's chapters.
+# A table-of-contents entry is a part's title page ("Part I. Core"), whose entries are the book's
+# chapters, when its own document holds fewer words than this and it is named a part, or the
+# entries under it have entries of their own (chapters with sections).
 PART_PAGE_WORDS = 150
+PART_TITLE = re.compile(r"^(part|unit|book|volume)\b", re.IGNORECASE)
 
 Piece = tuple[str, list[str], set[str]]  # (heading, blocks, ids that point at its heading)
 TocEntry = tuple[str, str | None, str, list["TocEntry"]]  # (document, fragment, title, entries under it)
@@ -131,12 +134,12 @@ def toc_entries(zf: zipfile.ZipFile, opf: etree._Element, base: PurePosixPath) -
 
 def chapter_starts(entries: list[TocEntry], words: dict[str, int]) -> dict[tuple[str, str | None], str]:
     """Where the book's chapters start, (document, fragment) → title: the top-level entries of
-    its table of contents, and the entries under a part's title page (a document of fewer than
-    `PART_PAGE_WORDS` words)."""
+    its table of contents, and the entries under a part's title page (see `PART_TITLE`)."""
     starts: dict[tuple[str, str | None], str] = {}
     for doc, fragment, title, children in entries:
         starts[(doc, fragment)] = title
-        if children and words.get(doc, 0) < PART_PAGE_WORDS:
+        part = PART_TITLE.match(title) or any(grandchildren for *_, grandchildren in children)
+        if children and part and words.get(doc, 0) < PART_PAGE_WORDS:
             starts.update({(d, f): t for d, f, t, _ in children})
     return starts
 
