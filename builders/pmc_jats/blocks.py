@@ -32,10 +32,13 @@ BOILERPLATE_SEC_TYPES = frozenset(
      "ethics-statement", "author-contributions", "acknowledgment", "acknowledgement", "abbreviations"}
 )
 _CELL_END, _ROW_END = "\ue010", "\ue011"  # table separators written into the tree (not white space)
-# Tables are XHTML (`table/tr/td|th`, with or without the XHTML namespace) or OASIS CALS
-# (`oasis:table/tgroup/.../row/entry`: Copernicus, "Journal Publishing with OASIS Tables"), whose
-# namespace is OASIS' own in NLM 3.0 and NISO's in JATS 1.x; all are read the same way.
-TABLES, ROWS, CELLS = ("{*}table",), ("{*}tr", "{*}row"), ("{*}td", "{*}th", "{*}entry")
+# Tables are XHTML (`table/tr/td|th`) or OASIS CALS (`oasis:table/tgroup/.../row/entry`: Copernicus,
+# "Journal Publishing with OASIS Tables"), whose namespace is OASIS' own in NLM 3.0 and NISO's in
+# JATS 1.x; all are read the same way. (Tags are named, not matched with `{*}`: a wildcard walk is slower.)
+_OASIS = ("{http://docs.oasis-open.org/ns/oasis-exchange/table}", "{http://www.niso.org/standards/z39-96/ns/oasis-exchange/table}")
+TABLES = ("table", *(f"{ns}table" for ns in _OASIS))
+ROWS = ("tr", *(f"{ns}row" for ns in _OASIS))
+CELLS = ("td", "th", *(f"{ns}entry" for ns in _OASIS))
 # Parents under which a title, label or caption is the heading of a section (rendered with it).
 HEADED = frozenset({"sec", "app", "boxed-text", "abstract", "trans-abstract", "body", "app-group"})
 ORDERED_LISTS = frozenset({"order", "arabic", "alpha-lower", "alpha-upper", "roman-lower", "roman-upper"})
