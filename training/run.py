@@ -160,8 +160,9 @@ def prune_checkpoints(stage_dir: Path, keep: int) -> None:
     """Remove the complete checkpoints older than the newest `keep` (0: keep all), on rank 0
     after a new one is complete; an incomplete one (a save cut short) is left for `--resume`
     to skip."""
-    for old in complete_checkpoints(stage_dir)[keep:] if keep else []:
-        shutil.rmtree(old, ignore_errors=True)
+    if keep:
+        for old in complete_checkpoints(stage_dir)[keep:]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def complete_checkpoints(stage_dir: Path) -> list[Path]:

@@ -62,11 +62,9 @@ def prepare_inline(root: etree._Element) -> None:
     # The parts of a caption (title, paragraphs) and a label before what it labels are apart when
     # they are read as one run: a figure's source-data file described inside its caption
     # (eLife: "<label>Source data 1.</label><caption><title>...</title><p>...") is not glued.
-    for cap in root.iter("caption"):
-        for part in cap:
+    for el in root.iter("caption", "label"):
+        for part in (el,) if el.tag == "label" else el:
             part.tail = " " + (part.tail or "")
-    for label in root.iter("label"):
-        label.tail = " " + (label.tail or "")
 
 
 _OPENING = frozenset("([{")

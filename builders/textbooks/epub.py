@@ -55,9 +55,8 @@ def document_pieces(doc: etree._Element) -> list[Piece]:
         if not text:
             continue
         if tag in HEADINGS and int(tag[1]) == top:
-            parent = el.getparent()
-            ids = {el.get("id"), parent.get("id") if parent is not None else None} | {a.get("id") for a in el.iter() if a.get("id")}
-            pieces.append((text, [], {i for i in ids if i}))
+            holders = [el.getparent(), *el.iter()]  # its section, itself and anchors inside it
+            pieces.append((text, [], {x.get("id") for x in holders if x is not None and x.get("id")}))
         elif tag in HEADINGS:
             pieces[-1][1].append(f"{'#' * min(int(tag[1]) - top + 1, 6)} {text}")
         elif tag == "li":
@@ -102,33 +101,28 @@ def _ncx_entries(parent: etree._Element, folder: PurePosixPath) -> list[TocEntry
     return entries
 
 
+def read_document(zf: zipfile.ZipFile, name: str) -> etree._Element | None:
+    """A member parsed as (X)HTML or XML, leniently; None when the member is missing or empty."""
+    try:
+        return etree.fromstring(read_member(zf, name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
+    except KeyError:
+        return None
+
+
 def toc_entries(zf: zipfile.ZipFile, opf: etree._Element, base: PurePosixPath) -> list[TocEntry]:
     """The book's table of contents, top-level entries with the entries under them: the EPUB 3
     `nav` (epub:type toc), else the EPUB 2 NCX; [] when it has neither."""
     items = list(opf.iter("{*}item"))
     nav = next((i.get("href") for i in items if "nav" in (i.get("properties") or "").split()), None)
+    if nav and (doc := read_document(zf, name := posixpath.normpath(str(base / nav)))) is not None:
+        toc = next((n for n in doc.iter("{*}nav") if "toc" in (n.get(EPUB_TYPE) or "").split()), None)
+        if toc is not None and (ol := toc.find("{*}ol")) is not None:
+            return _nav_entries(ol, PurePosixPath(name).parent)
     spine = next(opf.iter("{*}spine"), None)
     ncx = next((i.get("href") for i in items if spine is not None and i.get("id") == spine.get("toc")), None)
-    for href, read in ((nav, "nav"), (ncx, "ncx")):
-        if not href:
-            continue
-        name = posixpath.normpath(str(base / href))
-        try:
-            doc = etree.fromstring(read_member(zf, name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
-        except KeyError:
-            continue
-        if doc is None:
-            continue
-        folder = PurePosixPath(name).parent
-        if read == "nav":
-            toc = next((n for n in doc.iter("{*}nav") if "toc" in (n.get(EPUB_TYPE) or "").split()), None)
-            ol = toc.find("{*}ol") if toc is not None else None
-            if ol is not None:
-                return _nav_entries(ol, folder)
-        else:
-            nav_map = next(doc.iter("{*}navMap"), None)
-            if nav_map is not None:
-                return _ncx_entries(nav_map, folder)
+    if ncx and (doc := read_document(zf, name := posixpath.normpath(str(base / ncx)))) is not None:
+        if (nav_map := next(doc.iter("{*}navMap"), None)) is not None:
+            return _ncx_entries(nav_map, PurePosixPath(name).parent)
     return []
 
 
@@ -177,10 +171,7 @@ def epub_chapters(path: Path) -> tuple[str, list[Chapter], str]:
             name = posixpath.normpath(str(base / href))
             if ".." in PurePosixPath(name).parts:
                 continue
-            try:
-                doc = etree.fromstring(read_member(zf, name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
-            except KeyError:
-                continue
+            doc = read_document(zf, name)
             if doc is None or is_navigation(doc):
                 continue
             documents.append((name, document_pieces(doc)))
