@@ -138,6 +138,29 @@ def labelled_parts(abstract: str) -> list[str]:
     return parts
 
 
+class CitationRecord:
+    """One citation record of a MEDLINE XML file: its PMID and version (`PMID/@Version`: PubMed
+    keeps every version of a versioned citation, e.g. an F1000Research article) and its row,
+    None when it gives none (no abstract, no PMID)."""
+
+    __slots__ = ("pmid", "version", "row")
+
+    def __init__(self, pmid: etree._Element | None, row: dict[str, Any] | None) -> None:
+        self.pmid = (pmid.text or "").strip() if pmid is not None else ""
+        version = (pmid.get("Version") or "1").strip() if pmid is not None else "1"
+        self.version = int(version) if version.isdigit() else 1
+        self.row = row
+
+
+def latest_versions(records: list[CitationRecord]) -> dict[str, CitationRecord]:
+    """PMID -> its latest record in one file: the highest version, of equal versions the last."""
+    latest: dict[str, CitationRecord] = {}
+    for record in records:
+        if record.pmid and (record.pmid not in latest or record.version >= latest[record.pmid].version):
+            latest[record.pmid] = record
+    return latest
+
+
 ROOT_TAGS = ("PubmedArticleSet", "MedlineCitationSet")
 # The records a MEDLINE XML file is read by (streamed: a baseline file's 30,000 records are never one tree).
 RECORD_TAGS = ("DeleteCitation", "PubmedBookArticle", "PubmedArticle", "MedlineCitation")
@@ -163,8 +186,8 @@ class MedlineBuilder(Builder):
         # What the file gives is held until it has been read whole and found safe: a file refused
         # part-way gives nothing. Then, as it always did: deletions, books, articles.
         books, articles = (FileReport(report.path, public_reasons=report.public_reasons) for _ in range(2))
-        book_rows: list[dict[str, Any]] = []
-        article_rows: list[dict[str, Any]] = []
+        book_records: list[CitationRecord] = []
+        article_records: list[CitationRecord] = []
         for el in stream.elements():
             if stream.root_tag not in ROOT_TAGS:
                 break
@@ -174,16 +197,14 @@ class MedlineBuilder(Builder):
                     deleted += [f"pmid:{(pmid.text or '').strip()}" for pmid in el.findall("PMID")]
             elif el.tag == "PubmedBookArticle":
                 books.records += 1
-                row = self.book_row(el, books)
-                if row is not None:
-                    book_rows.append(row)
+                book_records.append(CitationRecord(el.find("BookDocument/PMID"), self.book_row(el, books)))
             elif el.tag == "MedlineCitation" and parent is not None and parent.tag == "PubmedArticle":
                 continue  # read through its PubmedArticle
             else:
                 articles.records += 1
-                row = self.article_row(el, articles)
-                if row is not None:
-                    article_rows.append(row)
+                citation = el.find("MedlineCitation") if el.tag == "PubmedArticle" else el
+                article_records.append(CitationRecord(citation.find("PMID") if citation is not None else None,
+                                                      self.article_row(el, articles)))
         if stream.root_tag not in ROOT_TAGS:
             raise ValueError(f"root element <{stream.root_tag}> is not a PubmedArticleSet")
         if deleted:
@@ -193,8 +214,20 @@ class MedlineBuilder(Builder):
                 report.withdraw(row_id)
         report.absorb(books)
         report.absorb(articles)
-        yield from book_rows
-        yield from article_rows
+        latest = latest_versions(book_records + article_records)
+        # An update file's citation is its latest version: one without an abstract (no row) also
+        # withdraws what earlier files gave of it. Only update files (in NLM's `updatefiles`
+        # folder, or holding a DeleteCitation): the millions of abstract-less citations of the baseline
+        # would only fill the withdrawal list.
+        update_file = bool(deleted) or "updatefiles" in path.parts
+        for record in book_records + article_records:
+            if latest.get(record.pmid) is not record:
+                if record.row is not None:
+                    report.skip("older version of a citation in the same file")
+            elif record.row is not None:
+                yield record.row
+            elif update_file and record.pmid:
+                report.withdraw(f"pmid:{record.pmid}")
 
     def article_row(self, article: etree._Element, report: FileReport) -> dict[str, Any] | None:
         """A PubmedArticle (or a bare MedlineCitation) as a row; None when it has no abstract or no PMID (reported)."""
@@ -238,7 +271,7 @@ class MedlineBuilder(Builder):
             "mesh_headings": headings,
             "keywords": list(dict.fromkeys(k for k in (_text(k) for k in citation.iterfind("KeywordList/Keyword")) if k)),
             "publication_types": publication_types,
-            "vernacular_title": _text(art.find("VernacularTitle")) if art is not None else None,
+            "vernacular_title": (_text(art.find("VernacularTitle")) or None) if art is not None else None,
             **retraction_meta(publication_types, links),
         }, [x.text or "" for x in art.findall("Language")] if art is not None else [])
 

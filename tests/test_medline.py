@@ -144,16 +144,17 @@ def test_book_records_deleted_citations_and_other_abstracts(tmp_path: Path) -> N
     assert rows == [] and report.errors == [] and report.records == 0
 
 
-def pubmed_article(pmid: int, title: str) -> str:
+def pubmed_article(pmid: int, title: str, abstract: bool = True) -> str:
+    text = f"<Abstract><AbstractText>The abstract of citation {pmid}, version: {title}.</AbstractText></Abstract>" if abstract else ""
     return (f"<PubmedArticle><MedlineCitation><PMID Version=\"1\">{pmid}</PMID><Article><Journal><Title>J</Title><JournalIssue>"
-            f"<PubDate><Year>2020</Year></PubDate></JournalIssue></Journal><ArticleTitle>{title}</ArticleTitle><Abstract><AbstractText>"
-            f"The abstract of citation {pmid}, version: {title}.</AbstractText></Abstract></Article></MedlineCitation></PubmedArticle>")
+            f"<PubDate><Year>2020</Year></PubDate></JournalIssue></Journal><ArticleTitle>{title}</ArticleTitle>{text}"
+            "</Article></MedlineCitation></PubmedArticle>")
 
 
 @pytest.mark.parametrize("files_per_shard", [1, 16])
 def test_update_files_supersede_the_baseline(tmp_path: Path, files_per_shard: int) -> None:
-    """PubMed baseline + update files: a citation's latest version wins, a deleted one goes,
-    whether the files share a shard or not."""
+    """PubMed baseline + update files: a citation's latest version wins, a deleted one goes, and
+    so does one whose latest version has no abstract, whether the files share a shard or not."""
     import json
 
     from medc.build import main as build
@@ -162,9 +163,9 @@ def test_update_files_supersede_the_baseline(tmp_path: Path, files_per_shard: in
     (folder / "baseline").mkdir(parents=True)
     (folder / "updatefiles").mkdir()
     (folder / "baseline" / "pubmed25n0001.xml").write_text(
-        "<PubmedArticleSet>" + "".join(pubmed_article(p, f"first version of {p}") for p in (1, 2, 3)) + "</PubmedArticleSet>")
+        "<PubmedArticleSet>" + "".join(pubmed_article(p, f"first version of {p}") for p in (1, 2, 3, 4)) + "</PubmedArticleSet>")
     (folder / "updatefiles" / "pubmed25n1275.xml").write_text(
-        "<PubmedArticleSet>" + pubmed_article(1, "revised version of 1")
+        "<PubmedArticleSet>" + pubmed_article(1, "revised version of 1") + pubmed_article(4, "abstract removed", abstract=False)
         + "<DeleteCitation><PMID Version=\"1\">3</PMID><PMID Version=\"1\">99</PMID></DeleteCitation></PubmedArticleSet>")
     recipe = tmp_path / "r.toml"
     recipe.write_text('[dataset]\nname = "medc-k"\nkind = "knowledge"\n[build]\n'
@@ -176,5 +177,5 @@ def test_update_files_supersede_the_baseline(tmp_path: Path, files_per_shard: in
     rows = {r["id"]: r for r in pl.read_parquet(sorted((repo / "data" / "pubmed").glob("*.parquet"))).to_dicts()}
     assert set(rows) == {"pmid:1", "pmid:2"} and rows["pmid:1"]["title"] == "revised version of 1"
     steps = {s["step"]: s for s in json.loads((repo / "build_manifest.json").read_text())["sources"]["pubmed"]["steps"]}
-    assert steps["withdrawn"]["dropped"] == {"withdrawn by a later file": 1}
+    assert steps["withdrawn"]["dropped"] == {"withdrawn by a later file": 2}  # 3 deleted, 4 without an abstract now
     assert steps["unique_ids"]["dropped"] == {"superseded by a later file": 1}
