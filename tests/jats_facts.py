@@ -134,7 +134,8 @@ def read_facts(path: Path) -> Facts:
     raw = path.read_bytes()
     root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=True))
     facts = Facts()
-    doctype = re.search(rb'<!DOCTYPE[^>]*?"(-//[^"]+)"', raw[:2000])
+    # the DOCTYPE's public id, or where PMC / Europe PMC record the source's (`<?DTDIdentifier.IdentifierValue ...?>`)
+    doctype = re.search(rb'<!DOCTYPE[^>]*?"(-//[^"]+)"', raw[:2000]) or re.search(rb"<\?DTDIdentifier\.IdentifierValue (-//[^?]+)\?>", raw[:3000])
     first = root if local(root) == "article" else root.find(".//{*}article")
     version = first.get("dtd-version") or ""
     namespace = etree.QName(first).namespace

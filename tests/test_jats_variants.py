@@ -4,7 +4,9 @@ against the fact reader of `tests/jats_facts.py` (lxml alone, no code shared wit
 
 from __future__ import annotations
 
+import gzip
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +20,9 @@ from tests.jats_facts import Facts, WordIndex, read_facts, words
 
 # The bundled samples and real files from other projects' tests (tests/fixtures/jats/SOURCES.md).
 ARTICLES = sorted((SAMPLES / "pmc_jats").glob("*.nxml")) + sorted((FIXTURES / "jats").glob("*.nxml"))
+# A Europe PMC open-access FTP file: an `<articles>` set of 10 articles of three publishers
+# (the first 10 of PMC6358576_PMC6358589.xml.gz, as tidypmc ships them), gzipped as Europe PMC does.
+EUROPE_PMC_BULK = FIXTURES / "jats" / "europepmc-PMC6358576_PMC6358589.xml.gz"
 
 
 def row_of(path: Path, data: bytes | None = None) -> dict:
@@ -38,12 +43,32 @@ def checked(path: Path) -> tuple[Facts, list[dict], FileReport]:
     return read_facts(path), rows, report
 
 
+@lru_cache(maxsize=None)
+def bulk_checked() -> tuple[list[tuple[Facts, dict]], FileReport]:
+    """The Europe PMC bulk file: each article's facts (the set split here with lxml, each article
+    read by the fact reader as a file of its own) with the builder's row of that article."""
+    root = etree.fromstring(gzip.decompress(EUROPE_PMC_BULK.read_bytes()))
+    assert etree.QName(root).localname == "articles"
+    with tempfile.TemporaryDirectory() as tmp:
+        facts = []
+        for i, article in enumerate(root.iterchildren("{*}article")):
+            (Path(tmp) / f"{i}.nxml").write_bytes(etree.tostring(article))
+            facts.append(read_facts(Path(tmp) / f"{i}.nxml"))
+    report = FileReport(EUROPE_PMC_BULK.name)
+    rows = {r["meta"]["pmcid"]: r for r in PMCJatsBuilder("pmc_jats", {}, EUROPE_PMC_BULK.parent).parse(EUROPE_PMC_BULK, report)}
+    assert sorted(rows) == sorted(f.pmcid for f in facts)
+    return [(f, rows[f.pmcid]) for f in facts], report
+
+
 def coverage(path: Path) -> dict[str, tuple[int, int]]:
     """(arrived, expected) per kind of fact for one file; a file skipped by policy has none."""
     facts, rows, _ = checked(path)
-    if not rows:
-        return {}
-    index = WordIndex(words(rows[0]["text"]))
+    return fact_coverage(facts, rows[0]) if rows else {}
+
+
+def fact_coverage(facts: Facts, row: dict) -> dict[str, tuple[int, int]]:
+    """(arrived, expected) per kind of fact for one article's row."""
+    index = WordIndex(words(row["text"]))
     out = {kind: (sum(index.all_arrive(f) for f in getattr(facts, kind)), len(getattr(facts, kind)))
            for kind in ("abstracts", "paragraphs", "captions")}
     arrived_rows = [r for r in facts.table_rows if index.all_arrive(r)]
@@ -102,26 +127,41 @@ def test_conformance_corpus_figures() -> None:
     by_publisher: dict[str, dict[str, list[int]]] = {}
     by_dtd: dict[str, dict[str, list[int]]] = {}
     missing: list[str] = []
-    for path in ARTICLES:
-        facts = checked(path)[0]
-        for kind, (ok, n) in coverage(path).items():
+    checked_articles = [(path.name, checked(path)[0], coverage(path)) for path in ARTICLES]
+    checked_articles += [(f"{EUROPE_PMC_BULK.name}:{facts.pmcid}", facts, fact_coverage(facts, row)) for facts, row in bulk_checked()[0]]
+    for name, facts, figures in checked_articles:
+        for kind, (ok, n) in figures.items():
             for table in (totals, by_publisher.setdefault(facts.publisher or "?", {}), by_dtd.setdefault(facts.dtd, {})):
                 table.setdefault(kind, [0, 0])
                 table[kind][0] += ok
                 table[kind][1] += n
             if ok < n:
-                missing.append(f"{path.name}: {kind} {ok}/{n}")
-    cells = sum(checked(p)[0].table_cells for p in ARTICLES)
-    print(f"\n{len(ARTICLES)} files, {len(by_publisher)} publishers, {cells} table cells")
+                missing.append(f"{name}: {kind} {ok}/{n}")
+    cells = sum(facts.table_cells for _, facts, _ in checked_articles)
+    print(f"\n{len(checked_articles)} articles, {len(by_publisher)} publishers, {cells} table cells")
     for publisher, table in sorted(by_publisher.items()):
         print(f"  {publisher[:50]:50} " + "  ".join(f"{k} {ok}/{n}" for k, (ok, n) in table.items()))
     for dtd, table in sorted(by_dtd.items()):
         print(f"  {dtd[:80]:80} " + "  ".join(f"{k} {ok}/{n}" for k, (ok, n) in table.items()))
     print("  missing:", missing or "none")
     share = {kind: ok / n for kind, (ok, n) in totals.items() if n}
-    assert len(ARTICLES) >= 60 and len(by_publisher) >= 8
+    assert len(checked_articles) >= 60 and len(by_publisher) >= 8
     assert share["abstracts"] == 1.0 and share["paragraphs"] >= 0.995, share
     assert share["captions"] >= 0.99 and share["table_rows"] >= 0.99, share
+
+
+def test_europe_pmc_bulk_file_is_one_row_per_article() -> None:
+    """Europe PMC's FTP files are `<articles>` sets without an XML declaration, their pmcids
+    without the PMC prefix: each article is a row with the ids, licence, title and abstract the
+    fact reader finds in it alone, and no reference-list entry in its text."""
+    articles, report = bulk_checked()
+    assert not report.errors and report.records == len(articles) == 10
+    for facts, row in articles:
+        assert (row["id"], row["meta"].get("doi"), row["meta"].get("pmid")) == (f"pmc:{facts.pmcid}", facts.doi, facts.pmid)
+        assert row["license"] == facts.licence and words(row["title"] or "") == facts.title, facts.pmcid
+        index = WordIndex(words(row["text"]))
+        assert all(index.all_arrive(a) for a in facts.abstracts), facts.pmcid
+        assert not [e for e in facts.reference_entries if index.contains(e)], facts.pmcid
 
 
 def test_translations_are_rows_of_their_own_and_peer_review_by_option() -> None:
