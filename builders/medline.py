@@ -245,7 +245,8 @@ class MedlineBuilder(Builder):
             return None
         ids = {"pmid": pmid}
         data = article.find("PubmedData") if article.tag == "PubmedArticle" else None
-        for aid in data.iter("ArticleId") if data is not None else []:
+        # The record's own ids: PubmedData/ArticleIdList, never the ArticleIdLists of its ReferenceList
+        for aid in data.iterfind("ArticleIdList/ArticleId") if data is not None else []:
             kind, value = aid.get("IdType"), (aid.text or "").strip()
             if kind == "pmc" and value:
                 ids["pmcid"] = value if value.startswith("PMC") else f"PMC{value}"
@@ -288,7 +289,9 @@ class MedlineBuilder(Builder):
             return None
         title = _text(doc.find("ArticleTitle")) or _text(doc.find("Book/BookTitle"))
         ids: dict[str, str] = {"pmid": pmid}
-        for aid in doc.iter("ArticleId"):
+        book_data = book.find("PubmedBookData")
+        own_ids = [*doc.iterfind("ArticleIdList/ArticleId"), *(book_data.iterfind("ArticleIdList/ArticleId") if book_data is not None else [])]
+        for aid in own_ids:  # not the ids of the chapter's ReferenceList
             if aid.get("IdType") == "doi" and (aid.text or "").strip():
                 ids["doi"] = (aid.text or "").strip()
             elif aid.get("IdType") == "bookaccession" and (aid.text or "").strip():

@@ -35,7 +35,7 @@ ADMIN_SEC_TYPES = {"coi-statement", "funding", "funding-information", "data-avai
                    "author-contributions", "acknowledgment", "acknowledgement", "abbreviations", "supplementary-material"}
 ADMIN_TITLES = re.compile(r"(competing|conflicts?) of interests?|competing interests?|declaration of interests?|"
                           r"authors?'? ?contributions?|funding|acknowledge?ments?|data availability|availability of data|"
-                          r"ethics|pre-?publication history|abbreviations|supplementary|supporting information|"
+                          r"ethics|pre-?publication history|abbreviations|(electronic )?supplementary|supporting information|"
                           r"additional files?|disclosures?|consent for publication", re.IGNORECASE)
 # Parts of an article whose paragraphs are not body text.
 NOT_BODY = ("caption", "table-wrap-foot", "ref-list", "sub-article", "response", "fn-group", "fig", "table-wrap",

@@ -38,8 +38,10 @@ def xml_facts(data: bytes) -> list[dict]:
         english_other = [o for o in doc.iterfind("OtherAbstract") if (o.get("Language") or "eng") == "eng"]
         texts = [*doc.iterfind(".//Abstract/AbstractText"), *(a for o in english_other for a in o.iterfind("AbstractText"))]
         abstract = [words("".join(a.itertext())) for a in texts]
-        dois = rec.xpath("PubmedData/ArticleIdList/ArticleId[@IdType='doi']/text()") or \
+        # the record's own ids (a ReferenceList carries the cited papers' DOIs and PMC ids)
+        dois = rec.xpath("PubmedData/ArticleIdList/ArticleId[@IdType='doi']/text() | BookDocument/ArticleIdList/ArticleId[@IdType='doi']/text()") or \
             doc.xpath(".//ELocationID[@EIdType='doi']/text()")
+        pmcids = rec.xpath("PubmedData/ArticleIdList/ArticleId[@IdType='pmc']/text()")
         # the year of publication: the issue's (or book's) PubDate, its Year or a MedlineDate's first year
         dates = doc.xpath("Article/Journal/JournalIssue/PubDate | Book/PubDate")
         date = " ".join(dates[0].itertext()) if dates else ""
@@ -47,6 +49,7 @@ def xml_facts(data: bytes) -> list[dict]:
         out.append({"pmid": doc.findtext("PMID"), "version": int(doc.find("PMID").get("Version", "1")), "title": words("".join(title.itertext())) if title is not None else [],
                     "year": int(year.group()) if year else None,
                     "abstract": [a for a in abstract if a], "doi": dois[0].strip() if dois else None,
+                    "pmcid": pmcids[0].strip() if pmcids else None,
                     "languages": [lang.text for lang in doc.iter("Language")]})
     return out
 
@@ -65,7 +68,7 @@ def tagged_facts(text: str) -> list[dict]:
         get = lambda tag: [v for t, v in fields if t == tag]  # noqa: E731
         dois = [v.split()[0] for v in get("LID") + get("AID") if v.endswith("[doi]")]
         year = re.match(r"\d{4}", (get("DP") or [""])[0])
-        out.append({"pmid": get("PMID")[0], "version": 1, "title": words(" ".join(get("TI"))), "year": int(year.group()) if year else None,
+        out.append({"pmid": get("PMID")[0], "version": 1, "pmcid": (get("PMC") or [None])[0], "title": words(" ".join(get("TI"))), "year": int(year.group()) if year else None,
                     "abstract": [words(" ".join(get("AB")))] if get("AB") else [],
                     "doi": dois[0] if dois else None, "languages": get("LA")})
     return out
@@ -118,7 +121,8 @@ def test_every_real_citation_arrives(path: Path) -> None:
         if not fact["abstract"]:
             continue
         row = rows[fact["pmid"]]
-        assert row["id"] == f"pmid:{fact['pmid']}" and row["meta"].get("doi") == fact["doi"]
+        assert row["id"] == f"pmid:{fact['pmid']}" and row["meta"].get("doi") == fact["doi"], (fact["pmid"], row["meta"].get("doi"))
+        assert row["meta"].get("pmcid") == fact["pmcid"], (fact["pmid"], row["meta"].get("pmcid"), fact["pmcid"])
         assert words(row["title"] or "") == fact["title"]
         assert row["meta"].get("year") == fact["year"], (fact["pmid"], row["meta"].get("year"), fact["year"])
         # MEDLINE gives ISO 639-2 codes; rows carry ISO 639-1 (one form for every format).

@@ -30,6 +30,10 @@ from tests.conftest import REPO
         ("Creative Commons Attribution Non-Commercial License 3.0", "cc-by-nc-3.0"),
         ("CC BY-NC-SA 4.0", "cc-by-nc-sa-4.0"),
         ("All rights reserved.", "unknown"),
+        # PMC's COVID-19 collection (PMC9000000, Springer 2022): a temporary permission, no licence
+        ("This article is made available via the PMC Open Access Subset for unrestricted research re-use and secondary "
+         "analysis in any form or by any means with acknowledgement of the original source. These permissions are granted "
+         "for the duration of the World Health Organization (WHO) declaration of COVID-19 as a global pandemic.", "pmc-covid-19"),
         (None, "unknown"),
     ],
 )

@@ -90,6 +90,12 @@ def drop_document_namespaces(root: etree._Element, namespaces: set[str]) -> None
     etree.cleanup_namespaces(root)
 
 
+def is_scanned(article: etree._Element) -> bool:
+    """An article of PMC's back-issue digitisation: its pages are images (`graphic` typed
+    `scanned-page`, in `floats-group` or `body`), its text is not in the XML."""
+    return any(g.get("content-type") == "scanned-page" for g in article.iter("graphic"))
+
+
 @register_builder("pmc_jats")
 class PMCJatsBuilder(Builder):
     """JATS articles from single files, `<pmc-articleset>` files, or PMC OA bulk packages
@@ -264,10 +270,14 @@ class PMCJatsBuilder(Builder):
                 journal_meta.find("journal-title")
             )
 
+        scanned = is_scanned(article)  # read before rendering, which drops graphics
         r = self.render(article, meta, title)
         text = normalize_text(r.text(), collapsed=r.collapsed)
         has_content = article.find("body") is not None or meta.find("abstract") is not None
         if not has_content or len(text) - len(title) - 2 < self.options["min_chars"]:
+            if scanned:  # PMC's digitised back issues: page images, no text to read
+                report.skip("no text: scanned pages only")
+                return None
             raise ValueError("article has neither abstract nor body text")
 
         row_id = (

@@ -1,8 +1,8 @@
 """Normalise licence statements (URLs or free text) to short SPDX-like ids.
 
 Ids: `cc0-1.0`, `public-domain`, `cc-by-4.0`, `cc-by-nc-3.0`, `cc-by-nc-sa-4.0`, … (a Creative
-Commons licence without a stated version is `cc-by`, `cc-by-nc`, …), `mit`, `odc-by`, and
-`unknown` when nothing can be read. `allows_commercial_use` and `may_redistribute` judge an id
+Commons licence without a stated version is `cc-by`, `cc-by-nc`, …), `mit`, `odc-by`,
+`pmc-covid-19` (PMC's temporary COVID-19 permission) and `unknown` when nothing can be read. `allows_commercial_use` and `may_redistribute` judge an id
 by an allow-list of exact ids: an id that is not on it is neither.
 """
 
@@ -18,6 +18,9 @@ _CC_ZERO = re.compile(r"creativecommons\.org/publicdomain/zero/(?P<ver>\d\.\d)|\
 _PD = re.compile(
     r"creativecommons\.org/publicdomain/mark|\bpublic[ -]domain\b|without copyright", re.IGNORECASE
 )
+# PMC's COVID-19 collection: publishers made articles free to re-use only while WHO's pandemic
+# declaration lasted (Elsevier, Springer Nature and others; the text names no open licence).
+_PMC_COVID = re.compile(r"for the duration of the World Health Organi[sz]ation \(WHO\) declaration of COVID-19", re.IGNORECASE)
 _CC_ID = re.compile(r"\bcc[- ](?P<kind>by(?:[- ]nc)?(?:[- ]nd|[- ]sa)?)(?:[- ](?P<ver>\d\.\d))?\b", re.IGNORECASE)
 
 # Free-text names of Creative Commons licences, most specific first.
@@ -61,6 +64,7 @@ RESTRICTED = {
     "research-only": "the source allows research use only",
     "unknown": "no licence could be read from the source",
     "pubmed-abstract": "PubMed abstracts may be copyrighted by their publishers: check before redistributing",
+    "pmc-covid-19": "PMC's COVID-19 collection: re-use granted only for the duration of WHO's pandemic declaration, no open licence",
 }
 
 
@@ -73,6 +77,8 @@ def normalize_license(*statements: str | None) -> str:
         lowered = text.lower().strip()
         if lowered in _NAMED:
             return _NAMED[lowered]
+        if _PMC_COVID.search(text):
+            return "pmc-covid-19"
         if m := _CC_ZERO.search(text):
             return "cc0-1.0"
         if m := _CC_URL.search(text):
