@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from medc.text.headings import consistent_heading
+from medc.text.mathml import MATH, replace_mathml
 from medc.text.identifiers import pmid_key
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.text.normalize import collapse_spaces, normalize_text
@@ -61,7 +62,12 @@ def retraction_meta(publication_types: list[str], links: list[tuple[str, str | N
 
 
 def _text(el: etree._Element | None) -> str:
-    return collapse_spaces("".join(el.itertext())) if el is not None else ""
+    """An element's text; MathML in it (abstracts of today) as one line of text, as JATS formulas are."""
+    if el is None:
+        return ""
+    if next(el.iter(MATH), None) is not None:
+        replace_mathml(el)
+    return collapse_spaces("".join(el.itertext()))
 
 
 def _year(date: etree._Element | None) -> int | None:

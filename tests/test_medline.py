@@ -179,3 +179,13 @@ def test_update_files_supersede_the_baseline(tmp_path: Path, files_per_shard: in
     steps = {s["step"]: s for s in json.loads((repo / "build_manifest.json").read_text())["sources"]["pubmed"]["steps"]}
     assert steps["withdrawn"]["dropped"] == {"withdrawn by a later file": 2}  # 3 deleted, 4 without an abstract now
     assert steps["unique_ids"]["dropped"] == {"superseded by a later file": 1}
+
+
+def test_mathml_in_an_abstract_is_one_line_of_text() -> None:
+    """PubMed abstracts of today carry MathML (biopython's pubmed6.xml, PMID 30108519: V̇O2max as
+    `mover`/`msub`): it reads as the JATS builder reads formulas, not as letters spaced apart."""
+    from tests.conftest import FIXTURES
+
+    rows, report = parse(FIXTURES / "medline" / "biopython_pubmed6.xml")
+    (row,) = [r for r in rows if r["id"] == "pmid:30108519"]
+    assert "maximal oxygen uptake ( V\u0307O_2max ) 67.6" in row["text"] and "m a x" not in row["text"]
