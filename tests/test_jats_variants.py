@@ -327,3 +327,14 @@ def test_box_text_in_its_caption_footnote_markers_and_glued_citations() -> None:
     assert "O nascimento do chamado balé moderno tal como" in notes and "moderno16" not in notes
     cited = row_of(FIXTURES / "jats" / "scielo-1807-0205-paz-62-e202262026.nxml")["text"]
     assert "T. albicollis Brandt et al., 2009)" in cited and "(e.g., Machado, 1999;" in cited
+
+
+def test_a_list_inside_a_list_items_paragraph_is_its_own_lines() -> None:
+    """ADA's Diabetes Care (PMC2992225) nests a list inside a list item's `<p>`; SciELO puts a
+    table there (the items were glued: "durationHypertensionCigarette smoking", table cells
+    inside the item's line)."""
+    text = row_of(FIXTURES / "jats" / "pubchunks-PMC2992225.nxml")["text"]
+    assert "- Age >30 years and\n\n- Type 1 or type 2 diabetes of >10 years in duration\n\n- Hypertension\n\n- Cigarette smoking" in text
+    assert "durationHypertension" not in text
+    scielo = row_of(FIXTURES / "jats" / "scielo-1519-6984-bjb-83-e246904.nxml")["text"]
+    assert "\n\nTable 6: Effect of different concentration of NH4NO3" in scielo

@@ -181,26 +181,40 @@ class Renderer:
             if localname(item) != "list-item":
                 continue
             n += 1
-            texts: list[str] = []
+            texts: list[str] = [item.text] if item.text and item.text.strip() else []
+            marked = False  # the item's first line carries its marker, a line after a nested block none
             for sub in item:
-                if localname(sub) == "list":
-                    if texts:
-                        self._list_line(texts, ordered, n, depth)
-                        texts = []
-                    self.list(sub, level, depth + 1)
-                elif localname(sub) == "label":
+                if localname(sub) == "label":
                     continue
+                if localname(sub) == "list":
+                    marked = self._list_line(texts, ordered, n, marked) or marked
+                    texts = []
+                    self.list(sub, level, depth + 1)
+                elif sub in self.paragraphs_with_blocks:  # a paragraph holding a list (or a figure, a table)
+                    parts = [sub.text or ""]
+                    for child in sub:
+                        if localname(child) in BLOCK_IN_P:
+                            marked = self._list_line([*texts, "".join(parts)], ordered, n, marked) or marked
+                            texts, parts = [], []
+                            if localname(child) == "list":
+                                self.list(child, level, depth + 1)
+                            else:
+                                self.block(child, level)
+                            parts.append(child.tail or "")
+                        else:
+                            parts.append(inline_text(child, with_tail=True))
+                    texts.append("".join(parts))
                 else:
                     texts.append(inline_text(sub))
-            if item.text and item.text.strip():
-                texts.insert(0, item.text)
-            if texts:
-                self._list_line(texts, ordered, n, depth)
+            self._list_line(texts, ordered, n, marked)
 
-    def _list_line(self, texts: list[str], ordered: bool, n: int, depth: int) -> None:
+    def _list_line(self, texts: list[str], ordered: bool, n: int, marked: bool) -> bool:
+        """Write an item's line (with its marker unless already `marked`); False when it had no text.
+        Nested items are not indented: lines of the text are stripped."""
         body = clean_inline(" ".join(texts))
-        if body:  # (nested items are not indented: lines of the text are stripped)
-            self.blocks.append(f"{n}. {body}" if ordered else f"- {body}")
+        if body:
+            self.blocks.append(body if marked else f"{n}. {body}" if ordered else f"- {body}")
+        return bool(body)
 
     def caption(self, el: etree._Element, kind: str) -> str:
         label = el.find("label")
