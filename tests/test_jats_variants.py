@@ -289,6 +289,9 @@ def test_an_article_of_another_schema_is_one_clear_error(tmp_path: Path) -> None
     assert list(PMCJatsBuilder("pmc_jats", {}, tmp_path).parse(path, report)) == []
     (error,) = report.errors
     assert error["reason"].startswith("not a JATS article: <article> has no front/article-meta (it holds <item-info>, <head>, <tail>)")
+    # A real PubMed file (Karger's record, from pubchunks) in the JATS source: the error names the builder that reads it
+    with pytest.raises(ValueError, match=r"<PubmedArticleSet> is not a JATS .*MEDLINE/PubMed XML, which the `medline` builder reads"):
+        list(PMCJatsBuilder("pmc_jats", {}, FIXTURES).parse(FIXTURES / "medline" / "metapub_23435529.xml", FileReport("x")))
 
 
 def test_a_linked_year_stays_with_its_authors() -> None:

@@ -63,6 +63,11 @@ BACK_MATTER_KEPT = frozenset({"app-group", "app", "sec"})  # appendices and back
 _DEFAULT_NAMESPACE = re.compile(rb"""xmlns\s*=\s*["']([^"']*)["']""")
 
 # Files that hold articles: PMC article sets, Europe PMC exports, OAI-PMH responses.
+# Roots of other formats found where JATS is expected, and what reads them.
+OTHER_FORMATS = {"PubmedArticleSet": ": it is MEDLINE/PubMed XML, which the `medline` builder reads",
+                 "MedlineCitationSet": ": it is MEDLINE XML, which the `medline` builder reads",
+                 "full-text-retrieval-response": ": it is Elsevier's own full-text XML (its API), which is not read",
+                 "TEI": ": it is TEI (GROBID's output), which is not read; GROBID's JSON through s2orc-doc2json is (`s2orc`)"}
 ARTICLE_WRAPPERS = frozenset({"pmc-articleset", "articles", "article-set", "OAI-PMH"})
 
 
@@ -178,11 +183,12 @@ class PMCJatsBuilder(Builder):
         elif name in ARTICLE_WRAPPERS:
             articles = [a for a in root.iter() if localname(a) == "article"]
         else:
+            known = OTHER_FORMATS.get(name, "")
             if member is not None:
                 report.records += 1
-                report.error(f"root element <{name}> is not a JATS <article>", member)
+                report.error(f"root element <{name}> is not a JATS <article>{known}", member)
                 return
-            raise ValueError(f"root element <{name}> is not a JATS <article> or <pmc-articleset>")
+            raise ValueError(f"root element <{name}> is not a JATS <article> or <pmc-articleset>{known}")
         for i, article in enumerate(articles):
             report.records += 1
             key = f"article {i + 1}" if len(articles) > 1 else "article"
