@@ -239,14 +239,24 @@ def test_real_epubs_chapters_follow_their_table_of_contents() -> None:
     """IDPF's real EPUB 3 samples (tests/fixtures/epub/SOURCES.md). Beezer's linear algebra keeps
     one file per section and groups its chapters under "Part" pages: the chapters are the
     table of contents' chapters (a part's entries), its sections stay inside them (before, each
-    of the 60 section files was a chapter of its own). Moby-Dick's "Brief Contents" page is a
-    table of contents, not a chapter; its 135 chapters are all there, in order."""
+    of the 60 section files was a chapter of its own); its title and copyright pages are left out.
+    Moby-Dick's "Brief Contents" page is a table of contents, not a chapter; its 135 chapters
+    are all there, in order."""
     algebra = FIXTURES / "epub" / "linear-algebra.epub"
     rows, report = build(algebra, FIXTURES, max_words=10**7, min_words=1)
     chapters = list(dict.fromkeys(r["meta"]["chapter"] for r in rows))
-    expected = [t for title, under in toc_titles(algebra) if title != "Table of Contents"
+    # Its title page and copyright page are pages about the edition (their `body`s are typed so):
+    # left out and counted, as the imprint and colophon of any EPUB 3 are.
+    with zipfile.ZipFile(algebra) as zf:
+        typed = [etree.fromstring(zf.read(f"EPUB/xhtml/{n}.xhtml")).find("{*}body").get("{http://www.idpf.org/2007/ops}type")
+                 for n in ("titlepage", "copyright")]
+    assert typed == ["frontmatter titlepage", "frontmatter copyright-page"]
+    edition_pages = {"A First Course in Linear Algebra", "Copyright"}  # their titles in the table of contents
+    expected = [t for title, under in toc_titles(algebra) if title != "Table of Contents" and title not in edition_pages
                 for t in ([title] + (under if title.startswith("Part ") else []))]
     assert report.errors == [] and chapters == expected
+    assert report.skipped["page about the edition (epub:type titlepage)"] == 1
+    assert report.skipped["page about the edition (epub:type copyright-page)"] == 1
     sle = next(r["text"] for r in rows if r["meta"]["chapter"].startswith("Chapter 1. Chapter SLE"))
     assert "## Section WILA What is Linear Algebra?" in sle and not any(c.startswith("Section ") for c in chapters)
     moby = FIXTURES / "epub" / "moby-dick.epub"
@@ -286,3 +296,17 @@ def test_epub2_ncx_table_of_contents_starts_the_chapters(tmp_path: Path) -> None
     assert report.errors == [] and list(dict.fromkeys(r["meta"]["chapter"] for r in rows)) == ["Chapter 1 Cells", "Chapter 2 Tissues"]
     tissues = "\n".join(r["text"] for r in rows if r["meta"]["chapter"] == "Chapter 2 Tissues")
     assert "## Epithelium" in tissues and paras[3][:40] in tissues
+
+
+def test_pages_about_the_edition_are_left_out_and_counted() -> None:
+    """A Standard Ebooks book: its title page, imprint, colophon and copyright page (typed so by
+    EPUB 3's structural semantics: volunteers' credits, the CC0 dedication) are not text of the
+    book; they are counted by type. The twelve stories are the chapters, in the table of
+    contents' order."""
+    holmes = FIXTURES / "epub" / "sherlock-holmes.epub"
+    rows, report = build(holmes, FIXTURES, max_words=10**7, min_words=1)
+    stories = [t for t, _ in toc_titles(holmes) if t not in ("Titlepage", "Imprint", "Colophon", "Uncopyright")]
+    assert len(stories) == 12 and [r["meta"]["chapter"] for r in rows] == stories
+    assert report.errors == [] and report.skipped == {f"page about the edition (epub:type {t})": 1
+                                                      for t in ("titlepage", "imprint", "colophon", "copyright-page")}
+    assert not any("Standard Ebooks" in r["text"] for r in rows)

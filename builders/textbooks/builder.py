@@ -102,10 +102,12 @@ class TextbookBuilder(Builder):
         elif name.endswith(".pdf"):
             (book, chapters), fmt = pdf_chapters(path), "pdf"
         elif name.endswith(".epub"):
-            book, chapters, rights = epub_chapters(path)
-            fmt = "epub"
-            if not listed and rights and normalize_license(rights) != "unknown":  # the book's own dc:rights
-                license = normalize_license(rights)
+            epub = epub_chapters(path)
+            book, chapters, fmt = epub.title, epub.chapters, "epub"
+            for matter, n in epub.left_out.items():
+                report.skip(f"page about the edition (epub:type {matter})", n)
+            if not listed and epub.rights and normalize_license(epub.rights) != "unknown":  # the book's own dc:rights
+                license = normalize_license(epub.rights)
         else:
             book, fmt = path.stem.replace("_", " "), "text"
             chapters = plain_chapters(read_bytes(path).decode("utf-8-sig"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
+from collections import Counter
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -70,6 +72,27 @@ def is_navigation(doc: etree._Element) -> bool:
     """A table of contents, not text: the EPUB 3 `nav`, or a page typed `toc` (a "Brief
     Contents" page in the spine)."""
     return any("toc" in (el.get(EPUB_TYPE) or "").split() for el in doc.iter("{*}nav", "{*}section", "{*}body", "{*}div"))
+
+
+# Pages of a book that are about the edition, not its content (EPUB 3 Structural Semantics): left
+# out and counted. A page typed as content too (a chapter that is also an index) is kept.
+MATTER_LEFT_OUT = frozenset({"cover", "titlepage", "halftitlepage", "seriespage", "copyright-page", "colophon", "imprint",
+                             "imprimatur", "index", "loi", "lot", "loa", "lov", "landmarks", "page-list"})
+CONTENT_TYPES = frozenset({"chapter", "part", "division", "volume", "appendix", "preface", "foreword", "introduction",
+                           "prologue", "epilogue", "afterword", "conclusion", "glossary"})
+
+
+def edition_matter(doc: etree._Element) -> str | None:
+    """The EPUB type of a page about the edition (an imprint, a colophon, a copyright page, an
+    index: `MATTER_LEFT_OUT`), read from its `body` and the sections directly in it; None for
+    a page of the book's content."""
+    body = next(doc.iter("{*}body"), None)
+    if body is None:
+        return None
+    types = {t.split(":")[-1] for el in (body, *(k for k in body if local_name(k) in ("section", "div")))
+             for t in (el.get(EPUB_TYPE) or "").split()}
+    matter = sorted(types & MATTER_LEFT_OUT)
+    return matter[0] if matter and not types & CONTENT_TYPES else None
 
 
 def _target(href: str, folder: PurePosixPath) -> tuple[str, str | None]:
@@ -138,12 +161,19 @@ def chapter_starts(entries: list[TocEntry], words: dict[str, int]) -> dict[tuple
     return starts
 
 
-def epub_chapters(path: Path) -> tuple[str, list[Chapter], str]:
-    """(title, chapters, rights) of an EPUB: its XHTML documents in spine order (tables of
-    contents left out), cut into chapters where its own table of contents starts one (a book
+class EpubBook(NamedTuple):
+    title: str
+    chapters: list[Chapter]
+    rights: str  # its `dc:rights` statement ("" when it has none)
+    left_out: Counter[str]  # pages about the edition, by EPUB type (imprint, colophon, copyright page, index)
+
+
+def epub_chapters(path: Path) -> EpubBook:
+    """An EPUB's title, chapters and rights: its XHTML documents in spine order (tables of
+    contents and pages about the edition left out), cut into chapters where its own table of contents starts one (a book
     split into one file per section, O'Reilly's or Beezer's, keeps its sections within their
     chapter); without a usable table of contents, at each document's top-level headings
-    (a file may hold several chapters). Also its `dc:rights` statement ("" when it has none)."""
+    (a file may hold several chapters)."""
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
@@ -164,6 +194,7 @@ def epub_chapters(path: Path) -> tuple[str, list[Chapter], str]:
         manifest = {item.get("id"): item.get("href") for item in opf.iter("{*}item")
                     if "nav" not in (item.get("properties") or "").split()}
         documents: list[tuple[str, list[Piece]]] = []
+        left_out: Counter[str] = Counter()
         for ref in opf.iter("{*}itemref"):
             href = manifest.get(ref.get("idref"))
             if not href:
@@ -173,6 +204,9 @@ def epub_chapters(path: Path) -> tuple[str, list[Chapter], str]:
                 continue
             doc = read_document(zf, name)
             if doc is None or is_navigation(doc):
+                continue
+            if matter := edition_matter(doc):
+                left_out[matter] += 1
                 continue
             documents.append((name, document_pieces(doc)))
         words = {name: sum(len(t.split()) for h, blocks, _ in pieces for t in (h, *blocks)) for name, pieces in documents}
@@ -192,4 +226,4 @@ def epub_chapters(path: Path) -> tuple[str, list[Chapter], str]:
                 chapters[-1][1].extend(([f"## {heading}"] if heading else []) + [f"#{b}" if b.startswith("#") else b for b in blocks])
             else:
                 chapters[-1][1].extend(blocks)
-    return title, chapters, rights
+    return EpubBook(title, chapters, rights, left_out)
