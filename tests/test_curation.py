@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from lxml import etree
 import pytest
+from lxml import etree
 
 from medc.errors import UserError
 from medc.ingest.builder import FileReport, builder_class
