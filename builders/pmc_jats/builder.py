@@ -10,6 +10,7 @@ footnotes, supplementary-material boilerplate. Handles JATS 1.x, NLM 2.3 and the
 
 from __future__ import annotations
 
+import gzip
 import re
 import tarfile
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from builders.pmc_jats.metadata import article_ids, article_license, journal_ids
 from builders.pmc_jats.oa_file_list import read_file_list
 from medc.errors import UserError
 from medc.files.records import MAX_INPUT_BYTES, read_bytes
-from medc.files.xmlsafe import parse_xml
+from medc.files.xmlsafe import StreamedXML, parse_xml
 from medc.ingest.builder import Builder, FileReport, register_builder
 from medc.schema import stable_id
 from medc.text.identifiers import link_key
@@ -69,6 +70,22 @@ OTHER_FORMATS = {"PubmedArticleSet": ": it is MEDLINE/PubMed XML, which the `med
                  "full-text-retrieval-response": ": it is Elsevier's own full-text XML (its API), which is not read",
                  "TEI": ": it is TEI (GROBID's output), which is not read; GROBID's JSON through s2orc-doc2json is (`s2orc`)"}
 ARTICLE_WRAPPERS = frozenset({"pmc-articleset", "articles", "article-set", "OAI-PMH"})
+# Sets of articles read as a stream, one article at a time (an OAI-PMH response holds one).
+STREAMED_SETS = frozenset({"pmc-articleset", "articles", "article-set"})
+# A set of articles is never one tree, so it may be larger than one document may be (a Europe PMC
+# FTP file is a few GB); past this it is a decompression bomb, not a file of articles.
+MAX_ARTICLE_SET_BYTES = 64 << 30
+
+
+def localname_of_root(path: Path) -> str:
+    """The local name of a file's root element, read from its first bytes ("" when they hold none)."""
+    with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as fh:
+        try:
+            for _, el in etree.iterparse(fh, events=("start",), resolve_entities=False, no_network=True, load_dtd=False):
+                return etree.QName(el).localname
+        except etree.XMLSyntaxError:
+            return ""  # malformed: parse_document says why
+    return ""
 
 
 def retraction_meta(article_type: str, meta: etree._Element) -> dict[str, Any]:
@@ -134,8 +151,29 @@ class PMCJatsBuilder(Builder):
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         if path.name.endswith((".tar.gz", ".tgz")):
             yield from self.parse_package(path, report)
-            return
-        yield from self.parse_document(read_bytes(path), report)
+        elif localname_of_root(path) in STREAMED_SETS:
+            yield from self.parse_article_set(path, report)
+        else:
+            yield from self.parse_document(read_bytes(path), report)
+
+    def parse_article_set(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
+        """A file of many articles (Europe PMC's open-access FTP files, `<articles>` of thousands;
+        PMC's `<pmc-articleset>`) read as a stream, one article at a time: memory holds one
+        article's tree, not the file's (a 2 GB file would be a tree of ~10 GB). Its rows are
+        held until the whole file has been read: a file refused part-way gives none."""
+        rows: list[dict[str, Any]] = []
+        stream = StreamedXML(path, ("{*}article",), MAX_ARTICLE_SET_BYTES)
+        n = 0
+        for article in stream.elements():
+            parent = article.getparent()
+            if parent is None or localname(parent) not in STREAMED_SETS:
+                continue
+            n += 1
+            namespace = etree.QName(article).namespace
+            if namespace and "MathML" not in namespace:  # articles in a namespace of their own (JATS 1.3's)
+                drop_document_namespaces(article, {namespace})
+            rows += self.article_rows(article, f"article {n}", report)
+        yield from rows
 
     def parse_package(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         file_list = read_file_list(path)
@@ -190,33 +228,39 @@ class PMCJatsBuilder(Builder):
                 return
             raise ValueError(f"root element <{name}> is not a JATS <article> or <pmc-articleset>{known}")
         for i, article in enumerate(articles):
-            report.records += 1
             key = f"article {i + 1}" if len(articles) > 1 else "article"
             if member is not None:
                 key = member if len(articles) == 1 else f"{member} {key}"
-            try:
-                row = self.article_row(article, report)
-            except ValueError as exc:
-                report.error(str(exc), key)
-                continue
-            if row is not None and file_list:
-                entry = listed or file_list.get(row["meta"].get("pmcid", "").upper())
-                if entry is None:
-                    row["meta"]["oa_file_list"] = False  # kept, with the licence the article states
-                else:
-                    if entry.get("retracted", "").lower() in ("yes", "y", "true", "1"):
-                        if self.options["skip_retractions"]:
-                            report.skip("retracted (OA file list)")
-                            continue
-                        row["meta"].update(retraction="retracted", retraction_signal="oa-file-list")
-                    if entry.get("license"):
-                        row["license"] = normalize_license(entry["license"])
-                        row["meta"]["license_from"] = "oa_file_list"
-                    if entry.get("lastupdated"):
-                        row["meta"]["last_updated"] = entry["lastupdated"]
-            if row is not None:
-                yield row
-                yield from self.sub_article_rows(article, row, report)
+            yield from self.article_rows(article, key, report, listed, file_list)
+
+    def article_rows(self, article: etree._Element, key: str, report: FileReport, listed: dict[str, str] | None = None,
+                     file_list: dict[str, dict[str, str]] | None = None) -> Iterator[dict[str, Any]]:
+        """One article's row and its sub-articles' (counted under `key` when refused), with what
+        the OA file list says of it."""
+        report.records += 1
+        try:
+            row = self.article_row(article, report)
+        except ValueError as exc:
+            report.error(str(exc), key)
+            return
+        if row is not None and file_list:
+            entry = listed or file_list.get(row["meta"].get("pmcid", "").upper())
+            if entry is None:
+                row["meta"]["oa_file_list"] = False  # kept, with the licence the article states
+            else:
+                if entry.get("retracted", "").lower() in ("yes", "y", "true", "1"):
+                    if self.options["skip_retractions"]:
+                        report.skip("retracted (OA file list)")
+                        return
+                    row["meta"].update(retraction="retracted", retraction_signal="oa-file-list")
+                if entry.get("license"):
+                    row["license"] = normalize_license(entry["license"])
+                    row["meta"]["license_from"] = "oa_file_list"
+                if entry.get("lastupdated"):
+                    row["meta"]["last_updated"] = entry["lastupdated"]
+        if row is not None:
+            yield row
+            yield from self.sub_article_rows(article, row, report)
 
     def sub_article_rows(self, article: etree._Element, main: dict[str, Any], report: FileReport) -> Iterator[dict[str, Any]]:
         """Translations (option `translations`) and peer review (option `peer_review`) as rows of
