@@ -77,15 +77,20 @@ STREAMED_SETS = frozenset({"pmc-articleset", "articles", "article-set"})
 MAX_ARTICLE_SET_BYTES = 64 << 30
 
 
+_PROLOG = re.compile(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", re.DOTALL)
+_FIRST_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
+
+
 def localname_of_root(path: Path) -> str:
-    """The local name of a file's root element, read from its first bytes ("" when they hold none)."""
+    """The local name of a file's root element, read from its first 8 KB past the XML
+    declaration, comments and DOCTYPE ("" when they do not hold it: the file is then read whole)."""
     with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as fh:
         try:
-            for _, el in etree.iterparse(fh, events=("start",), resolve_entities=False, no_network=True, load_dtd=False):
-                return etree.QName(el).localname
-        except etree.XMLSyntaxError:
-            return ""  # malformed: parse_document says why
-    return ""
+            head = fh.read(8192)
+        except (OSError, EOFError):
+            return ""  # unreadable: parse_document says why
+    m = _FIRST_TAG.search(_PROLOG.sub(b"", head))
+    return m.group(1).decode("ascii", "replace") if m else ""
 
 
 def retraction_meta(article_type: str, meta: etree._Element) -> dict[str, Any]:
@@ -99,6 +104,17 @@ def retraction_meta(article_type: str, meta: etree._Element) -> dict[str, Any]:
         links = [link_key(ra.get("ext-link-type") or "doi", ra.get(XLINK_HREF) or "") for ra in meta.iter("related-article")]
         out["notice_for"] = sorted({k for k in links if k})
     return out
+
+
+# A default namespace declared in a start tag. Documents in a namespace of their own (PMC's OAI-PMH
+# answers of today, in JATS 1.3's; NLM 2.x XSD exports) are parsed without these declarations,
+# so in no namespace: element paths then do not depend on them (walking the tree to rename its
+# elements took half the time of a whole build of such a file).
+_NAMESPACE_DECLARATION = re.compile(rb"""(<[A-Za-z_][^<>]*?)\s+xmlns\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def _unless_mathml(m: re.Match[bytes]) -> bytes:
+    return m.group(0) if b"MathML" in (m.group(2) or m.group(3) or b"") else m.group(1)
 
 
 def drop_document_namespaces(root: etree._Element, namespaces: set[str]) -> None:
@@ -204,6 +220,9 @@ class PMCJatsBuilder(Builder):
     def parse_document(self, data: bytes, report: FileReport, member: str | None = None,
                        listed: dict[str, str] | None = None, file_list: dict[str, dict[str, str]] | None = None
                        ) -> Iterator[dict[str, Any]]:
+        namespaces = {ns.decode() for ns in _DEFAULT_NAMESPACE.findall(data) if ns and b"MathML" not in ns}
+        if namespaces and b"<![CDATA[" not in data:  # (a CDATA section could hold a declaration as text)
+            data, namespaces = _NAMESPACE_DECLARATION.sub(_unless_mathml, data), set()
         try:
             root = parse_xml(data)
         except ValueError as exc:
@@ -212,8 +231,7 @@ class PMCJatsBuilder(Builder):
             report.records += 1
             report.error(str(exc), member)
             return
-        namespaces = {ns.decode() for ns in _DEFAULT_NAMESPACE.findall(data) if ns and b"MathML" not in ns}
-        if namespaces:  # rare in PMC files
+        if namespaces:
             drop_document_namespaces(root, namespaces)
         name = localname(root)
         if name == "article":
@@ -320,7 +338,7 @@ class PMCJatsBuilder(Builder):
                 journal_meta.find("journal-title")
             )
 
-        scanned = is_scanned(article)  # read before rendering, which drops graphics
+        scanned = article.find("body") is None and is_scanned(article)  # read before rendering, which drops graphics
         r = self.render(article, meta, title)
         text = normalize_text(r.text(), collapsed=r.collapsed)
         has_content = article.find("body") is not None or meta.find("abstract") is not None
