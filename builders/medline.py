@@ -62,12 +62,15 @@ def retraction_meta(publication_types: list[str], links: list[tuple[str, str | N
 
 
 def _text(el: etree._Element | None) -> str:
-    """An element's text; MathML in it (abstracts of today) as one line of text, as JATS formulas are."""
-    if el is None:
-        return ""
-    if next(el.iter(MATH), None) is not None:
+    return collapse_spaces("".join(el.itertext())) if el is not None else ""
+
+
+def _prose(el: etree._Element | None) -> str:
+    """A title's or an abstract's text; MathML in it (abstracts of today) as one line of text, as
+    JATS formulas are."""
+    if el is not None and next(el.iter(MATH), None) is not None:
         replace_mathml(el)
-    return collapse_spaces("".join(el.itertext()))
+    return _text(el)
 
 
 def _year(date: etree._Element | None) -> int | None:
@@ -81,7 +84,7 @@ def abstract_parts(abstract: etree._Element | None) -> list[str]:
     """An abstract's paragraphs; a structured abstract's labels become `###` headings."""
     parts = []
     for ab in abstract.findall("AbstractText") if abstract is not None else []:
-        body = _text(ab)
+        body = _prose(ab)
         if body:
             label = ab.get("Label") or ""
             parts.append(f"### {consistent_heading(label)}\n\n{body}" if label else body)
@@ -243,7 +246,7 @@ class MedlineBuilder(Builder):
             report.error("no MedlineCitation/PMID", f"record {report.records}")
             return None
         art = citation.find("Article")
-        title = _text(art.find("ArticleTitle")) if art is not None else ""
+        title = _prose(art.find("ArticleTitle")) if art is not None else ""
         parts = abstract_parts(art.find("Abstract") if art is not None else None)
         parts += other_abstracts(citation)
         if not parts:
@@ -278,7 +281,7 @@ class MedlineBuilder(Builder):
             "mesh_headings": headings,
             "keywords": list(dict.fromkeys(k for k in (_text(k) for k in citation.iterfind("KeywordList/Keyword")) if k)),
             "publication_types": publication_types,
-            "vernacular_title": (_text(art.find("VernacularTitle")) or None) if art is not None else None,
+            "vernacular_title": (_prose(art.find("VernacularTitle")) or None) if art is not None else None,
             **retraction_meta(publication_types, links),
         }, [x.text or "" for x in art.findall("Language")] if art is not None else [])
 
@@ -293,7 +296,7 @@ class MedlineBuilder(Builder):
         if not parts:
             report.skip("no abstract")
             return None
-        title = _text(doc.find("ArticleTitle")) or _text(doc.find("Book/BookTitle"))
+        title = _prose(doc.find("ArticleTitle")) or _prose(doc.find("Book/BookTitle"))
         ids: dict[str, str] = {"pmid": pmid}
         book_data = book.find("PubmedBookData")
         own_ids = [*doc.iterfind("ArticleIdList/ArticleId"), *(book_data.iterfind("ArticleIdList/ArticleId") if book_data is not None else [])]
