@@ -75,11 +75,19 @@ def _ids(meta: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def _offset(value: Any) -> int | None:
+    """An annotation offset: a number, or a number written as a string (as some S2 releases give them)."""
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
 def _spans(spans: Any) -> list[tuple[int, int]]:
     out = []
     for s in spans or []:
-        if isinstance(s, dict) and isinstance(s.get("start"), int) and isinstance(s.get("end"), int) and s["end"] > s["start"]:
-            out.append((s["start"], s["end"]))
+        start, end = (_offset(s.get("start")), _offset(s.get("end"))) if isinstance(s, dict) else (None, None)
+        if start is not None and end is not None and end > start:
+            out.append((start, end))
     return sorted(out)
 
 

@@ -112,6 +112,17 @@ def test_s2_api_record_annotations_doc2json_and_pes2o(tmp_path: Path) -> None:
     assert d2j_row["meta"]["s2orc_format"] == "doc2json" and "We thank the funders" not in d2j_row["text"]
     rows, report = build(path, tmp_path, biomedical="off")
     assert rows[-1]["id"] == "s2:77" and rows[-1]["meta"]["s2orc_format"] == "pes2o" and rows[-1]["meta"]["year"] == 2019
+    # Offsets written as strings (as some S2 releases give them): the same row, authors and references still cut
+    as_strings = {k: json.dumps([{"start": str(s["start"]), "end": str(s["end"])} for s in v]) for k, v in spans.items()}
+    path.write_text(json.dumps({**api, "content": {"text": text, "annotations": as_strings}}))
+    (string_row,), report = build(path, tmp_path)
+    assert report.errors == [] and string_row["text"] == api_row["text"] and string_row["title"] == api_row["title"]
+    # ... and without paragraph spans (the text is then the whole text less the cut spans)
+    unparsed = {k: v for k, v in as_strings.items() if k not in ("paragraph", "sectionheader")}
+    path.write_text(json.dumps({**api, "content": {"text": text, "annotations": unparsed}}))
+    (unparsed_row,), report = build(path, tmp_path)
+    assert report.errors == [] and "exceptionally destructive pest" in unparsed_row["text"]
+    assert not any(gone in unparsed_row["text"] for gone in (authors, affil, "Schalk JM, Stoner AK"))
 
 
 def test_sample_folder_builds_without_errors(tmp_path: Path) -> None:
