@@ -147,3 +147,19 @@ def test_presidio_as_a_second_detector(tmp_path: Path) -> None:
     assert step_audit[f"presidio:{PATTERNS_ONLY}"] == 1
     with pytest.raises(UserError, match="engines must be"):
         make_step("deidentify", {"engines": ["presidio"]}, "instruction")
+
+
+def test_mimic_iv_placeholders_are_typed_by_their_labels_and_seasons_are_kept() -> None:
+    """MIMIC-IV writes `___` for whatever it removed: each becomes a surrogate of its own, typed
+    from its label or neighbours (the discharge summary header as MIMIC-IV-Note lays it out).
+    A season alone is not a Safe Harbor date element, and "fall" is a clinical event: kept."""
+    note = ("Name:  ___                     Unit No:   ___\n \nAdmission Date:  ___              Discharge Date:   ___\n \n"
+            "Date of Birth:  ___             Sex:   F\n \nAttending: ___.\n \n"
+            "HPI: Ms. ___ is a ___ y/o woman with CHF who presented to ___ Hospital on ___ after a fall at home. "
+            "She used that last summer. Dr. ___ was called.")
+    out, audit = deidentify(note)
+    assert out.startswith("Name:  [NAME-1]                     Unit No:   [ID-1]\n \n"
+                          "Admission Date:  [DATE-1]              Discharge Date:   [DATE-2]\n \nDate of Birth:  [DATE-3]")
+    assert "Attending: [NAME-2]." in out and "Ms. [NAME-3] is a [AGE-1] y/o woman" in out
+    assert "presented to [LOCATION-1] Hospital on [DATE-4] after a fall at home. She used that last summer. Dr. [NAME-4]" in out
+    assert "___" not in out and audit.mimic_placeholders == 11

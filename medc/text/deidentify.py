@@ -16,9 +16,12 @@ model is installed it is used; otherwise a small deterministic tagger stands in
 their class, and a capitalised word is a proper noun unless it starts a sentence or a line
 and is a whitelisted word. `tagger_in_use()` says which one runs; the manifest records it.
 
-MIMIC's own de-identification placeholders (`[**Known lastname 1234**]`, `[**2151-7-16**]`)
-are mapped into the same typed surrogates. Philter labels only its date matches; the other
-spans are typed here from their shape and the words around them (`phi_type`).
+MIMIC's own de-identification placeholders are mapped into the same typed surrogates:
+MIMIC-III's (`[**Known lastname 1234**]`, `[**2151-7-16**]`) typed from their inner text,
+MIMIC-IV's (`___`, which says nothing of what it hides) from the label or words around it
+(`Admission Date: ___`, `Dr. ___`, `a ___ y/o`), each a surrogate of its own. Philter labels
+only its date matches; the other spans are typed here from their shape and the words around
+them (`phi_type`).
 
 PHI never leaves this module except inside the returned text's replaced spans: the audit
 (`PhiAudit`) holds counts only.
@@ -47,6 +50,8 @@ from medc.text.presidio_phi import DEFAULT_MODEL, presidio_spans
 PHI_TYPES = ("NAME", "LOCATION", "DATE", "AGE", "PHONE", "EMAIL", "SSN", "ID", "URL", "IP")
 
 _MIMIC = re.compile(r"\[\*\*(.*?)\*\*\]", re.S)
+MIMIC_IV_PLACEHOLDER = "___"
+_MIMIC_IV = re.compile(r"(?<![_\w])___(?![_\w])")
 
 
 # ---------------------------------------------------------------------------- Philter
@@ -298,6 +303,28 @@ def mimic_type(inner: str) -> str:
     return "ID"
 
 
+# What a MIMIC-IV placeholder hides, from the words just after it, else the label or word before it.
+_MIMIC_IV_RIGHT = ((re.compile(r"^\W{0,2}(years?|yrs?|y/?o|y\.o\.|-year)\b", re.I), "AGE"),
+                   (re.compile(r"^\s+(hospital|clinic|center|centre|medical|rehab|nursing|health|county|street)\b", re.I), "LOCATION"))
+_MIMIC_IV_LEFT = (
+    (re.compile(r"\b(date|birth|dob|admitted|discharged|dated|on|since|until)[^\w\n]{0,8}$", re.I), "DATE"),
+    (re.compile(r"\b(phone|tel|telephone|fax|pager|cell)[^\w\n]{0,8}$", re.I), "PHONE"),
+    (re.compile(r"(\b(unit no|mrn|number|no|id)|#)[^\w\n]{0,8}$", re.I), "ID"),
+    (re.compile(r"\b(at|in|from|to|near)\s*$", re.I), "LOCATION"),
+)
+
+
+def mimic_iv_type(text: str, start: int, end: int) -> str:
+    """The type of the MIMIC-IV placeholder `text[start:end]`, from its neighbours; a name
+    (`Name: ___`, `Dr. ___`, `Ms. ___`, the most common) when they say nothing."""
+    right, left = text[end:end + 20], text[max(0, start - 30):start]
+    for patterns in (_MIMIC_IV_RIGHT, _MIMIC_IV_LEFT):
+        for pattern, kind in patterns:
+            if pattern.search(right if patterns is _MIMIC_IV_RIGHT else left):
+                return kind
+    return "NAME"
+
+
 # ---------------------------------------------------------------------------- surrogates
 @dataclass
 class PhiAudit:
@@ -385,6 +412,11 @@ _RATIO = re.compile(r"(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)")
 _SIGN_OFF = re.compile(r"\b[A-Z]{2,4}((?:[:/][a-z]{3,})+)\b")  # typist initials: `XGT:holmes`, `GPP/church/olinger`
 
 
+# A season alone ("after a fall at home", "worse in spring") is not a date element Safe Harbor
+# removes (month and day are), and "fall" is a clinical event: Philter's date rule takes it for one.
+_SEASON = re.compile(r"(spring|summer|autumn|fall|winter)s?", re.I)
+
+
 def is_measurement(span: str) -> bool:
     """A dose, a blood pressure or another reading that Philter flags (`200MG`, `142/74`,
     `7.5/750`): content, not an identifier. `3/14` or `12/07` could be dates and stay flagged."""
@@ -441,14 +473,18 @@ def find_phi(text: str, mask_unknown: str = "capitalised", presidio: Presidio | 
     """(start, end, type, is a MIMIC placeholder) of every identifier, in text order; with
     `presidio`, what Presidio finds is added (overlaps merged)."""
     found = [(m.start(), m.end(), mimic_type(m.group(1)), True) for m in _MIMIC.finditer(text)]
-    blanked = _MIMIC.sub(lambda m: " " * len(m.group(0)), text) if found else text
+    if MIMIC_IV_PLACEHOLDER in text:
+        found += [(m.start(), m.end(), mimic_iv_type(text, m.start(), m.end()), True) for m in _MIMIC_IV.finditer(text)]
+    blanked = text
+    for start, end, _, _ in found:
+        blanked = blanked[:start] + "_" * (end - start) + blanked[end:]  # (not spaces: "Name: ___ Unit No" would join the label)
     gaps = gap_spans(blanked)
     for start, end, hint in philter_spans(blanked, mask_unknown):
         start, end = _trim(blanked, start, end)
         if start >= end:
             continue
         inside = [g for g in gaps if g[0] <= start and end <= g[1]]
-        if inside or is_measurement(blanked[start:end]):  # typed by the gap rule below / not PHI
+        if inside or is_measurement(blanked[start:end]) or _SEASON.fullmatch(blanked[start:end]):  # typed by the gap rule below / not PHI
             continue
         kind = phi_type(blanked, start, end, hint)
         if kind in ("NAME", "ID"):
@@ -498,7 +534,10 @@ def deidentify_fields(texts: list[str], mask_unknown: str = "capitalised",
             if start < at:
                 continue
             parts.append(text[at:start])
-            parts.append(surrogate(kind, text[start:end]))
+            surface = text[start:end]
+            if surface == MIMIC_IV_PLACEHOLDER:  # hides any identifier: a surrogate of its own
+                surface = f"mimic-iv placeholder {start}"
+            parts.append(surrogate(kind, surface))
             audit.identifiers[kind] += 1
             audit.mimic_placeholders += is_mimic
             at = end
