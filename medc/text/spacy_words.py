@@ -102,10 +102,10 @@ class WordVocabulary:
         ("(n", "cells," -> "cells" ","), unless the chunk or what spaCy checks after cutting a mark
         is one of its special cases ("cannot", "8)"); no other prefix, suffix or infix rule
         matches such a chunk (checked against spaCy on every chunk of 247 real articles: 66,678
-        of 137,980). The others go through spaCy a thousand at a time, joined by single spaces
-        into one text: a chunk's tokens never depend on its neighbours, and a token followed by a
-        space ends its chunk. (One Doc per chunk cost more than the splitting.)"""
-        from spacy.attrs import ORTH, SPACY
+        of 137,980). The others go through spaCy a thousand at a time, joined by line breaks
+        into one text, each break a token of its own that ends a chunk, so that no special case
+        is matched across two chunks. (One Doc per chunk cost more than the splitting.)"""
+        from spacy.attrs import IS_SPACE, ORTH
 
         tok = tokenizer()
         strings = tok.vocab.strings
@@ -120,13 +120,15 @@ class WordVocabulary:
                 words[i] = [strings.add(piece) for piece in pieces]
         for start in range(0, len(spacy_chunks), _CHUNKS_PER_DOC):
             batch = spacy_chunks[start:start + _CHUNKS_PER_DOC]
-            tokens = tok(" ".join(chunks[i] for i in batch)).to_array([ORTH, SPACY])
-            ends = np.flatnonzero(tokens[:, 1])
-            ends = np.append(ends, len(tokens) - 1) if len(ends) < len(batch) else ends
-            if len(ends) != len(batch):  # (never seen: a chunk always gives a token, and only spaces part them)
-                raise RuntimeError(f"spaCy split {len(batch)} chunks into {len(ends)} space-separated runs")
+            # Chunks parted by a line break, a token of its own: spaCy's special cases are matched
+            # over tokens, so with a plain space a chunk's last token and the next one's first
+            # could meet (":" then "p.R3018X" is the emoticon ":p", and "p." is then left split).
+            tokens = tok("\n".join(chunks[i] for i in batch)).to_array([ORTH, IS_SPACE])
+            breaks = np.flatnonzero(tokens[:, 1])
+            if len(breaks) != len(batch) - 1:  # (never seen: a chunk holds no white space)
+                raise RuntimeError(f"spaCy split {len(batch)} chunks into {len(breaks) + 1} runs")
             orths = tokens[:, 0].tolist()
-            for i, a, b in zip(batch, [0, *(ends[:-1] + 1).tolist()], (ends + 1).tolist()):
+            for i, a, b in zip(batch, [0, *(breaks + 1).tolist()], [*breaks.tolist(), len(tokens)]):
                 words[i] = orths[a:b]
         counts = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(chunks))
         ids = self._word_ids(np.fromiter(chain.from_iterable(words), dtype=np.uint64, count=int(counts.sum())), strings)
