@@ -345,3 +345,31 @@ def test_a_list_inside_a_list_items_paragraph_is_its_own_lines() -> None:
     assert "durationHypertension" not in text
     scielo = row_of(FIXTURES / "jats" / "scielo-1519-6984-bjb-83-e246904.nxml")["text"]
     assert "\n\nTable 6: Effect of different concentration of NH4NO3" in scielo
+
+
+def test_full_text_withheld_by_the_publisher_is_marked_or_counted(tmp_path: Path) -> None:
+    """PMC's efetch answers with the front matter only, and the comment "The publisher of this
+    article does not allow downloading of the full text in XML form.", when the publisher does not
+    allow it (a file made from a bundled sample in that shape, as a single file and inside a
+    `<pmc-articleset>` beside a full article): the abstract is a row marked
+    `full_text_withheld`; without an abstract the article is counted, not an error."""
+    path = SAMPLES / "pmc_jats" / "pntd.0002065.nxml"
+    full = etree.parse(str(path)).getroot()
+    restricted = etree.parse(str(path)).getroot()
+    for part in (restricted.find("body"), restricted.find("back")):
+        restricted.remove(part)
+    restricted.insert(0, etree.Comment("The publisher of this article does not allow downloading of the full text in XML form."))
+    single = tmp_path / "restricted.nxml"
+    single.write_bytes(etree.tostring(restricted))
+    row = row_of(single)
+    assert row["meta"]["full_text_withheld"] is True and "## Abstract" in row["text"]
+    assert "full_text_withheld" not in row_of(path)["meta"]
+    no_abstract = etree.fromstring(etree.tostring(restricted))
+    for abstract in no_abstract.findall("front/article-meta/abstract"):
+        abstract.getparent().remove(abstract)
+    articleset = tmp_path / "efetch.xml"
+    articleset.write_bytes(b"<pmc-articleset>" + etree.tostring(no_abstract) + etree.tostring(full) + b"</pmc-articleset>")
+    report = FileReport(articleset.name)
+    rows = list(PMCJatsBuilder("pmc_jats", {}, tmp_path).parse(articleset, report))
+    assert report.errors == [] and report.skipped == {"no text: full text withheld by the publisher (front matter only)": 1}
+    assert len(rows) == 1 and rows[0]["text"] == row_of(path)["text"] and "full_text_withheld" not in rows[0]["meta"]

@@ -70,6 +70,10 @@ OTHER_FORMATS = {"PubmedArticleSet": ": it is MEDLINE/PubMed XML, which the `med
                  "full-text-retrieval-response": ": it is Elsevier's own full-text XML (its API), which is not read",
                  "TEI": ": it is TEI (GROBID's output), which is not read; GROBID's JSON through s2orc-doc2json is (`s2orc`)"}
 ARTICLE_WRAPPERS = frozenset({"pmc-articleset", "articles", "article-set", "OAI-PMH"})
+# PMC's efetch gives only the front matter of an article whose publisher does not allow its full
+# text in XML, with this comment: its abstract is a row (marked), an article without one is counted.
+WITHHELD_NOTE = "does not allow downloading of the full text"
+WITHHELD = "medc-full-text-withheld"  # set on such an article's element while it is read
 # Sets of articles read as a stream, one article at a time (an OAI-PMH response holds one).
 STREAMED_SETS = frozenset({"pmc-articleset", "articles", "article-set"})
 # A set of articles is never one tree, so it may be larger than one document may be (a Europe PMC
@@ -178,13 +182,16 @@ class PMCJatsBuilder(Builder):
         article's tree, not the file's (a 2 GB file would be a tree of ~10 GB). Its rows are
         held until the whole file has been read: a file refused part-way gives none."""
         rows: list[dict[str, Any]] = []
-        stream = StreamedXML(path, ("{*}article",), MAX_ARTICLE_SET_BYTES)
+        stream = StreamedXML(path, ("{*}article",), MAX_ARTICLE_SET_BYTES, keep_comments=True)
         n = 0
         for article in stream.elements():
             parent = article.getparent()
             if parent is None or localname(parent) not in STREAMED_SETS:
                 continue
             n += 1
+            if any(WITHHELD_NOTE in (c.text or "") for c in article.iterchildren(etree.Comment)):
+                article.set(WITHHELD, "1")
+            etree.strip_tags(article, etree.Comment)
             namespace = etree.QName(article).namespace
             if namespace and "MathML" not in namespace:  # articles in a namespace of their own (JATS 1.3's)
                 drop_document_namespaces(article, {namespace})
@@ -236,6 +243,8 @@ class PMCJatsBuilder(Builder):
         name = localname(root)
         if name == "article":
             articles = [root]
+            if WITHHELD_NOTE.encode() in data:
+                root.set(WITHHELD, "1")
         elif name in ARTICLE_WRAPPERS:
             articles = [a for a in root.iter() if localname(a) == "article"]
         else:
@@ -346,6 +355,9 @@ class PMCJatsBuilder(Builder):
             if scanned:  # PMC's digitised back issues: page images, no text to read
                 report.skip("no text: scanned pages only")
                 return None
+            if article.get(WITHHELD):
+                report.skip("no text: full text withheld by the publisher (front matter only)")
+                return None
             raise ValueError("article has neither abstract nor body text")
 
         row_id = (
@@ -371,6 +383,7 @@ class PMCJatsBuilder(Builder):
                 "keywords": keywords(meta),
                 "subjects": subjects,
                 "sections": r.sections,
+                **({"full_text_withheld": True} if article.get(WITHHELD) and article.find("body") is None else {}),
                 **retraction_meta(article_type, meta),
             }),
         }

@@ -66,17 +66,18 @@ class StreamedXML:
     `elements()` is exhausted, so that a refused file gives nothing. `root_tag` is the root
     element's tag (set once the first element is read)."""
 
-    def __init__(self, path: Path, tags: tuple[str, ...], limit: int):
+    def __init__(self, path: Path, tags: tuple[str, ...], limit: int, keep_comments: bool = False):
         self.path = path
         self.tags = tags
         self.limit = limit
+        self.keep_comments = keep_comments  # comments are dropped unless a caller reads them
         self.root_tag = ""
 
     def elements(self) -> Iterator[etree._Element]:
         with gzip.open(self.path, "rb") if self.path.name.endswith(".gz") else open(self.path, "rb") as raw:
             stream = _Capped(raw, self.limit)
             context = etree.iterparse(stream, events=("end",), tag=self.tags, resolve_entities=False, no_network=True,
-                                      load_dtd=False, dtd_validation=False, huge_tree=False, remove_comments=True,
+                                      load_dtd=False, dtd_validation=False, huge_tree=False, remove_comments=not self.keep_comments,
                                       remove_pis=True, recover=False)
             try:
                 for _, el in context:
