@@ -161,6 +161,12 @@ def test_europe_pmc_bulk_file_is_one_row_per_article() -> None:
     fact reader finds in it alone, and no reference-list entry in its text."""
     articles, report = bulk_checked()
     assert not report.errors and report.records == len(articles) == 10
+    # Read as a stream (what a file of thousands gets): the same rows as read whole
+    builder = PMCJatsBuilder("pmc_jats", {}, EUROPE_PMC_BULK.parent)
+    streamed_report = FileReport(EUROPE_PMC_BULK.name)
+    streamed = list(builder.parse_article_set(EUROPE_PMC_BULK, streamed_report))
+    assert streamed == list(builder.parse_document(gzip.decompress(EUROPE_PMC_BULK.read_bytes()), FileReport("whole")))
+    assert streamed_report.records == 10 and not streamed_report.errors
     for facts, row in articles:
         assert (row["id"], row["meta"].get("doi"), row["meta"].get("pmid")) == (f"pmc:{facts.pmcid}", facts.doi, facts.pmid)
         assert row["license"] == facts.licence and words(row["title"] or "") == facts.title, facts.pmcid
@@ -369,7 +375,25 @@ def test_full_text_withheld_by_the_publisher_is_marked_or_counted(tmp_path: Path
         abstract.getparent().remove(abstract)
     articleset = tmp_path / "efetch.xml"
     articleset.write_bytes(b"<pmc-articleset>" + etree.tostring(no_abstract) + etree.tostring(full) + b"</pmc-articleset>")
-    report = FileReport(articleset.name)
-    rows = list(PMCJatsBuilder("pmc_jats", {}, tmp_path).parse(articleset, report))
-    assert report.errors == [] and report.skipped == {"no text: full text withheld by the publisher (front matter only)": 1}
-    assert len(rows) == 1 and rows[0]["text"] == row_of(path)["text"] and "full_text_withheld" not in rows[0]["meta"]
+    builder = PMCJatsBuilder("pmc_jats", {}, tmp_path)
+    for read in (builder.parse, builder.parse_article_set):  # read whole (a small file), and as a stream
+        report = FileReport(articleset.name)
+        rows = list(read(articleset, report))
+        assert report.errors == [] and report.skipped == {"no text: full text withheld by the publisher (front matter only)": 1}
+        assert len(rows) == 1 and rows[0]["text"] == row_of(path)["text"] and "full_text_withheld" not in rows[0]["meta"]
+
+
+@pytest.mark.parametrize("doctype", [True, False])
+def test_character_names_of_the_dtd_are_read_as_their_characters(doctype: bool) -> None:
+    """`&eacute;`, `&ndash;`, `&alpha;`, `&nbsp;` (names the JATS DTD defines, which we never
+    load; a bundled sample with them written in): read as the characters. Before, lxml dropped
+    them without a word where the file had a DOCTYPE ("Caf -helixtext") and refused the file
+    where it had none."""
+    path = SAMPLES / "pmc_jats" / "pntd.0002065.nxml"
+    data = path.read_bytes()
+    at = data.index(b"<p>", data.index(b"<body>"))  # the body's first paragraph
+    data = data[:at] + b"<p>Caf&eacute; &ndash; &alpha;-helix&nbsp;text &amp; more. " + data[at + 3:]
+    if not doctype:
+        data = data[data.index(b"<article "):]
+    text = row_of(path, data)["text"]
+    assert "Café – α-helix text & more." in text

@@ -76,6 +76,9 @@ WITHHELD_NOTE = "does not allow downloading of the full text"
 WITHHELD = "medc-full-text-withheld"  # set on such an article's element while it is read
 # Sets of articles read as a stream, one article at a time (an OAI-PMH response holds one).
 STREAMED_SETS = frozenset({"pmc-articleset", "articles", "article-set"})
+# Files of articles larger than this (stored; a gzipped one past an eighth of it) are read as a
+# stream; a smaller one is read whole, in one pass, with the same rows.
+STREAM_FROM_BYTES = 32 << 20
 # A set of articles is never one tree, so it may be larger than one document may be (a Europe PMC
 # FTP file is a few GB); past this it is a decompression bomb, not a file of articles.
 MAX_ARTICLE_SET_BYTES = 64 << 30
@@ -132,6 +135,14 @@ def drop_document_namespaces(root: etree._Element, namespaces: set[str]) -> None
     etree.cleanup_namespaces(root)
 
 
+def mark_withheld(article: etree._Element) -> None:
+    """Mark an article whose full text its publisher withholds (PMC's comment says so), and drop
+    its comments (read only for this)."""
+    if any(WITHHELD_NOTE in (c.text or "") for c in article.iterchildren(etree.Comment)):
+        article.set(WITHHELD, "1")
+    etree.strip_tags(article, etree.Comment)
+
+
 def is_scanned(article: etree._Element) -> bool:
     """An article of PMC's back-issue digitisation: its pages are images (`graphic` typed
     `scanned-page`, in `floats-group` or `body`), its text is not in the XML."""
@@ -171,7 +182,8 @@ class PMCJatsBuilder(Builder):
     def parse(self, path: Path, report: FileReport) -> Iterator[dict[str, Any]]:
         if path.name.endswith((".tar.gz", ".tgz")):
             yield from self.parse_package(path, report)
-        elif localname_of_root(path) in STREAMED_SETS:
+        elif path.stat().st_size > (STREAM_FROM_BYTES // 8 if path.name.endswith(".gz") else STREAM_FROM_BYTES) \
+                and localname_of_root(path) in STREAMED_SETS:
             yield from self.parse_article_set(path, report)
         else:
             yield from self.parse_document(read_bytes(path), report)
@@ -189,9 +201,7 @@ class PMCJatsBuilder(Builder):
             if parent is None or localname(parent) not in STREAMED_SETS:
                 continue
             n += 1
-            if any(WITHHELD_NOTE in (c.text or "") for c in article.iterchildren(etree.Comment)):
-                article.set(WITHHELD, "1")
-            etree.strip_tags(article, etree.Comment)
+            mark_withheld(article)
             namespace = etree.QName(article).namespace
             if namespace and "MathML" not in namespace:  # articles in a namespace of their own (JATS 1.3's)
                 drop_document_namespaces(article, {namespace})
@@ -230,8 +240,9 @@ class PMCJatsBuilder(Builder):
         namespaces = {ns.decode() for ns in _DEFAULT_NAMESPACE.findall(data) if ns and b"MathML" not in ns}
         if namespaces and b"<![CDATA[" not in data:  # (a CDATA section could hold a declaration as text)
             data, namespaces = _NAMESPACE_DECLARATION.sub(_unless_mathml, data), set()
+        withheld = WITHHELD_NOTE.encode() in data
         try:
-            root = parse_xml(data)
+            root = parse_xml(data, keep_comments=withheld)
         except ValueError as exc:
             if member is None:
                 raise
@@ -243,8 +254,6 @@ class PMCJatsBuilder(Builder):
         name = localname(root)
         if name == "article":
             articles = [root]
-            if WITHHELD_NOTE.encode() in data:
-                root.set(WITHHELD, "1")
         elif name in ARTICLE_WRAPPERS:
             articles = [a for a in root.iter() if localname(a) == "article"]
         else:
@@ -254,6 +263,9 @@ class PMCJatsBuilder(Builder):
                 report.error(f"root element <{name}> is not a JATS <article>{known}", member)
                 return
             raise ValueError(f"root element <{name}> is not a JATS <article> or <pmc-articleset>{known}")
+        if withheld:
+            for article in articles:
+                mark_withheld(article)
         for i, article in enumerate(articles):
             key = f"article {i + 1}" if len(articles) > 1 else "article"
             if member is not None:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from builders.textbooks.chapters import Chapter, inline_text, local_name
-from medc.files.xmlsafe import parse_xml
+from medc.files.xmlsafe import character_names_as_numbers, parse_xml
 from medc.text.normalize import collapse_spaces
 
 
@@ -127,7 +127,8 @@ def _ncx_entries(parent: etree._Element, folder: PurePosixPath) -> list[TocEntry
 def read_document(zf: zipfile.ZipFile, name: str) -> etree._Element | None:
     """A member parsed as (X)HTML or XML, leniently; None when the member is missing or empty."""
     try:
-        return etree.fromstring(read_member(zf, name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
+        return etree.fromstring(character_names_as_numbers(read_member(zf, name)),
+                                etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
     except KeyError:
         return None
 
