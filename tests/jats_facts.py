@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
+from html.entities import html5
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,8 +131,17 @@ def _is_main(el: etree._Element) -> bool:
     return not any(local(a) in ("sub-article", "response") for a in el.iterancestors())
 
 
+def _named_characters(raw: bytes) -> bytes:
+    """HTML / ISO character names (`&eacute;`) as numeric references: the DTD that defines them
+    is never loaded (written here, not taken from medc)."""
+    def number(m: re.Match[bytes]) -> bytes:
+        chars = html5.get(m.group(1).decode() + ";")
+        return b"".join(b"&#%d;" % ord(c) for c in chars) if chars else m.group(0)
+    return re.sub(rb"&(?!(?:amp|lt|gt|quot|apos);)([A-Za-z][A-Za-z0-9]*);", number, raw)
+
+
 def read_facts(path: Path) -> Facts:
-    raw = path.read_bytes()
+    raw = _named_characters(path.read_bytes())
     root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=True))
     facts = Facts()
     # the DOCTYPE's public id, or where PMC / Europe PMC record the source's (`<?DTDIdentifier.IdentifierValue ...?>`)
