@@ -64,12 +64,12 @@ BACK_MATTER_KEPT = frozenset({"app-group", "app", "sec"})  # appendices and back
 _DEFAULT_NAMESPACE = re.compile(rb"""xmlns\s*=\s*["']([^"']*)["']""")
 
 # Files that hold articles: PMC article sets, Europe PMC exports, OAI-PMH responses.
+ARTICLE_WRAPPERS = frozenset({"pmc-articleset", "articles", "article-set", "OAI-PMH"})
 # Roots of other formats found where JATS is expected, and what reads them.
 OTHER_FORMATS = {"PubmedArticleSet": ": it is MEDLINE/PubMed XML, which the `medline` builder reads",
                  "MedlineCitationSet": ": it is MEDLINE XML, which the `medline` builder reads",
                  "full-text-retrieval-response": ": it is Elsevier's own full-text XML (its API), which is not read",
                  "TEI": ": it is TEI (GROBID's output), which is not read; GROBID's JSON through s2orc-doc2json is (`s2orc`)"}
-ARTICLE_WRAPPERS = frozenset({"pmc-articleset", "articles", "article-set", "OAI-PMH"})
 # PMC's efetch gives only the front matter of an article whose publisher does not allow its full
 # text in XML, with this comment: its abstract is a row (marked), an article without one is counted.
 WITHHELD_NOTE = "does not allow downloading of the full text"
