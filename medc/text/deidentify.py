@@ -475,9 +475,9 @@ def find_phi(text: str, mask_unknown: str = "capitalised", presidio: Presidio | 
     found = [(m.start(), m.end(), mimic_type(m.group(1)), True) for m in _MIMIC.finditer(text)]
     if MIMIC_IV_PLACEHOLDER in text:
         found += [(m.start(), m.end(), mimic_iv_type(text, m.start(), m.end()), True) for m in _MIMIC_IV.finditer(text)]
-    blanked = text
-    for start, end, _, _ in found:
-        blanked = blanked[:start] + "_" * (end - start) + blanked[end:]  # (not spaces: "Name: ___ Unit No" would join the label)
+    # MIMIC-III's placeholders blanked as MIMIC-IV's read: underscores, not spaces, which would let
+    # a label's next word join it ("Name: [**...**] Unit No" read as a name "Unit")
+    blanked = _MIMIC.sub(lambda m: "_" * len(m.group(0)), text) if found else text
     gaps = gap_spans(blanked)
     for start, end, hint in philter_spans(blanked, mask_unknown):
         start, end = _trim(blanked, start, end)
