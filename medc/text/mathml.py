@@ -20,11 +20,10 @@ _WORD = re.compile(r"\w+")
 
 # The MathML element names as lxml gives them, with the namespace or without (a local-name
 # lookup per element costs as much as reading a leaf).
-_MATHML = MATHML_NAMESPACE
 _MATHML_NAMES = {tag: name for name in (*_TOKENS, *_MATH_GROUPS, *_NOT_RENDERED, "mspace", "mfrac", "msup", "msub",
                                         "msubsup", "munder", "munderover", "mover", "msqrt", "mroot", "mfenced",
                                         "mtr", "mtable")
-                 for tag in (name, f"{{{_MATHML}}}{name}")}
+                 for tag in (name, f"{{{MATHML_NAMESPACE}}}{name}")}
 
 
 def _token_text(el: etree._Element) -> str:
