@@ -223,13 +223,14 @@ class MedlineBuilder(Builder):
                 report.withdraw(row_id)
         report.absorb(books)
         report.absorb(articles)
-        latest = latest_versions(book_records + article_records)
+        records = book_records + article_records  # (books first, as the rows always came)
+        latest = latest_versions(records)
         # An update file's citation is its latest version: one without an abstract (no row) also
         # withdraws what earlier files gave of it. Only update files (in NLM's `updatefiles`
         # folder, or holding a DeleteCitation): the millions of abstract-less citations of the baseline
         # would only fill the withdrawal list.
         update_file = bool(deleted) or "updatefiles" in path.parts
-        for record in book_records + article_records:
+        for record in records:
             if latest.get(record.pmid) is not record:
                 if record.row is not None:
                     report.skip("older version of a citation in the same file")

@@ -73,6 +73,7 @@ OTHER_FORMATS = {"PubmedArticleSet": ": it is MEDLINE/PubMed XML, which the `med
 # PMC's efetch gives only the front matter of an article whose publisher does not allow its full
 # text in XML, with this comment: its abstract is a row (marked), an article without one is counted.
 WITHHELD_NOTE = "does not allow downloading of the full text"
+_WITHHELD_NOTE_BYTES = WITHHELD_NOTE.encode()
 WITHHELD = "medc-full-text-withheld"  # set on such an article's element while it is read
 # Sets of articles read as a stream, one article at a time (an OAI-PMH response holds one).
 STREAMED_SETS = frozenset({"pmc-articleset", "articles", "article-set"})
@@ -240,7 +241,7 @@ class PMCJatsBuilder(Builder):
         namespaces = {ns.decode() for ns in _DEFAULT_NAMESPACE.findall(data) if ns and b"MathML" not in ns}
         if namespaces and b"<![CDATA[" not in data:  # (a CDATA section could hold a declaration as text)
             data, namespaces = _NAMESPACE_DECLARATION.sub(_unless_mathml, data), set()
-        withheld = WITHHELD_NOTE.encode() in data
+        withheld = _WITHHELD_NOTE_BYTES in data
         try:
             root = parse_xml(data, keep_comments=withheld)
         except ValueError as exc:

@@ -318,10 +318,12 @@ def mimic_iv_type(text: str, start: int, end: int) -> str:
     """The type of the MIMIC-IV placeholder `text[start:end]`, from its neighbours; a name
     (`Name: ___`, `Dr. ___`, `Ms. ___`, the most common) when they say nothing."""
     right, left = text[end:end + 20], text[max(0, start - 30):start]
-    for patterns in (_MIMIC_IV_RIGHT, _MIMIC_IV_LEFT):
-        for pattern, kind in patterns:
-            if pattern.search(right if patterns is _MIMIC_IV_RIGHT else left):
-                return kind
+    for pattern, kind in _MIMIC_IV_RIGHT:
+        if pattern.search(right):
+            return kind
+    for pattern, kind in _MIMIC_IV_LEFT:
+        if pattern.search(left):
+            return kind
     return "NAME"
 
 
